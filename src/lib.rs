@@ -1,0 +1,1 @@
+//! azure-twins (under construction).
