@@ -1,1 +1,3 @@
 //! azure-twins (under construction).
+pub mod raw;
+mod pipeline;

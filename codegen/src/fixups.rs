@@ -1,0 +1,524 @@
+//! Named fixups applied to the converted OpenAPI 3.0.3 documents before progenitor runs.
+//!
+//! The vendored specs stay byte-identical to upstream; every change the generator needs lives
+//! here as one function per defect or progenitor limitation (the k8s-openapi habit). Each fixup
+//! returns [`Error::Fixup`] when it finds nothing to change, so that a fixed upstream spec (or a
+//! progenitor release that lifts a limitation) breaks the build and the stale fixup is deleted.
+//! Each returns a list of human-readable changes, which the unit tests pin.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::Error;
+
+type Result<T> = std::result::Result<T, Error>;
+
+/// The ADT operations whose request body is an RFC 6902 JSON Patch document
+/// (`application/json-patch+json` on the wire). The runtime pipeline must restore that
+/// Content-Type for exactly these operations; `src/pipeline.rs` lists their snake_case forms.
+pub const ADT_JSON_PATCH_OPERATIONS: [&str; 4] = [
+    "DigitalTwinModels_Update",
+    "DigitalTwins_Update",
+    "DigitalTwins_UpdateRelationship",
+    "DigitalTwins_UpdateComponent",
+];
+
+/// Name of the error schema [`iothub_typed_errors`] adds to the IoT Hub spec.
+pub const IOTHUB_ERROR_SCHEMA: &str = "IotHubErrorResponse";
+
+const METHODS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "patch"];
+
+/// Calls `f(operationId, operation)` for every operation of an OpenAPI 3 document.
+fn for_each_operation(
+    spec: &mut Value,
+    mut f: impl FnMut(&str, &mut Map<String, Value>) -> Result<()>,
+) -> Result<()> {
+    let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            if !METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            if let Some(op) = op.as_object_mut() {
+                let id = op
+                    .get("operationId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                f(&id, op)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find_operation<'a>(
+    spec: &'a mut Value,
+    operation_id: &str,
+) -> Option<&'a mut Map<String, Value>> {
+    spec.get_mut("paths")?
+        .as_object_mut()?
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.iter_mut())
+        .filter(|(method, _)| METHODS.contains(&method.as_str()))
+        .filter_map(|(_, op)| op.as_object_mut())
+        .find(|op| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
+}
+
+/// IoT Hub `Jobs_CancelImportExportJob` declares `200` with an (untyped object) body and a
+/// body-less `204`.
+///
+/// progenitor 0.15.1 asserts that all success responses share one type
+/// (`assert!(response_types.len() <= 1)` in `extract_responses`) and panics otherwise. Dropping
+/// the `204` (the prototype's choice) would turn a real 204 into `Error::UnexpectedResponse`;
+/// instead we drop the `200` body, so both documented statuses are body-less successes
+/// (`ResponseValue<()>`). The body was an untyped object; callers read the job with
+/// `Jobs_GetImportExportJob` afterwards.
+pub fn iothub_cancel_import_export_job_single_success(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_cancel_import_export_job_single_success";
+    let op = find_operation(spec, "Jobs_CancelImportExportJob")
+        .ok_or_else(|| Error::fixup(NAME, "operation Jobs_CancelImportExportJob not found"))?;
+    let responses = op
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, "Jobs_CancelImportExportJob has no responses"))?;
+    let no_content_is_bodyless = responses
+        .get("204")
+        .is_some_and(|r| r.get("content").is_none());
+    let ok_body = responses
+        .get_mut("200")
+        .and_then(Value::as_object_mut)
+        .filter(|_| no_content_is_bodyless)
+        .and_then(|ok| ok.remove("content"));
+    if ok_body.is_none() {
+        return Err(Error::fixup(
+            NAME,
+            "Jobs_CancelImportExportJob no longer declares a 200 with a body next to a body-less 204",
+        ));
+    }
+    Ok(vec![
+        "Jobs_CancelImportExportJob: removed the 200 response body".into(),
+    ])
+}
+
+/// ADT JSON Patch bodies are declared `application/json-patch+json`, which progenitor 0.15.1
+/// refuses (`BodyContentType::from_str`: "unexpected content type"). We re-key the four request
+/// bodies as `application/json` (the body is still a JSON array, so serialization is unchanged);
+/// the `pre` hook in `src/pipeline.rs` restores the real Content-Type on the wire, and
+/// `tests/raw_wire.rs` checks it. Fails if any of the four no longer uses the json-patch type.
+pub fn adt_json_patch_as_json(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "adt_json_patch_as_json";
+    const PATCH: &str = "application/json-patch+json";
+    let mut changes = Vec::new();
+    for id in ADT_JSON_PATCH_OPERATIONS {
+        let op = find_operation(spec, id)
+            .ok_or_else(|| Error::fixup(NAME, format!("operation {id} not found")))?;
+        let content = op
+            .get_mut("requestBody")
+            .and_then(|b| b.get_mut("content"))
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| Error::fixup(NAME, format!("{id} has no request body")))?;
+        let schema = content
+            .remove(PATCH)
+            .ok_or_else(|| Error::fixup(NAME, format!("{id} body is not {PATCH}")))?;
+        if content.contains_key("application/json") {
+            return Err(Error::fixup(
+                NAME,
+                format!("{id} already has an application/json body"),
+            ));
+        }
+        content.insert("application/json".into(), schema);
+        changes.push(format!("{id}: request body {PATCH} -> application/json"));
+    }
+    Ok(changes)
+}
+
+/// ADT declares errors only as `default` responses. progenitor 0.15.1 counts `default` as a
+/// success candidate as well, so `200: T` plus `default: ErrorResponse` trips the single
+/// success type assertion (and would make errors look like successes). We replace each
+/// `default` with `4XX` and `5XX` ranges of the same shape, which progenitor types as
+/// `Error::ErrorResponse(ResponseValue<types::ErrorResponse>)`.
+pub fn adt_default_to_error_ranges(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "adt_default_to_error_ranges";
+    let mut changes = Vec::new();
+    for_each_operation(spec, |id, op| {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            return Ok(());
+        };
+        if let Some(default) = responses.remove("default") {
+            for range in ["4XX", "5XX"] {
+                if responses.contains_key(range) {
+                    return Err(Error::fixup(NAME, format!("{id} already declares {range}")));
+                }
+                responses.insert(range.into(), default.clone());
+            }
+            changes.push(format!("{id}: default -> 4XX, 5XX"));
+        }
+        Ok(())
+    })?;
+    if changes.is_empty() {
+        return Err(Error::fixup(
+            NAME,
+            "no operation declares a `default` response",
+        ));
+    }
+    Ok(changes)
+}
+
+/// ADT's shared `api-version` parameter carries `minLength: 1`. typify turns a constrained
+/// string into a validated newtype, and because progenitor names parameter types per
+/// operation, that yields one `*ApiVersion` newtype per operation (29 of them). A plain
+/// `String` is what every caller passes anyway; the facade always sends the pinned version.
+pub fn adt_api_version_plain_string(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "adt_api_version_plain_string";
+    let schema = spec
+        .pointer_mut("/components/parameters/api-version/schema")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, "components/parameters/api-version not found"))?;
+    if schema.remove("minLength").is_none() {
+        return Err(Error::fixup(NAME, "api-version has no minLength any more"));
+    }
+    Ok(vec![
+        "components/parameters/api-version: removed minLength".into(),
+    ])
+}
+
+/// Makes string enums in response/request models open: an unknown value from the service must
+/// still deserialize.
+///
+/// typify 0.8 (used by progenitor 0.15.1) generates a closed Rust enum for a string `enum`, so a
+/// value the service adds later (ADT marks its job statuses `x-ms-enum.modelAsExtensible`; IoT
+/// Hub's error-code, job-type and job-status lists grow over time) would fail the *whole*
+/// response. Alternatives considered: a typify `with_replacement` per enum needs a hand-written
+/// open enum for each of ~20 schemas; a `oneOf [enum, string]` makes typify emit untagged
+/// `Variant0/Variant1` wrappers that are harder to match on than a string. We therefore turn
+/// every string enum under `components/schemas` into a plain `string` and keep the known values
+/// in its description (rendered into the rustdoc); the facade exposes typed `#[non_exhaustive]`
+/// enums where callers branch on a value. Request-parameter enums (ADT `If-None-Match: *`) are
+/// left closed: they are only ever sent, never received.
+pub fn open_enums(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "open_enums";
+    let schemas = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, "no components/schemas"))?;
+    let mut changes = Vec::new();
+    for (name, schema) in schemas.iter_mut() {
+        open_enums_in(
+            schema,
+            &format!("#/components/schemas/{name}"),
+            &mut changes,
+        );
+    }
+    if changes.is_empty() {
+        return Err(Error::fixup(
+            NAME,
+            "no string enum found in components/schemas",
+        ));
+    }
+    Ok(changes)
+}
+
+fn open_enums_in(schema: &mut Value, ptr: &str, changes: &mut Vec<String>) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let is_string = matches!(
+        obj.get("type").and_then(Value::as_str),
+        Some("string") | None
+    );
+    if is_string && let Some(Value::Array(values)) = obj.get("enum") {
+        let known: Vec<String> = values
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => format!("`{s}`"),
+                other => format!("`{other}`"),
+            })
+            .collect();
+        let note = format!(
+            "Known values: {}. The service may return others.",
+            known.join(", ")
+        );
+        let description = match obj.get("description").and_then(Value::as_str) {
+            Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
+            _ => note,
+        };
+        obj.remove("enum");
+        obj.insert("type".into(), json!("string"));
+        obj.insert("description".into(), json!(description));
+        changes.push(format!(
+            "{ptr}: enum -> string ({} known values)",
+            known.len()
+        ));
+    }
+    if let Some(Value::Object(props)) = obj.get_mut("properties") {
+        for (name, prop) in props.iter_mut() {
+            open_enums_in(prop, &format!("{ptr}/properties/{name}"), changes);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = obj.get_mut(key) {
+            open_enums_in(inner, &format!("{ptr}/{key}"), changes);
+        }
+    }
+}
+
+/// The IoT Hub spec declares no error responses at all, so progenitor would surface every
+/// service error as an untyped `Error::UnexpectedResponse(reqwest::Response)`.
+///
+/// We add a permissive `IotHubErrorResponse` schema matching what the service really sends
+/// (see `tests/recordings/dotnet-iothub-service/*_EtagDoesNotMatch.json`):
+/// `{"Message": "ErrorCode:PreconditionFailed;…", "ExceptionMessage": "Tracking ID:…"}`, sometimes
+/// with `ErrorCode` (a string or a number depending on the endpoint). Every field is optional and
+/// untyped where the service varies, so any JSON object parses; the facade digs the error code out
+/// of `Message` or the `iothub-errorcode` header. Each operation without any declared error
+/// response gets `4XX` and `5XX` pointing at it. Operations that already declare an error
+/// response (`BulkRegistry_UpdateRegistry` returns a `BulkRegistryOperationResult` on 400) are
+/// left alone, because progenitor allows only one error type per operation.
+pub fn iothub_typed_errors(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_typed_errors";
+    let error_ref = json!({
+        "description": "IoT Hub error.",
+        "content": { "application/json": { "schema": {
+            "$ref": format!("#/components/schemas/{IOTHUB_ERROR_SCHEMA}")
+        } } }
+    });
+    let mut changes = Vec::new();
+    for_each_operation(spec, |id, op| {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            return Ok(());
+        };
+        let declares_errors = responses
+            .keys()
+            .any(|code| code.starts_with('4') || code.starts_with('5') || code == "default");
+        if !declares_errors {
+            responses.insert("4XX".into(), error_ref.clone());
+            responses.insert("5XX".into(), error_ref.clone());
+            changes.push(format!("{id}: added 4XX, 5XX -> {IOTHUB_ERROR_SCHEMA}"));
+        }
+        Ok(())
+    })?;
+    if changes.is_empty() {
+        return Err(Error::fixup(
+            NAME,
+            "every operation already declares error responses",
+        ));
+    }
+    let schemas = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, "no components/schemas"))?;
+    if schemas.contains_key(IOTHUB_ERROR_SCHEMA) {
+        return Err(Error::fixup(
+            NAME,
+            format!("the spec already defines {IOTHUB_ERROR_SCHEMA}"),
+        ));
+    }
+    schemas.insert(
+        IOTHUB_ERROR_SCHEMA.into(),
+        json!({
+            "description": "Error body returned by IoT Hub. All fields are optional: the service's error shape varies by endpoint.",
+            "type": "object",
+            "properties": {
+                "Message": {
+                    "description": "Human-readable message; often starts with `ErrorCode:<code>;` and may hold JSON in a string.",
+                    "type": "string"
+                },
+                "ExceptionMessage": {
+                    "description": "Diagnostic text, usually `Tracking ID:<id>-TimeStamp:<time>`.",
+                    "type": "string"
+                },
+                "ErrorCode": {
+                    "description": "Service error code when present (a string or a number depending on the endpoint)."
+                }
+            }
+        }),
+    );
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixup_name(result: Result<Vec<String>>) -> (&'static str, String) {
+        match result {
+            Err(Error::Fixup { fixup, reason }) => (fixup, reason),
+            other => panic!("expected a fixup error, got {other:?}"),
+        }
+    }
+
+    fn spec_with_ops(ops: Value) -> Value {
+        json!({ "openapi": "3.0.3", "info": { "title": "t", "version": "1" },
+                "paths": ops, "components": { "schemas": {} } })
+    }
+
+    #[test]
+    fn cancel_import_export_job_keeps_both_statuses_body_less() {
+        let mut spec = spec_with_ops(json!({ "/jobs/{id}": { "delete": {
+            "operationId": "Jobs_CancelImportExportJob",
+            "responses": {
+                "200": { "description": "ok", "content": { "application/json": { "schema": { "type": "object" } } } },
+                "204": { "description": "none" }
+            }
+        } } }));
+        let changes = iothub_cancel_import_export_job_single_success(&mut spec).unwrap();
+        assert_eq!(changes.len(), 1);
+        let responses = &spec["paths"]["/jobs/{id}"]["delete"]["responses"];
+        assert_eq!(responses["200"], json!({ "description": "ok" }));
+        assert_eq!(responses["204"], json!({ "description": "none" }));
+        // Applying it again finds nothing to change.
+        let (name, reason) = fixup_name(iothub_cancel_import_export_job_single_success(&mut spec));
+        assert_eq!(name, "iothub_cancel_import_export_job_single_success");
+        assert!(reason.contains("no longer"), "{reason}");
+    }
+
+    #[test]
+    fn cancel_import_export_job_missing_operation_is_an_error() {
+        let mut spec = spec_with_ops(json!({}));
+        let (_, reason) = fixup_name(iothub_cancel_import_export_job_single_success(&mut spec));
+        assert!(reason.contains("not found"), "{reason}");
+    }
+
+    fn patch_op(id: &str, media: &str) -> Value {
+        json!({ "patch": { "operationId": id, "requestBody": { "content": {
+            media: { "schema": { "type": "array", "items": { "type": "object" } } } } },
+            "responses": {} } })
+    }
+
+    #[test]
+    fn json_patch_bodies_are_rekeyed_as_json() {
+        let mut paths = Map::new();
+        for (i, id) in ADT_JSON_PATCH_OPERATIONS.iter().enumerate() {
+            paths.insert(
+                format!("/p{i}"),
+                patch_op(id, "application/json-patch+json"),
+            );
+        }
+        let mut spec = spec_with_ops(Value::Object(paths));
+        let changes = adt_json_patch_as_json(&mut spec).unwrap();
+        assert_eq!(changes.len(), 4);
+        for i in 0..4 {
+            let content = &spec["paths"][format!("/p{i}")]["patch"]["requestBody"]["content"];
+            assert_eq!(content.as_object().unwrap().len(), 1);
+            assert_eq!(content["application/json"]["schema"]["type"], "array");
+        }
+        let (name, reason) = fixup_name(adt_json_patch_as_json(&mut spec));
+        assert_eq!(name, "adt_json_patch_as_json");
+        assert!(
+            reason.contains("is not application/json-patch+json"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn json_patch_fixup_fails_if_one_operation_is_gone() {
+        let mut spec = spec_with_ops(
+            json!({ "/p": patch_op("DigitalTwins_Update", "application/json-patch+json") }),
+        );
+        let (_, reason) = fixup_name(adt_json_patch_as_json(&mut spec));
+        assert!(
+            reason.contains("DigitalTwinModels_Update not found"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn default_responses_become_error_ranges() {
+        let error = json!({ "description": "e", "content": { "application/json": {
+            "schema": { "$ref": "#/components/schemas/ErrorResponse" } } } });
+        let mut spec = spec_with_ops(json!({ "/t": { "get": {
+            "operationId": "G", "responses": { "200": { "description": "ok" }, "default": error }
+        } } }));
+        let changes = adt_default_to_error_ranges(&mut spec).unwrap();
+        assert_eq!(changes, vec!["G: default -> 4XX, 5XX".to_string()]);
+        let responses = &spec["paths"]["/t"]["get"]["responses"];
+        assert!(responses.get("default").is_none());
+        assert_eq!(responses["4XX"], error);
+        assert_eq!(responses["5XX"], error);
+        let (name, _) = fixup_name(adt_default_to_error_ranges(&mut spec));
+        assert_eq!(name, "adt_default_to_error_ranges");
+    }
+
+    #[test]
+    fn api_version_min_length_is_dropped() {
+        let mut spec = json!({ "components": { "parameters": { "api-version": {
+            "name": "api-version", "in": "query", "schema": { "type": "string", "minLength": 1 } } } } });
+        adt_api_version_plain_string(&mut spec).unwrap();
+        assert_eq!(
+            spec["components"]["parameters"]["api-version"]["schema"],
+            json!({ "type": "string" })
+        );
+        let (name, reason) = fixup_name(adt_api_version_plain_string(&mut spec));
+        assert_eq!(name, "adt_api_version_plain_string");
+        assert!(reason.contains("minLength"), "{reason}");
+    }
+
+    #[test]
+    fn string_enums_become_documented_strings() {
+        let mut spec = json!({ "components": { "schemas": {
+            "Job": { "type": "object", "properties": {
+                "status": { "description": "Status.", "enum": ["running", "failed"],
+                            "x-ms-enum": { "modelAsExtensible": true } },
+                "tags": { "type": "array", "items": { "type": "string", "enum": ["a"] } }
+            } },
+            "Plain": { "type": "string" }
+        } } });
+        let changes = open_enums(&mut spec).unwrap();
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        let status = &spec["components"]["schemas"]["Job"]["properties"]["status"];
+        assert!(status.get("enum").is_none());
+        assert_eq!(status["type"], "string");
+        assert_eq!(
+            status["description"],
+            "Status.\n\nKnown values: `running`, `failed`. The service may return others."
+        );
+        let items = &spec["components"]["schemas"]["Job"]["properties"]["tags"]["items"];
+        assert!(items.get("enum").is_none());
+        let (name, _) = fixup_name(open_enums(&mut spec));
+        assert_eq!(name, "open_enums");
+    }
+
+    #[test]
+    fn iothub_errors_are_added_where_none_are_declared() {
+        let mut spec = spec_with_ops(json!({
+            "/a": { "get": { "operationId": "A", "responses": { "200": { "description": "ok" } } } },
+            "/b": { "post": { "operationId": "B", "responses": {
+                "200": { "description": "ok" }, "400": { "description": "bulk" } } } }
+        }));
+        let changes = iothub_typed_errors(&mut spec).unwrap();
+        assert_eq!(
+            changes,
+            vec![format!("A: added 4XX, 5XX -> {IOTHUB_ERROR_SCHEMA}")]
+        );
+        let a = &spec["paths"]["/a"]["get"]["responses"];
+        assert_eq!(
+            a["4XX"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/IotHubErrorResponse"
+        );
+        assert!(a.get("5XX").is_some());
+        let b = &spec["paths"]["/b"]["post"]["responses"];
+        assert!(b.get("4XX").is_none(), "declared errors are left alone");
+        let schema = &spec["components"]["schemas"][IOTHUB_ERROR_SCHEMA];
+        assert!(schema["properties"].get("Message").is_some());
+        assert!(schema.get("required").is_none(), "every field optional");
+        let (name, reason) = fixup_name(iothub_typed_errors(&mut spec));
+        assert_eq!(name, "iothub_typed_errors");
+        assert!(reason.contains("already declares"), "{reason}");
+    }
+
+    #[test]
+    fn iothub_error_schema_collision_is_an_error() {
+        let mut spec = spec_with_ops(json!({
+            "/a": { "get": { "operationId": "A", "responses": { "200": { "description": "ok" } } } }
+        }));
+        spec["components"]["schemas"][IOTHUB_ERROR_SCHEMA] = json!({});
+        let (_, reason) = fixup_name(iothub_typed_errors(&mut spec));
+        assert!(reason.contains("already defines"), "{reason}");
+    }
+}
