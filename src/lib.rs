@@ -1,3 +1,17 @@
 //! azure-twins (under construction).
 pub mod raw;
 mod pipeline;
+
+// facade-core: shared pipeline pieces (errors, credentials, retry, paging, ETags, options).
+pub mod auth;
+pub mod error;
+pub mod etag;
+pub mod options;
+pub mod paging;
+pub mod retry;
+pub use auth::Credential;
+pub use error::{Error, ErrorKind, Result};
+pub use etag::{Condition, ETag};
+pub use options::{ClientOptions, RequestOptions};
+pub use paging::{Continuation, Page, Pager};
+pub use retry::RetryOptions;

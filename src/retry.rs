@@ -1,0 +1,517 @@
+//! Retries: [`RetryOptions`], the idempotency table, server retry hints, and the retry loop.
+//!
+//! # What is retried
+//!
+//! A response is retried when its status is 408, 429, 500, 502, 503 or 504 and the IoT Hub error
+//! code (header `iothub-errorcode` / `x-ms-error-code`) is not one that will not clear by waiting
+//! (`IotHubQuotaExceeded` 403002, `JobQuotaExceeded` 403003, `DeviceMaximumQueueDepthExceeded`
+//! 403004, `OperationNotAvailableInCurrentTier` 403010). A transport failure is retried when it is
+//! a connect error or timeout, or the connection dropped before a response arrived; TLS certificate
+//! failures are not retried (they will not clear).
+//!
+//! # Which calls are retried
+//!
+//! Only calls that are safe to repeat are retried by default (see [`is_idempotent`] for the table):
+//! GET, PUT, DELETE; IoT Hub twin PATCH (a merge: applying it twice gives the same twin); ADT JSON
+//! Patch only when it carries a concrete `If-Match` ETag (a repeat then fails with 412 instead of
+//! applying twice, since `add` on an array appends and `remove` on a removed path fails); query
+//! POSTs (read-only); cancel POSTs; and PUT of a scheduled job with a fixed id. Direct methods,
+//! commands, bulk registry POSTs, import/export job creation, model upload, delete jobs and ADT
+//! telemetry retry only when the caller opts in per call
+//! ([`RequestOptions::retry_non_idempotent`](crate::RequestOptions::retry_non_idempotent)).
+//! A connect error is retried for every call: the request never left the machine.
+//!
+//! # How long to wait
+//!
+//! The server's hint wins: `retry-after-ms`, `x-ms-retry-after-ms` (milliseconds) or
+//! `Retry-After` (seconds or an HTTP date). Otherwise exponential backoff:
+//! `initial_delay * 2^n`, capped at `max_delay`, with ±`jitter` randomisation. The loop stops when
+//! `max_retries` is reached or the next wait would end after `max_total_time` since the call
+//! began; the caller then gets the last response as an error (with
+//! [`Error::retry_after`](crate::Error::retry_after) set when the server sent a hint).
+//! Waiting uses `tokio::time`, so tests can run it under a paused clock.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+
+/// Retry policy for one client or one call.
+///
+/// Defaults (the same as `azure_core`'s exponential policy): 8 retries, 200 ms initial delay
+/// doubling up to 30 s per wait, 60 s total budget, ±20 % jitter.
+///
+/// ```
+/// use azure_twins::RetryOptions;
+/// use std::time::Duration;
+/// let r = RetryOptions::default().max_retries(3).max_total_time(Duration::from_secs(10));
+/// assert_eq!(r.get_max_retries(), 3);
+/// let none = RetryOptions::none();
+/// assert_eq!(none.get_max_retries(), 0);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryOptions {
+    max_retries: u32,
+    initial_delay: Duration,
+    max_delay: Duration,
+    max_total_time: Duration,
+    jitter: f64,
+}
+
+impl Default for RetryOptions {
+    fn default() -> Self {
+        RetryOptions {
+            max_retries: 8,
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            max_total_time: Duration::from_secs(60),
+            jitter: 0.2,
+        }
+    }
+}
+
+impl RetryOptions {
+    /// A policy that never retries.
+    pub fn none() -> Self {
+        RetryOptions {
+            max_retries: 0,
+            ..RetryOptions::default()
+        }
+    }
+
+    /// Maximum number of retries after the first attempt (0 disables retries).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// First backoff delay when the server gives no hint; doubles on each retry.
+    pub fn initial_delay(mut self, d: Duration) -> Self {
+        self.initial_delay = d;
+        self
+    }
+
+    /// Upper bound for one computed backoff delay (server hints may exceed it, within the budget).
+    pub fn max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self
+    }
+
+    /// Total time budget from the start of the call; no retry is started that would wait past it.
+    pub fn max_total_time(mut self, d: Duration) -> Self {
+        self.max_total_time = d;
+        self
+    }
+
+    /// Relative jitter applied to computed delays, clamped to `0.0..=1.0` (0.2 = ±20 %).
+    pub fn jitter(mut self, j: f64) -> Self {
+        self.jitter = if j.is_finite() {
+            j.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// See [`RetryOptions::max_retries`].
+    pub fn get_max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// See [`RetryOptions::initial_delay`].
+    pub fn get_initial_delay(&self) -> Duration {
+        self.initial_delay
+    }
+
+    /// See [`RetryOptions::max_delay`].
+    pub fn get_max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// See [`RetryOptions::max_total_time`].
+    pub fn get_max_total_time(&self) -> Duration {
+        self.max_total_time
+    }
+
+    /// See [`RetryOptions::jitter`].
+    pub fn get_jitter(&self) -> f64 {
+        self.jitter
+    }
+
+    /// The computed (no server hint) delay before retry number `retry` (0-based).
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
+        let base = self
+            .initial_delay
+            .saturating_mul(1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX))
+            .min(self.max_delay);
+        if self.jitter == 0.0 || base.is_zero() {
+            return base;
+        }
+        let factor = 1.0 + self.jitter * (rand::random::<f64>() * 2.0 - 1.0);
+        base.mul_f64(factor).min(self.max_delay)
+    }
+}
+
+/// Statuses worth retrying.
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// IoT Hub error codes that waiting will not clear.
+const NON_CLEARING_CODES: &[&str] = &[
+    "IotHubQuotaExceeded",
+    "403002",
+    "JobQuotaExceeded",
+    "403003",
+    "DeviceMaximumQueueDepthExceeded",
+    "403004",
+    "OperationNotAvailableInCurrentTier",
+    "403010",
+];
+
+/// True when the response may be retried by status and error code.
+pub(crate) fn is_retryable_response(status: StatusCode, headers: &HeaderMap) -> bool {
+    if !is_retryable_status(status) {
+        return false;
+    }
+    for name in ["iothub-errorcode", "x-ms-error-code"] {
+        if let Some(code) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            if NON_CLEARING_CODES.contains(&code.trim()) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// How a transport error may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransportRetry {
+    /// Never left the machine (connect failure): safe for any call.
+    NotSent,
+    /// May have reached the server (timeout, dropped connection): idempotent calls only.
+    MaybeSent,
+    /// Will not clear (TLS certificate errors, bad requests).
+    Never,
+}
+
+/// Classifies a transport error for retrying.
+pub(crate) fn classify_transport_error(e: &reqwest::Error) -> TransportRetry {
+    if e.is_builder() || is_tls_error(e) {
+        return TransportRetry::Never;
+    }
+    if e.is_connect() {
+        return TransportRetry::NotSent;
+    }
+    if e.is_timeout() || e.is_request() || e.is_body() {
+        return TransportRetry::MaybeSent;
+    }
+    TransportRetry::Never
+}
+
+fn is_tls_error(e: &reqwest::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+            {
+                return true;
+            }
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// Reads the server's retry hint: `retry-after-ms`, `x-ms-retry-after-ms`, then `Retry-After`
+/// (delta seconds, or an HTTP date relative to `now`).
+pub(crate) fn retry_after_from_headers(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            if let Ok(ms) = v.trim().parse::<f64>() {
+                if ms.is_finite() && ms >= 0.0 {
+                    return Some(Duration::from_secs_f64(ms / 1000.0));
+                }
+            }
+        }
+    }
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Operations that are never safe to repeat without the caller's consent, whatever their method.
+const NON_IDEMPOTENT_OPERATIONS: &[&str] = &[
+    // IoT Hub
+    "devices_invoke_method",
+    "modules_invoke_method",
+    "bulk_registry_update_registry",
+    "jobs_create_import_export_job",
+    "digital_twin_invoke_root_level_command",
+    "digital_twin_invoke_component_command",
+    "cloud_to_device_messages_abandon_feedback_notification",
+    // A GET that locks a feedback message: a repeat locks another one.
+    "cloud_to_device_messages_receive_feedback_notification",
+    // ADT
+    "digital_twin_models_add",
+    "digital_twins_send_telemetry",
+    "digital_twins_send_component_telemetry",
+    "delete_jobs_add",
+];
+
+/// POST operations that are safe to repeat (reads, or "set"/"cancel" operations whose repeat
+/// leaves the same state).
+const IDEMPOTENT_POSTS: &[&str] = &[
+    // IoT Hub: twin query (read), configuration test query (read), cancel a scheduled job
+    // (cancelling twice leaves it cancelled), apply configuration content (sets the content).
+    "query_get_twins",
+    "configuration_test_queries",
+    "jobs_cancel_scheduled_job",
+    "configuration_apply_on_edge_device",
+    // ADT: query (read), cancel an import job (returns the job unchanged when finished).
+    "query_query_twins",
+    "import_jobs_cancel",
+];
+
+/// PATCH operations with merge semantics (repeating the same patch gives the same document).
+const MERGE_PATCHES: &[&str] = &[
+    "devices_update_twin",
+    "modules_update_twin",
+    // ADT model decommission: the only allowed patch is `replace /decommissioned true`.
+    "digital_twin_models_update",
+];
+
+/// Decides whether a call may be retried without the caller's opt-in, from its progenitor
+/// operation id (snake_case), method and request headers.
+///
+/// Unknown operation ids fall back to the method: GET/HEAD/OPTIONS/PUT/DELETE yes, PATCH only
+/// with a concrete `If-Match`, POST no.
+pub(crate) fn is_idempotent(operation_id: &str, method: &Method, headers: &HeaderMap) -> bool {
+    if NON_IDEMPOTENT_OPERATIONS.contains(&operation_id) {
+        return false;
+    }
+    if IDEMPOTENT_POSTS.contains(&operation_id) || MERGE_PATCHES.contains(&operation_id) {
+        return true;
+    }
+    match *method {
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE => true,
+        Method::PATCH => headers
+            .get(reqwest::header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| !v.trim().is_empty() && v.trim() != "*"),
+        _ => false,
+    }
+}
+
+/// All operation ids named in the tables above (checked against the generated code in tests).
+#[cfg(test)]
+pub(crate) fn table_operation_ids() -> impl Iterator<Item = &'static str> {
+    NON_IDEMPOTENT_OPERATIONS
+        .iter()
+        .chain(IDEMPOTENT_POSTS)
+        .chain(MERGE_PATCHES)
+        .copied()
+}
+
+/// Outcome of one run of the retry loop, for tracing and errors.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LoopStats {
+    /// Attempts made (1 = no retry).
+    pub attempts: u32,
+}
+
+/// Sends `request` with retries. `prepare` runs before each attempt on that attempt's copy of
+/// the request (to refresh the auth header and the attempt number).
+///
+/// `retry_allowed`: whether responses and maybe-sent transport errors may be retried (the
+/// idempotency decision, or the caller's opt-in).
+pub(crate) async fn send_with_retry<F, Fut>(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    options: &RetryOptions,
+    retry_allowed: bool,
+    mut prepare: F,
+) -> (reqwest::Result<reqwest::Response>, LoopStats)
+where
+    F: FnMut(reqwest::Request, u32) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Request>,
+{
+    let start = tokio::time::Instant::now();
+    let mut stats = LoopStats::default();
+    // A body that cannot be cloned (a stream) allows exactly one attempt.
+    let mut template = Some(request);
+    loop {
+        let attempt = stats.attempts;
+        let (this, keep) = match template.take() {
+            Some(t) => match t.try_clone() {
+                Some(c) => (c, Some(t)),
+                None => (t, None),
+            },
+            None => unreachable!("loop exits when no template is left"),
+        };
+        template = keep;
+        let this = prepare(this, attempt).await;
+        stats.attempts += 1;
+        let result = client.execute(this).await;
+        let retries_left = attempt < options.max_retries && template.is_some();
+        let hint = match &result {
+            Ok(resp) => {
+                if !(retries_left
+                    && retry_allowed
+                    && is_retryable_response(resp.status(), resp.headers()))
+                {
+                    return (result, stats);
+                }
+                tracing::debug!(
+                    attempt = stats.attempts,
+                    status = resp.status().as_u16(),
+                    "retryable response"
+                );
+                retry_after_from_headers(resp.headers(), SystemTime::now())
+            }
+            Err(e) => {
+                let ok = match classify_transport_error(e) {
+                    TransportRetry::NotSent => true,
+                    TransportRetry::MaybeSent => retry_allowed,
+                    TransportRetry::Never => false,
+                };
+                if !(retries_left && ok) {
+                    return (result, stats);
+                }
+                tracing::debug!(attempt = stats.attempts, error = %e, "retryable transport error");
+                None
+            }
+        };
+        let delay = hint.unwrap_or_else(|| options.backoff(attempt));
+        if start.elapsed().saturating_add(delay) > options.max_total_time {
+            tracing::debug!(?delay, "retry budget exhausted");
+            return (result, stats);
+        }
+        // Free the connection before sleeping.
+        drop(result);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let r = RetryOptions::default().jitter(0.0);
+        assert_eq!(r.backoff(0), Duration::from_millis(200));
+        assert_eq!(r.backoff(1), Duration::from_millis(400));
+        assert_eq!(r.backoff(3), Duration::from_millis(1600));
+        assert_eq!(r.backoff(20), Duration::from_secs(30));
+        assert_eq!(r.backoff(u32::MAX), Duration::from_secs(30));
+        let j = RetryOptions::default().jitter(0.5);
+        for _ in 0..100 {
+            let d = j.backoff(2);
+            assert!(
+                d >= Duration::from_millis(400) && d <= Duration::from_millis(1200),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(
+            retry_after_from_headers(&h, now),
+            Some(Duration::from_secs(3))
+        );
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(5));
+        h.insert("retry-after", HeaderValue::from_str(&date).unwrap());
+        assert_eq!(
+            retry_after_from_headers(&h, now),
+            Some(Duration::from_secs(5))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(5));
+        h.insert("retry-after", HeaderValue::from_str(&past).unwrap());
+        assert_eq!(retry_after_from_headers(&h, now), Some(Duration::ZERO));
+        h.insert("x-ms-retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(
+            retry_after_from_headers(&h, now),
+            Some(Duration::from_millis(250))
+        );
+        h.insert("retry-after-ms", HeaderValue::from_static("100"));
+        assert_eq!(
+            retry_after_from_headers(&h, now),
+            Some(Duration::from_millis(100))
+        );
+        let mut bad = HeaderMap::new();
+        bad.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after_from_headers(&bad, now), None);
+    }
+
+    #[test]
+    fn idempotency_table() {
+        let none = HeaderMap::new();
+        let mut etag = HeaderMap::new();
+        etag.insert("if-match", HeaderValue::from_static("W/\"x\""));
+        let mut star = HeaderMap::new();
+        star.insert("if-match", HeaderValue::from_static("*"));
+        assert!(is_idempotent("devices_get_twin", &Method::GET, &none));
+        assert!(is_idempotent("modules_update_twin", &Method::PATCH, &none));
+        assert!(is_idempotent("query_get_twins", &Method::POST, &none));
+        assert!(is_idempotent(
+            "jobs_create_scheduled_job",
+            &Method::PUT,
+            &none
+        ));
+        assert!(!is_idempotent(
+            "devices_invoke_method",
+            &Method::POST,
+            &none
+        ));
+        assert!(!is_idempotent(
+            "digital_twins_send_telemetry",
+            &Method::POST,
+            &none
+        ));
+        assert!(!is_idempotent(
+            "digital_twins_update",
+            &Method::PATCH,
+            &none
+        ));
+        assert!(!is_idempotent(
+            "digital_twins_update",
+            &Method::PATCH,
+            &star
+        ));
+        assert!(is_idempotent("digital_twins_update", &Method::PATCH, &etag));
+        assert!(!is_idempotent("unknown_post", &Method::POST, &none));
+    }
+
+    #[test]
+    fn non_clearing_codes_are_not_retried() {
+        let mut h = HeaderMap::new();
+        assert!(is_retryable_response(StatusCode::TOO_MANY_REQUESTS, &h));
+        assert!(is_retryable_response(StatusCode::INTERNAL_SERVER_ERROR, &h));
+        assert!(!is_retryable_response(StatusCode::NOT_IMPLEMENTED, &h));
+        h.insert(
+            "iothub-errorcode",
+            HeaderValue::from_static("IotHubQuotaExceeded"),
+        );
+        assert!(!is_retryable_response(StatusCode::TOO_MANY_REQUESTS, &h));
+        h.insert("iothub-errorcode", HeaderValue::from_static("403004"));
+        assert!(!is_retryable_response(StatusCode::SERVICE_UNAVAILABLE, &h));
+    }
+}
