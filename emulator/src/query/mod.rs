@@ -10,6 +10,8 @@ mod ast;
 mod eval;
 mod lexer;
 mod parser;
+#[cfg(test)]
+mod tests;
 
 pub use ast::{
     ArithOp, CompareOp, Expr, Function, Join, Path, Projection, ProjectionItem, ProjectionKind,

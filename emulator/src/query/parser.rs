@@ -45,6 +45,8 @@ pub(crate) struct Parser {
     dialect: Dialect,
     /// Aliases declared so far (FROM alias, JOIN aliases, relationship aliases).
     aliases: Vec<String>,
+    /// First token of each projection item, to point errors at the item.
+    item_toks: Vec<Token>,
 }
 
 fn is_reserved(word: &str) -> bool {
@@ -58,6 +60,7 @@ impl Parser {
             i: 0,
             dialect,
             aliases: Vec::new(),
+            item_toks: Vec::new(),
         })
     }
 
@@ -244,6 +247,7 @@ impl Parser {
         let mut items = Vec::new();
         loop {
             let tok = self.peek().clone();
+            self.item_toks.push(tok.clone());
             let kind = match &tok.tok {
                 Tok::Ident(name) if matches!(self.peek_at(1).tok, Tok::Sym("(")) => {
                     let name = name.to_ascii_uppercase();
@@ -475,24 +479,33 @@ impl Parser {
             ));
         }
         if counts == 1 && items.len() > 1 && q.group_by.is_empty() {
-            return Err(at_proj(match q.dialect {
-                Dialect::IotHub => {
-                    "properties projected next to COUNT() must be grouped: add GROUP BY".into()
-                }
-                Dialect::DigitalTwins => "COUNT() cannot be combined with other projections".into(),
-            }));
+            let count_tok = items
+                .iter()
+                .zip(&self.item_toks)
+                .find(|(i, _)| i.kind == ProjectionKind::Count)
+                .map_or(proj_tok, |(_, t)| t);
+            return Err(self.error_at(
+                count_tok,
+                match q.dialect {
+                    Dialect::IotHub => {
+                        "properties projected next to COUNT() must be grouped: add GROUP BY"
+                    }
+                    Dialect::DigitalTwins => "COUNT() cannot be combined with other projections",
+                },
+            ));
         }
         if !q.group_by.is_empty() && counts == 0 {
             return Err(at_proj("GROUP BY needs COUNT() in the projection".into()));
         }
         let mut names: Vec<&str> = Vec::new();
-        for item in items {
+        for (item, tok) in items.iter().zip(&self.item_toks) {
+            let at_item = |m: String| self.error_at(tok, m);
             let name = item.alias.as_deref().unwrap_or(match &item.kind {
                 ProjectionKind::Path(p) => p.column_name(),
                 ProjectionKind::Count => "",
             });
             if !name.is_empty() && names.contains(&name) {
-                return Err(at_proj(format!(
+                return Err(at_item(format!(
                     "two projected columns are both named '{name}': rename one with AS"
                 )));
             }
@@ -501,7 +514,7 @@ impl Parser {
                 && !q.joins.is_empty()
                 && !self.aliases.iter().any(|a| a == p.head())
             {
-                return Err(at_proj(format!(
+                return Err(at_item(format!(
                     "unknown alias '{}' in projection: with JOIN every path starts with a declared alias",
                     p.head()
                 )));
