@@ -34,16 +34,15 @@ pub(crate) struct Resolved<'a> {
 pub(crate) fn resolve<'a>(dialect: Dialect, path: &Path, b: &Bindings<'a>) -> Resolved<'a> {
     let mut best: Option<(usize, &'a Value)> = None;
     for (name, doc) in &b.entries {
-        let parts: Vec<&str> = name.split('.').collect();
-        if parts.len() > path.segments.len() || best.is_some_and(|(n, _)| n >= parts.len()) {
-            continue;
-        }
-        let prefix = parts.iter().zip(&path.segments).all(|(p, s)| match s {
-            Segment::Field(f) => name_eq(dialect, p, f),
-            Segment::Index(_) => false,
+        // Does the dotted binding name (`T`, `devices.jobs`) prefix the path? No allocation.
+        let mut len = 0;
+        let mut segs = path.segments.iter();
+        let prefix = name.split('.').all(|part| {
+            len += 1;
+            matches!(segs.next(), Some(Segment::Field(f)) if name_eq(dialect, part, f))
         });
-        if prefix {
-            best = Some((parts.len(), *doc));
+        if prefix && best.is_none_or(|(n, _)| len > n) {
+            best = Some((len, *doc));
         }
     }
     let (skip, base) = match (best, b.default) {
@@ -212,13 +211,13 @@ fn strings<'v>(a: &'v Val<'_>, b: &'v Val<'_>) -> Option<(&'v str, &'v str)> {
 /// Evaluates `e` in the row `b`.
 pub(crate) fn eval<'a>(
     dialect: Dialect,
-    e: &Expr,
+    e: &'a Expr,
     b: &Bindings<'a>,
     ctx: &dyn EvalContext,
 ) -> Val<'a> {
-    let ev = |e: &Expr| eval(dialect, e, b, ctx);
+    let ev = |e: &'a Expr| eval(dialect, e, b, ctx);
     match e {
-        Expr::Literal(v) => Some(Cow::Owned(v.clone())),
+        Expr::Literal(v) => Some(Cow::Borrowed(v)),
         Expr::Undefined => None,
         Expr::Path(p) => resolve(dialect, p, b).value.map(Cow::Borrowed),
         Expr::Not(x) => tri(truth(&ev(x)).map(|t| !t)),

@@ -96,6 +96,8 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, QueryError> {
                     '-' => "-",
                     '/' => "/",
                     '%' => "%",
+                    // Only used by ADT MATCH patterns, which the parser rejects by name.
+                    ':' => ":",
                     _ => {
                         return Err(err(
                             format!("unexpected character '{c}'"),

@@ -4,7 +4,79 @@
 //! share most of their grammar, so both executors use this module: they call [`parse`] once per
 //! query, then iterate their own documents, bind each row with [`Query::bind`] (or build
 //! [`Bindings`] by hand for ADT joins), filter with [`Query::matches`] and shape rows with
-//! [`Query::project`] / [`Query::aggregate_row`]. Executors own iteration, joins and paging.
+//! [`Query::project`] / [`Query::aggregate_row`]. Executors own iteration, joins, `TOP` and paging.
+//!
+//! Semantics (both services): a missing property is *undefined*; comparing undefined, or values
+//! of different types, or objects/arrays, is not true (and not an error); `null = null` is true;
+//! numbers compare numerically (exact for integers), strings ordinally (case-sensitive). Logic is
+//! three-valued as in Cosmos DB SQL: `NOT (x = 1)` does not match rows without `x`.
+//! Only a boolean `true` passes `WHERE`.
+//!
+//! IoT Hub executor:
+//!
+//! ```
+//! use azure_twins_emulator::query::{parse, Dialect, NoModels, Source};
+//! use serde_json::json;
+//!
+//! let twins = vec![
+//!     json!({"deviceId": "d1", "tags": {"site": "a"}}),
+//!     json!({"deviceId": "d2", "tags": {"site": "b"}}),
+//! ];
+//! let q = parse("SELECT deviceId FROM devices WHERE tags.site = 'a'", Dialect::IotHub)
+//!     .map_err(|e| e.to_string())?; // → HTTP 400 with this message
+//! assert_eq!(q.source(), Source::Devices);
+//! let matching = twins.iter().filter(|t| q.matches(&q.bind(t), &NoModels));
+//! let rows: Vec<_> = if q.is_count() {
+//!     vec![q.aggregate_row(None, matching.count() as u64)]
+//! } else {
+//!     let limit = q.top().map_or(usize::MAX, |n| n as usize);
+//!     matching.take(limit).map(|t| q.project(&q.bind(t))).collect()
+//! };
+//! assert_eq!(rows, vec![json!({"deviceId": "d1"})]);
+//! # Ok::<(), String>(())
+//! ```
+//!
+//! ADT executor, with a JOIN and `IS_OF_MODEL` answered by a closure:
+//!
+//! ```
+//! use azure_twins_emulator::query::{parse, Bindings, Dialect};
+//! use serde_json::{json, Value};
+//!
+//! let floor = json!({"$dtId": "f1", "$metadata": {"$model": "dtmi:ex:Floor;1"}});
+//! let room = json!({"$dtId": "r1", "temp": 70, "$metadata": {"$model": "dtmi:ex:Room;1"}});
+//! let rel = json!({"$relationshipId": "x", "$sourceId": "f1", "$targetId": "r1",
+//!                  "$relationshipName": "contains"});
+//! let q = parse(
+//!     "SELECT T.$dtId, CT FROM DIGITALTWINS T JOIN CT RELATED T.contains R \
+//!      WHERE IS_OF_MODEL(T, 'dtmi:ex:Floor;1') AND CT.temp > 60",
+//!     Dialect::DigitalTwins,
+//! ).map_err(|e| e.to_string())?;
+//! // The executor knows model inheritance; here a model is only of itself.
+//! let is_of_model = |twin: &Value, model: &str, _exact: bool| {
+//!     twin["$metadata"]["$model"] == model
+//! };
+//! let join = &q.joins()[0]; // alias "CT", source_alias "T", relationship_name "contains"
+//! let mut rows = Vec::new();
+//! for t in [&floor, &room] {
+//!     // For each relationship of `t` named `join.relationship_name`, bind its target.
+//!     for (r, target) in [(&rel, &room)] {
+//!         if r["$sourceId"] != t["$dtId"] || r["$relationshipName"] != join.relationship_name.as_str() {
+//!             continue;
+//!         }
+//!         let mut b = Bindings::new()
+//!             .with(q.alias().unwrap_or("T"), t)
+//!             .with(join.alias.as_str(), target);
+//!         if let Some(ra) = &join.relationship_alias {
+//!             b = b.with(ra.as_str(), r);
+//!         }
+//!         if q.matches(&b, &is_of_model) {
+//!             rows.push(q.project(&b));
+//!         }
+//!     }
+//! }
+//! assert_eq!(rows, vec![json!({"$dtId": "f1", "CT": room})]);
+//! # Ok::<(), String>(())
+//! ```
 
 mod ast;
 mod eval;
@@ -19,6 +91,7 @@ pub use ast::{
 };
 
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Which service's query language a text is parsed as; decides the allowed sources and functions.
@@ -175,10 +248,10 @@ impl Query {
     /// Bindings for one document of a single-source query: the document is the default
     /// (bare paths resolve in it) and is also bound to the alias, if any, and for IoT Hub
     /// to the source name, so `T.name`, `name`, and `devices.jobs.status` all work.
-    pub fn bind<'a>(&self, doc: &'a Value) -> Bindings<'a> {
+    pub fn bind<'a>(&'a self, doc: &'a Value) -> Bindings<'a> {
         let b = Bindings::new().with_default(doc);
         let b = match &self.alias {
-            Some(a) => b.with(a.clone(), doc),
+            Some(a) => b.with(a.as_str(), doc),
             None => b,
         };
         match self.dialect {
@@ -206,7 +279,7 @@ impl Query {
         bindings: &Bindings<'_>,
         ctx: &dyn EvalContext,
     ) -> Option<Value> {
-        eval::eval(self.dialect, expr, bindings, ctx).map(std::borrow::Cow::into_owned)
+        eval::eval(self.dialect, expr, bindings, ctx).map(Cow::into_owned)
     }
 
     /// The result row for one matching row of a non-aggregate query.
@@ -343,7 +416,7 @@ impl fmt::Display for Query {
 /// Documents of one row, by alias, against which paths are resolved.
 #[derive(Debug, Clone, Default)]
 pub struct Bindings<'a> {
-    entries: Vec<(String, &'a Value)>,
+    entries: Vec<(Cow<'a, str>, &'a Value)>,
     default: Option<&'a Value>,
 }
 
@@ -354,7 +427,8 @@ impl<'a> Bindings<'a> {
     }
 
     /// Binds `doc` to `alias` (paths starting with `alias.` resolve inside it).
-    pub fn with(mut self, alias: impl Into<String>, doc: &'a Value) -> Self {
+    /// Takes `&str` (e.g. borrowed from [`Join::alias`]) or `String`.
+    pub fn with(mut self, alias: impl Into<Cow<'a, str>>, doc: &'a Value) -> Self {
         self.entries.push((alias.into(), doc));
         self
     }

@@ -184,6 +184,11 @@ impl Parser {
             None
         };
         let group_by = self.group_by(source)?;
+        if self.is_kw("MATCH") {
+            return Err(self.error(
+                "MATCH is not supported by the emulator; express the pattern with JOIN … RELATED",
+            ));
+        }
         if !matches!(self.peek().tok, Tok::Eof) {
             let expected = match (self.dialect, filter.is_some()) {
                 (Dialect::IotHub, false) => "expected WHERE, GROUP BY or end of query",

@@ -1138,3 +1138,36 @@ fn random_expressions_print_and_parse_back_identically() {
         assert_eq!(q.matches(&b, &NoModels), q.matches(&b, &NoModels));
     }
 }
+
+#[test]
+fn error_match_clause_is_named() {
+    let q = "SELECT a, b FROM DIGITALTWINS MATCH (a)-[r:contains*1..3]->(b)";
+    assert_err(
+        &adt_err(q),
+        q,
+        "MATCH",
+        "MATCH is not supported by the emulator",
+    );
+}
+
+#[test]
+fn longest_binding_name_wins_and_missing_bindings_are_undefined() {
+    // `devices.jobs.x` resolves in the `devices.jobs` document, not in `devices` → `jobs`.
+    let twin = json!({"jobs": {"x": "from twin"}});
+    let job = json!({"x": "from job"});
+    let q = iot("SELECT * FROM devices.jobs WHERE devices.jobs.x = 'from job'");
+    let b = Bindings::new()
+        .with("devices", &twin)
+        .with("devices.jobs", &job);
+    assert!(q.matches(&b, &NoModels));
+    let b = Bindings::new()
+        .with("devices.jobs", &job)
+        .with("devices", &twin);
+    assert!(q.matches(&b, &NoModels));
+    // No default document and no matching alias: the path is undefined, the row does not match.
+    let q = adt("SELECT CT FROM DIGITALTWINS T JOIN CT RELATED T.r WHERE CT.x = 1");
+    let t = json!({"x": 1});
+    assert!(!q.matches(&Bindings::new().with("T", &t), &models));
+    assert!(q.matches(&Bindings::new().with("CT", &t), &models));
+    assert_eq!(q.project(&Bindings::new()), json!({}));
+}
