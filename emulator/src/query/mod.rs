@@ -139,7 +139,26 @@ impl std::error::Error for QueryError {}
 /// Errors carry the character position of the offending token and say what was expected;
 /// executors turn them into the service's HTTP 400 error body.
 pub fn parse(text: &str, dialect: Dialect) -> Result<Query, QueryError> {
+    check_length(text, dialect)?;
     parser::Parser::new(text, dialect)?.query()
+}
+
+/// IoT Hub rejects query texts longer than this many characters.
+pub const IOTHUB_MAX_QUERY_CHARS: usize = 8192;
+
+fn check_length(text: &str, dialect: Dialect) -> Result<(), QueryError> {
+    if dialect == Dialect::IotHub
+        && let Some((byte, _)) = text.char_indices().nth(IOTHUB_MAX_QUERY_CHARS)
+    {
+        return Err(QueryError {
+            message: format!(
+                "the query is longer than the IoT Hub limit of {IOTHUB_MAX_QUERY_CHARS} characters"
+            ),
+            position: IOTHUB_MAX_QUERY_CHARS,
+            near: text[byte..].chars().take(10).collect(),
+        });
+    }
+    Ok(())
 }
 
 /// Parses a bare condition (the part after `WHERE`), as IoT Hub jobs' `queryCondition` holds.
@@ -147,6 +166,7 @@ pub fn parse(text: &str, dialect: Dialect) -> Result<Query, QueryError> {
 /// The result behaves like `SELECT * FROM devices WHERE <text>` (or `FROM DIGITALTWINS` for
 /// ADT): bind a document with [`Query::bind`] and test it with [`Query::matches`].
 pub fn parse_condition(text: &str, dialect: Dialect) -> Result<Query, QueryError> {
+    check_length(text, dialect)?;
     let mut p = parser::Parser::new(text, dialect)?;
     let filter = p.condition()?;
     Ok(Query {
