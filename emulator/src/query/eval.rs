@@ -249,7 +249,12 @@ pub(crate) fn eval<'a>(
             let found = list.iter().any(|item| equals(&v, item) == Some(true));
             boolean(found != *negated)
         }
-        Expr::Call(f, args) => call(*f, &args.iter().map(ev).collect::<Vec<_>>()),
+        Expr::Call(f, args) => {
+            // Arity is checked by the parser (1 or 2); evaluate without allocating.
+            let first = args.first().and_then(ev);
+            let second = args.get(1).and_then(ev);
+            call(*f, &first, &second)
+        }
         Expr::IsOfModel {
             alias,
             model,
@@ -264,8 +269,8 @@ pub(crate) fn eval<'a>(
     }
 }
 
-fn call<'a>(f: Function, args: &[Val<'_>]) -> Val<'a> {
-    let first = args.first().and_then(|v| v.as_deref());
+fn call<'a>(f: Function, arg1: &Val<'_>, arg2: &Val<'_>) -> Val<'a> {
+    let first = arg1.as_deref();
     match f {
         Function::IsDefined => boolean(first.is_some()),
         Function::IsNull => boolean(matches!(first, Some(Value::Null))),
@@ -278,10 +283,10 @@ fn call<'a>(f: Function, args: &[Val<'_>]) -> Val<'a> {
             first,
             Some(Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_))
         )),
-        Function::StartsWith => tri(strings(&args[0], &args[1]).map(|(s, p)| s.starts_with(p))),
-        Function::EndsWith => tri(strings(&args[0], &args[1]).map(|(s, p)| s.ends_with(p))),
-        Function::Contains => tri(strings(&args[0], &args[1]).map(|(s, p)| s.contains(p))),
-        Function::ArrayContains => match (first, args[1].as_deref()) {
+        Function::StartsWith => tri(strings(arg1, arg2).map(|(s, p)| s.starts_with(p))),
+        Function::EndsWith => tri(strings(arg1, arg2).map(|(s, p)| s.ends_with(p))),
+        Function::Contains => tri(strings(arg1, arg2).map(|(s, p)| s.contains(p))),
+        Function::ArrayContains => match (first, arg2.as_deref()) {
             (Some(Value::Array(items)), Some(v)) => {
                 boolean(items.iter().any(|i| equals(i, v) == Some(true)))
             }
