@@ -3,14 +3,54 @@
 //! Contract with the rest of the crate (`lib.rs` owns listeners, TLS and fault injection):
 //! `DigitalTwinsService::new(options)` builds the state, `router()` serves every ADT route
 //! (bearer-token check included), `telemetry()` shows what was received.
+//!
+//! All state lives behind one `RwLock`; every write (including conditional ones) checks its precondition and
+//! applies its change under the write lock, so of two concurrent conditional writes exactly one wins.
+
+mod dtdl;
+mod error;
+mod jobs;
+mod models;
+// mod query_exec;
+mod relationships;
+mod routes;
+mod twins;
+mod util;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+
+pub use error::AdtError;
 
 /// Options of the emulated Azure Digital Twins instance.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct DigitalTwinsOptions {
     /// When set, requests must carry `Authorization: Bearer <this token>`; otherwise any bearer token is accepted.
     pub bearer_token: Option<String>,
+    /// Whether the listener serving the router uses TLS, so absolute links (`nextLink`, `Operation-Location`)
+    /// are built with `https`; plain HTTP otherwise. An `X-Forwarded-Proto` request header overrides it.
+    pub tls: bool,
+}
+
+impl std::fmt::Debug for DigitalTwinsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: show only whether one is configured.
+        f.debug_struct("DigitalTwinsOptions")
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 /// One telemetry message received on `/digitaltwins/{id}/telemetry` or a component's telemetry route.
@@ -28,26 +68,254 @@ pub struct TelemetryEvent {
     pub body: serde_json::Value,
 }
 
-/// The emulated Azure Digital Twins instance: shared state behind a cheap clone.
-#[derive(Debug, Clone, Default)]
-pub struct DigitalTwinsService {
+/// A stored model and its service-side metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelEntry {
+    /// Upload order, for stable listing.
+    seq: u64,
+    /// `uploadTime` as the service formats it.
+    upload_time: String,
+    /// Decommissioned models cannot be used by new twins.
+    decommissioned: bool,
+    /// The DTDL interface, `@context` normalised to an array.
+    model: Value,
+}
+
+/// Everything the instance holds.
+#[derive(Debug, Default)]
+pub(crate) struct AdtState {
+    models: BTreeMap<String, ModelEntry>,
+    model_seq: u64,
+    /// Twin id → stored twin document (with `$dtId`, `$etag`, `$metadata`).
+    twins: BTreeMap<String, Value>,
+    /// Source twin id → relationship id → relationship document.
+    rels: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Target twin id → (source id, relationship id).
+    incoming: HashMap<String, BTreeSet<(String, String)>>,
+    routes: BTreeMap<String, Value>,
+    imports: BTreeMap<String, Value>,
+    deletions: BTreeMap<String, Value>,
+    telemetry: Vec<TelemetryEvent>,
+}
+
+impl AdtState {
+    /// A stored interface by id (for `extends` / component resolution).
+    fn lookup(&self, id: &str) -> Option<Value> {
+        self.models.get(id).map(|m| m.model.clone())
+    }
+
+    /// The flattened interface of a stored model.
+    fn resolve_model(&self, id: &str) -> Result<dtdl::Resolved, AdtError> {
+        let m = self
+            .models
+            .get(id)
+            .ok_or_else(|| AdtError::model_not_found(id))?;
+        dtdl::resolve(&m.model, &|x| self.lookup(x))
+    }
+
+    /// Whether `model` is `target` or inherits from it (IS_OF_MODEL semantics).
+    fn is_of_model(&self, model: &str, target: &str, exact: bool) -> bool {
+        if model == target {
+            return true;
+        }
+        if exact {
+            return false;
+        }
+        match self.resolve_model(model) {
+            Ok(r) => r.ancestry.iter().any(|a| a == target),
+            Err(_) => false,
+        }
+    }
+
+    /// Remove every relationship, twin and model (delete jobs).
+    fn clear_data(&mut self) {
+        self.rels.clear();
+        self.incoming.clear();
+        self.twins.clear();
+        self.models.clear();
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
     options: DigitalTwinsOptions,
+    state: RwLock<AdtState>,
+}
+
+/// The emulated Azure Digital Twins instance: shared state behind a cheap clone.
+#[derive(Debug, Clone)]
+pub struct DigitalTwinsService {
+    inner: Arc<Inner>,
+}
+
+impl Default for DigitalTwinsService {
+    fn default() -> Self {
+        Self::new(DigitalTwinsOptions::default())
+    }
 }
 
 impl DigitalTwinsService {
     /// A new, empty instance.
     pub fn new(options: DigitalTwinsOptions) -> Self {
-        Self { options }
+        Self {
+            inner: Arc::new(Inner {
+                options,
+                state: RwLock::new(AdtState::default()),
+            }),
+        }
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, AdtState> {
+        self.inner.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, AdtState> {
+        self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn tls(&self) -> bool {
+        self.inner.options.tls
     }
 
     /// Every ADT route, ready to be served on its own listener.
     pub fn router(&self) -> Router {
-        let _ = &self.options;
         Router::new()
+            .route("/models", post(models::add).get(models::list))
+            .route(
+                "/models/{id}",
+                get(models::get_one)
+                    .patch(models::update)
+                    .delete(models::delete),
+            )
+            // QUERY_ROUTE
+            .route(
+                "/digitaltwins/{id}",
+                get(twins::get_twin)
+                    .put(twins::put_twin)
+                    .patch(twins::patch_twin)
+                    .delete(twins::delete_twin),
+            )
+            .route(
+                "/digitaltwins/{id}/components/{component}",
+                get(twins::get_component).patch(twins::patch_component),
+            )
+            .route("/digitaltwins/{id}/telemetry", post(twins::telemetry))
+            .route(
+                "/digitaltwins/{id}/components/{component}/telemetry",
+                post(twins::component_telemetry),
+            )
+            .route("/digitaltwins/{id}/relationships", get(relationships::list))
+            .route(
+                "/digitaltwins/{id}/incomingrelationships",
+                get(relationships::list_incoming),
+            )
+            .route(
+                "/digitaltwins/{id}/relationships/{rel}",
+                get(relationships::get_one)
+                    .put(relationships::put)
+                    .patch(relationships::patch)
+                    .delete(relationships::delete),
+            )
+            .route("/eventroutes", get(routes::list))
+            .route(
+                "/eventroutes/{id}",
+                get(routes::get_one).put(routes::put).delete(routes::delete),
+            )
+            .route("/jobs/imports", get(jobs::list_imports))
+            .route(
+                "/jobs/imports/{id}",
+                get(jobs::get_import)
+                    .put(jobs::put_import)
+                    .delete(jobs::delete_import),
+            )
+            .route("/jobs/imports/{id}/cancel", post(jobs::cancel_import))
+            .route(
+                "/jobs/deletions",
+                post(jobs::add_deletion).get(jobs::list_deletions),
+            )
+            .route("/jobs/deletions/{id}", get(jobs::get_deletion))
+            .route("/EventRoutes", get(routes::list))
+            .fallback(not_found)
+            .layer(middleware::from_fn_with_state(self.clone(), guard))
+            .with_state(self.clone())
     }
 
     /// Telemetry received so far, oldest first.
     pub fn telemetry(&self) -> Vec<TelemetryEvent> {
-        Vec::new()
+        self.read().telemetry.clone()
     }
+
+    /// Number of twins currently stored (for tests and the admin surface).
+    pub fn twin_count(&self) -> usize {
+        self.read().twins.len()
+    }
+}
+
+async fn not_found(req: Request) -> Response {
+    AdtError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "NotFound",
+        format!(
+            "No Azure Digital Twins operation matches {} {}.",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+/// Authentication and api-version checks that every ADT request goes through.
+async fn guard(State(svc): State<DigitalTwinsService>, req: Request, next: Next) -> Response {
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let token = auth
+        .and_then(|a| {
+            a.strip_prefix("Bearer ")
+                .or_else(|| a.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let ok = match (token, &svc.inner.options.bearer_token) {
+        (None, _) | (Some(""), _) => false,
+        (Some(t), Some(expected)) => constant_time_eq(t.as_bytes(), expected.as_bytes()),
+        (Some(_), None) => true,
+    };
+    if !ok {
+        let mut resp = AdtError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Authorization failed: the request needs an 'Authorization: Bearer <token>' header with a valid token for this instance.",
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    let pairs = util::query_pairs(req.uri().query());
+    match util::query_get(&pairs, "api-version") {
+        None => {
+            return AdtError::bad_request(
+                "MissingApiVersionParameter",
+                format!("The api-version query parameter is required; this instance supports api-version={}.", util::API_VERSION),
+            )
+            .into_response();
+        }
+        Some(v) if v != util::API_VERSION => {
+            return AdtError::bad_request(
+                "UnsupportedApiVersion",
+                format!("The api-version '{v}' is not supported; this instance supports api-version={}.", util::API_VERSION),
+            )
+            .into_response();
+        }
+        Some(_) => {}
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
