@@ -1,27 +1,312 @@
-//! The request pipeline shared by the generated raw clients.
+//! The request pipeline shared by the generated raw clients and the facade.
 //!
 //! [`Pipeline`] is the inner type of every generated `Client` (progenitor's
-//! `with_inner_type`), and the `ClientHooks` impls below run on every raw call. This first
-//! version only corrects what progenitor gets wrong on the wire for Azure; auth, retries and
-//! tracing are added here by the facade.
+//! `with_inner_type`), and the `ClientHooks` impls below run on every raw call:
+//!
+//! * `pre`: wire fixes (progenitor's stray `api-version` header removed, `application/json-patch+json`
+//!   restored on the 4 ADT JSON Patch operations), `Authorization` from the cached credential
+//!   (refused with nothing sent unless the URL is HTTPS or loopback), `User-Agent:
+//!   azure-twins/<version>`, `x-ms-client-request-id` (one per logical call, the same on every
+//!   retry) and a W3C `traceparent` (same trace id for the call, new parent id per attempt).
+//! * `exec`: the retry loop of [`crate::retry`] (one `try_clone` per attempt), inside a
+//!   `tracing` span `azure_twins.request` with the fields `operation`, `method`, `path`,
+//!   `client_request_id`, `status`, `attempts`, `duration_ms`. Headers and bodies are never
+//!   logged, so keys and tokens cannot leak through tracing.
+//!
+//! # Per-call options
+//!
+//! Facade code passes [`RequestOptions`] to the hooks through a `tokio::task_local!` scoped
+//! around the raw call ([`with_request_options`], [`call`]): the hooks run inside the raw call's
+//! future, so they see the options of exactly that call, while the generated client and its
+//! `Pipeline` stay shared and immutable. The same scope carries typed errors out of `pre`
+//! (progenitor only lets hooks return `Error::Custom(String)`) and the status and headers of the
+//! last response (progenitor drops them when an error body fails to decode).
+//!
+//! Raw users get the same behaviour with default options; a credential failure in `pre` then
+//! surfaces as `progenitor_client::Error::Custom` with a message starting `credential error:`.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+};
+use reqwest::{Method, StatusCode};
+use tracing::Instrument as _;
+
+use crate::auth::{Authorizer, Credential, Service};
+use crate::error::{CREDENTIAL_PREFIX, Error, ErrorKind, INSECURE_PREFIX, Result};
+use crate::etag::ETag;
+use crate::options::{ClientOptions, RequestOptions};
+use crate::retry;
 
 #[cfg(any(feature = "iothub", feature = "digitaltwins"))]
-use progenitor_client::{ClientHooks, Error, OperationInfo};
-#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo, ResponseValue};
 
-/// Per-client state available to the hooks of the generated raw clients.
+/// Per-client state available to the hooks of the generated raw clients: the credential (as a
+/// caching authorizer), the client options and the service.
 ///
 /// `Default` gives a pipeline with no credential and default options, which is what raw users
 /// and the raw wire tests pass to `Client::new_with_client(base_url, client, Pipeline::default())`.
-#[derive(Debug, Clone, Default)]
-pub struct Pipeline {}
+/// Cloning is cheap and clones share the token cache.
+#[derive(Clone, Default)]
+pub struct Pipeline {
+    inner: Arc<PipelineInner>,
+}
+
+#[derive(Default)]
+struct PipelineInner {
+    authorizer: Option<Authorizer>,
+    options: ClientOptions,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("authorizer", &self.inner.authorizer)
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// A pipeline for `service` at `endpoint` (a base URL such as `https://hub.azure-devices.net`
+    /// or `http://127.0.0.1:8080`).
+    ///
+    /// Fails when the endpoint is not an absolute `http(s)` URL, or when a credential would go
+    /// over plain HTTP to a host that is not loopback.
+    pub fn new(
+        service: Service,
+        endpoint: &str,
+        credential: Option<&Credential>,
+        options: ClientOptions,
+    ) -> Result<Pipeline> {
+        let url = reqwest::Url::parse(endpoint).map_err(|e| {
+            Error::invalid_input("endpoint", format!("must be an absolute http(s) URL ({e})"))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(Error::invalid_input(
+                "endpoint",
+                "must be an absolute http(s) URL",
+            ));
+        }
+        let authorizer = match credential {
+            Some(c) => {
+                crate::auth::check_transport(&url)?;
+                let mut authority = url.host_str().unwrap_or_default().to_owned();
+                if let Some(p) = url.port() {
+                    authority.push_str(&format!(":{p}"));
+                }
+                Some(Authorizer::new(c, service, &authority))
+            }
+            None => None,
+        };
+        Ok(Pipeline {
+            inner: Arc::new(PipelineInner {
+                authorizer,
+                options,
+            }),
+        })
+    }
+
+    /// The client options.
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.options
+    }
+
+    /// Makes sure a valid `Authorization` value is cached, signing or fetching a token if needed,
+    /// with a typed error. Concurrent callers share one renewal.
+    pub async fn ensure_credential(&self) -> Result<()> {
+        if let Some(a) = &self.inner.authorizer {
+            a.header().await?;
+        }
+        Ok(())
+    }
+
+    /// How many tokens this pipeline has signed (SAS) or fetched (Entra ID) so far; lets
+    /// callers verify that tokens are cached and renewed once per lifetime.
+    pub fn credential_fetch_count(&self) -> usize {
+        self.inner
+            .authorizer
+            .as_ref()
+            .map_or(0, Authorizer::fetch_count)
+    }
+
+    /// The `pre` work shared by both services.
+    async fn prepare(&self, request: &mut reqwest::Request, operation_id: &str) -> Result<()> {
+        fix_wire(request, operation_id);
+        let ctx = current_call();
+        if let Some(a) = &self.inner.authorizer {
+            crate::auth::check_transport(request.url())?;
+            let header = match a.cached_header() {
+                Some(h) => h,
+                None => a.header().await?,
+            };
+            request
+                .headers_mut()
+                .insert(AUTHORIZATION, sensitive(header.expose_secret())?);
+        }
+        let ua = HeaderValue::from_str(&self.inner.options.user_agent()).unwrap_or_else(|_| {
+            HeaderValue::from_static(concat!("azure-twins/", env!("CARGO_PKG_VERSION")))
+        });
+        request.headers_mut().insert(USER_AGENT, ua);
+        let (request_id, trace_id) = match &ctx {
+            Some(c) => (c.client_request_id.clone(), c.trace_id.clone()),
+            None => (uuid::Uuid::new_v4().to_string(), random_hex(16)),
+        };
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            request.headers_mut().insert(CLIENT_REQUEST_ID, v);
+        }
+        set_traceparent(request, &trace_id);
+        Ok(())
+    }
+
+    /// The `exec` work shared by both services: the retry loop inside a tracing span.
+    async fn execute(
+        &self,
+        client: &reqwest::Client,
+        mut request: reqwest::Request,
+        operation_id: &'static str,
+    ) -> reqwest::Result<reqwest::Response> {
+        let ctx = current_call();
+        let (retry_options, opt_in, timeout) = match &ctx {
+            Some(c) => (
+                c.options
+                    .retry
+                    .clone()
+                    .unwrap_or_else(|| self.inner.options.get_retry().clone()),
+                c.options.retry_non_idempotent,
+                c.options.timeout,
+            ),
+            None => (self.inner.options.get_retry().clone(), false, None),
+        };
+        if let Some(t) = timeout {
+            *request.timeout_mut() = Some(t);
+        }
+        let allowed =
+            opt_in || retry::is_idempotent(operation_id, request.method(), request.headers());
+        let client_request_id = request
+            .headers()
+            .get(CLIENT_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let span = tracing::info_span!(
+            "azure_twins.request",
+            operation = operation_id,
+            method = %request.method(),
+            path = request.url().path(),
+            client_request_id = %client_request_id,
+            retry_allowed = allowed,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = tokio::time::Instant::now();
+        let this = self.clone();
+        let (result, stats) = retry::send_with_retry(
+            client,
+            request,
+            &retry_options,
+            allowed,
+            move |mut req, attempt| {
+                let this = this.clone();
+                async move {
+                    if attempt > 0 {
+                        this.refresh_for_retry(&mut req).await;
+                    }
+                    req
+                }
+            },
+        )
+        .instrument(span.clone())
+        .await;
+        span.record("attempts", stats.attempts);
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        match &result {
+            Ok(resp) => {
+                span.record("status", resp.status().as_u16());
+                span.in_scope(|| {
+                    tracing::debug!(
+                        status = resp.status().as_u16(),
+                        attempts = stats.attempts,
+                        "response"
+                    )
+                });
+                if let Some(c) = &ctx {
+                    c.record_response(resp.status(), resp.headers());
+                }
+            }
+            Err(e) => {
+                span.in_scope(
+                    || tracing::debug!(error = %e, attempts = stats.attempts, "request failed"),
+                );
+            }
+        }
+        if let Some(c) = &ctx {
+            c.record_attempts(stats.attempts);
+        }
+        result
+    }
+
+    /// Before a retry: a fresh `Authorization` (the token may have been renewed while waiting)
+    /// and a new `traceparent` parent id.
+    async fn refresh_for_retry(&self, request: &mut reqwest::Request) {
+        if let Some(a) = &self.inner.authorizer {
+            if let Ok(h) = a.header().await {
+                if let Ok(v) = sensitive(h.expose_secret()) {
+                    request.headers_mut().insert(AUTHORIZATION, v);
+                }
+            }
+        }
+        let trace_id = request
+            .headers()
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.split('-').nth(1))
+            .map(str::to_owned)
+            .unwrap_or_else(|| random_hex(16));
+        set_traceparent(request, &trace_id);
+    }
+}
+
+const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+fn sensitive(value: &str) -> Result<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        Error::credential("the credential produced a header value with invalid characters")
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+fn random_hex(bytes: usize) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes * 2);
+    loop {
+        s.clear();
+        for _ in 0..bytes {
+            let _ = write!(s, "{:02x}", rand::random::<u8>());
+        }
+        // W3C: all-zero ids are invalid.
+        if s.bytes().any(|b| b != b'0') {
+            return s;
+        }
+    }
+}
+
+fn set_traceparent(request: &mut reqwest::Request, trace_id: &str) {
+    let value = format!("00-{trace_id}-{}-01", random_hex(8));
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        request.headers_mut().insert(TRACEPARENT, v);
+    }
+}
 
 /// progenitor's snake_case operation ids of the ADT operations whose body is an RFC 6902 JSON
 /// Patch. The codegen fixup `adt_json_patch_as_json` re-keys their body as `application/json`
 /// (progenitor refuses `application/json-patch+json`), so the real Content-Type is restored here.
 /// `tests/raw_wire.rs` sends each of them and checks the header.
-#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
 pub(crate) const JSON_PATCH_OPERATIONS: [&str; 4] = [
     "digital_twin_models_update",
     "digital_twins_update",
@@ -35,15 +320,346 @@ pub(crate) const JSON_PATCH_OPERATIONS: [&str; 4] = [
 ///   Azure takes `api-version` as a query parameter, which the spec declares and the generated
 ///   code already sends, so the header is removed.
 /// - JSON Patch operations get `Content-Type: application/json-patch+json` back.
-#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
-fn fix_wire(request: &mut reqwest::Request, info: &OperationInfo) {
+fn fix_wire(request: &mut reqwest::Request, operation_id: &str) {
     request.headers_mut().remove("api-version");
-    if JSON_PATCH_OPERATIONS.contains(&info.operation_id) {
+    if JSON_PATCH_OPERATIONS.contains(&operation_id) {
         request.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/json-patch+json"),
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-call context
+// ---------------------------------------------------------------------------------------------
+
+/// State of one logical call, visible to the hooks through [`CALL`].
+struct CallContext {
+    options: RequestOptions,
+    client_request_id: String,
+    trace_id: String,
+    state: Mutex<CallState>,
+}
+
+#[derive(Default)]
+struct CallState {
+    hook_error: Option<Error>,
+    last_status: Option<StatusCode>,
+    last_headers: Option<HeaderMap>,
+    attempts: u32,
+}
+
+impl CallContext {
+    fn new(options: &RequestOptions) -> Arc<Self> {
+        Arc::new(CallContext {
+            client_request_id: options
+                .client_request_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            trace_id: random_hex(16),
+            options: options.clone(),
+            state: Mutex::new(CallState::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record_response(&self, status: StatusCode, headers: &HeaderMap) {
+        let mut s = self.lock();
+        s.last_status = Some(status);
+        s.last_headers = Some(headers.clone());
+    }
+
+    fn record_attempts(&self, attempts: u32) {
+        self.lock().attempts += attempts;
+    }
+
+    fn record_hook_error(&self, e: Error) {
+        self.lock().hook_error = Some(e);
+    }
+}
+
+tokio::task_local! {
+    static CALL: Arc<CallContext>;
+}
+
+fn current_call() -> Option<Arc<CallContext>> {
+    CALL.try_with(Arc::clone).ok()
+}
+
+/// Turns a typed error from `pre` into the string progenitor lets hooks return, keeping the
+/// typed error in the call context for [`with_request_options`] to pick up.
+fn hook_error<E>(e: Error) -> progenitor_client::Error<E> {
+    let prefix = match e.kind() {
+        ErrorKind::InsecureTransport => INSECURE_PREFIX,
+        _ => CREDENTIAL_PREFIX,
+    };
+    let msg = format!("{prefix}{e}");
+    if let Some(c) = current_call() {
+        c.record_hook_error(e);
+    }
+    progenitor_client::Error::Custom(msg)
+}
+
+/// Maps a raw error with the help of the call context.
+async fn map_raw_error<E: serde::Serialize>(
+    ctx: &CallContext,
+    e: progenitor_client::Error<E>,
+) -> Error {
+    let mut err = match e {
+        progenitor_client::Error::Custom(msg) => match ctx.lock().hook_error.take() {
+            Some(typed) => typed,
+            None => Error::from_raw(progenitor_client::Error::<E>::Custom(msg)).await,
+        },
+        progenitor_client::Error::InvalidResponsePayload(bytes, source) => {
+            let (status, headers) = {
+                let s = ctx.lock();
+                (s.last_status, s.last_headers.clone())
+            };
+            match (status, headers) {
+                // An error body that did not match the generated error type: keep the status.
+                (Some(st), Some(h)) if !st.is_success() => {
+                    Error::from_response_parts(st, &h, &bytes)
+                }
+                _ => {
+                    Error::from_raw(progenitor_client::Error::<E>::InvalidResponsePayload(
+                        bytes, source,
+                    ))
+                    .await
+                }
+            }
+        }
+        other => Error::from_raw(other).await,
+    };
+    err.set_client_request_id(&ctx.client_request_id);
+    err
+}
+
+/// Runs one generated-client call with per-call `options` (retry policy, non-idempotent opt-in,
+/// client request id, timeout) and maps its error into [`Error`].
+///
+/// `fut` is the un-awaited raw call, e.g. `raw.modules_get_twin(id, mid, API_VERSION)`.
+pub(crate) async fn with_request_options<T, E, Fut>(
+    options: &RequestOptions,
+    fut: Fut,
+) -> Result<ResponseValue<T>>
+where
+    E: serde::Serialize,
+    Fut: Future<Output = std::result::Result<ResponseValue<T>, progenitor_client::Error<E>>>,
+{
+    let ctx = CallContext::new(options);
+    match CALL.scope(ctx.clone(), fut).await {
+        Ok(rv) => Ok(rv),
+        Err(e) => Err(map_raw_error(&ctx, e).await),
+    }
+}
+
+/// The value and response headers of one successful raw call.
+#[derive(Debug)]
+pub(crate) struct Reply<T> {
+    /// The decoded body.
+    pub(crate) value: T,
+    /// The response status.
+    pub(crate) status: StatusCode,
+    /// The response headers.
+    pub(crate) headers: HeaderMap,
+}
+
+#[allow(dead_code)]
+impl<T> Reply<T> {
+    /// A response header as text.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `ETag` response header.
+    pub(crate) fn etag(&self) -> Option<ETag> {
+        ETag::from_headers(&self.headers)
+    }
+
+    /// IoT Hub's `x-ms-continuation` response header (absent or empty on the last page).
+    pub(crate) fn continuation_header(&self) -> Option<&str> {
+        self.header("x-ms-continuation")
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// ADT's `query-charge` response header.
+    pub(crate) fn query_charge(&self) -> Option<f64> {
+        self.header("query-charge")?.trim().parse().ok()
+    }
+
+    /// Maps the value.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Reply<U> {
+        Reply {
+            value: f(self.value),
+            status: self.status,
+            headers: self.headers,
+        }
+    }
+}
+
+/// [`with_request_options`], returning the value with its status and headers.
+#[allow(dead_code)]
+pub(crate) async fn call<T, E, Fut>(options: &RequestOptions, fut: Fut) -> Result<Reply<T>>
+where
+    E: serde::Serialize,
+    Fut: Future<Output = std::result::Result<ResponseValue<T>, progenitor_client::Error<E>>>,
+{
+    let rv = with_request_options(options, fut).await?;
+    let status = rv.status();
+    let headers = rv.headers().clone();
+    Ok(Reply {
+        value: rv.into_inner(),
+        status,
+        headers,
+    })
+}
+
+/// Sends `method url` (an absolute URL on the client's own host, e.g. an ADT `nextLink`) through
+/// the same hooks as generated calls: auth, retry, tracing, client request id. Returns the body
+/// and headers of a 2xx response, or a typed error.
+///
+/// Refuses (nothing sent) a URL whose scheme, host or port differs from the client's base URL,
+/// so a forged link cannot collect the credential.
+#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_absolute<C>(
+    client: &C,
+    options: &RequestOptions,
+    method: Method,
+    url: &str,
+    headers: HeaderMap,
+    body: Option<&serde_json::Value>,
+    operation_id: &'static str,
+) -> Result<(bytes::Bytes, HeaderMap)>
+where
+    C: ClientInfo<Pipeline> + ClientHooks<Pipeline>,
+{
+    let target = reqwest::Url::parse(url).map_err(|e| {
+        Error::new(
+            ErrorKind::DataConversion,
+            format!("the service returned an invalid link ({e})"),
+        )
+    })?;
+    let base = reqwest::Url::parse(client.baseurl())
+        .map_err(|e| Error::new(ErrorKind::Other, format!("invalid base URL ({e})")))?;
+    if target.scheme() != base.scheme()
+        || !target
+            .host_str()
+            .unwrap_or("")
+            .eq_ignore_ascii_case(base.host_str().unwrap_or(""))
+        || target.port_or_known_default() != base.port_or_known_default()
+    {
+        return Err(Error::new(
+            ErrorKind::InsecureTransport,
+            format!(
+                "refusing to follow a link to {}://{}: it is not the client's endpoint",
+                target.scheme(),
+                target.host_str().unwrap_or("")
+            ),
+        ));
+    }
+    let mut builder = client
+        .client()
+        .request(method, target)
+        .header(ACCEPT, HeaderValue::from_static("application/json"))
+        .headers(headers);
+    if let Some(b) = body {
+        builder = builder.json(b);
+    }
+    let mut request = builder.build().map_err(Error::from_reqwest)?;
+    let ctx = CallContext::new(options);
+    let info = OperationInfo { operation_id };
+    let ctx2 = ctx.clone();
+    let outcome = CALL
+        .scope(ctx.clone(), async move {
+            client
+                .pre::<()>(&mut request, &info)
+                .await
+                .map_err(|_| ctx2.lock().hook_error.take())?;
+            Ok::<_, Option<Error>>(client.exec(request, &info).await)
+        })
+        .await;
+    let mut result = match outcome {
+        Err(typed) => {
+            Err(typed.unwrap_or_else(|| Error::credential("the credential could not be applied")))
+        }
+        Ok(Err(e)) => Err(Error::from_reqwest(e)),
+        Ok(Ok(resp)) if resp.status().is_success() => {
+            let headers = resp.headers().clone();
+            resp.bytes()
+                .await
+                .map(|b| (b, headers))
+                .map_err(Error::from_reqwest)
+        }
+        Ok(Ok(resp)) => Err(Error::from_response(resp).await),
+    };
+    if let Err(e) = &mut result {
+        e.set_client_request_id(&ctx.client_request_id);
+    }
+    result
+}
+
+/// Authenticated GET of an absolute URL (ADT `nextLink`), see [`send_absolute`].
+#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
+pub(crate) async fn get_absolute<C>(
+    client: &C,
+    options: &RequestOptions,
+    url: &str,
+    headers: HeaderMap,
+) -> Result<(bytes::Bytes, HeaderMap)>
+where
+    C: ClientInfo<Pipeline> + ClientHooks<Pipeline>,
+{
+    send_absolute(
+        client,
+        options,
+        Method::GET,
+        url,
+        headers,
+        None,
+        "get_next_link",
+    )
+    .await
+}
+
+/// Builds the generated IoT Hub client for `endpoint` with a pipeline and an HTTP client made
+/// from `options`.
+#[cfg(feature = "iothub")]
+#[allow(dead_code)]
+pub(crate) fn raw_iothub_client(
+    endpoint: &str,
+    credential: Option<&Credential>,
+    options: ClientOptions,
+) -> Result<crate::raw::iothub::Client> {
+    let http = options.build_http_client()?;
+    let pipeline = Pipeline::new(Service::IotHub, endpoint, credential, options)?;
+    Ok(crate::raw::iothub::Client::new_with_client(
+        endpoint.trim_end_matches('/'),
+        http,
+        pipeline,
+    ))
+}
+
+/// Builds the generated ADT client for `endpoint` with a pipeline and an HTTP client made from
+/// `options`.
+#[cfg(feature = "digitaltwins")]
+#[allow(dead_code)]
+pub(crate) fn raw_digitaltwins_client(
+    endpoint: &str,
+    credential: Option<&Credential>,
+    options: ClientOptions,
+) -> Result<crate::raw::digitaltwins::Client> {
+    let http = options.build_http_client()?;
+    let pipeline = Pipeline::new(Service::DigitalTwins, endpoint, credential, options)?;
+    Ok(crate::raw::digitaltwins::Client::new_with_client(
+        endpoint.trim_end_matches('/'),
+        http,
+        pipeline,
+    ))
 }
 
 #[cfg(feature = "iothub")]
@@ -52,9 +668,21 @@ impl ClientHooks<Pipeline> for crate::raw::iothub::Client {
         &self,
         request: &mut reqwest::Request,
         info: &OperationInfo,
-    ) -> Result<(), Error<E>> {
-        fix_wire(request, info);
-        Ok(())
+    ) -> std::result::Result<(), progenitor_client::Error<E>> {
+        self.inner()
+            .prepare(request, info.operation_id)
+            .await
+            .map_err(hook_error)
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.inner()
+            .execute(self.client(), request, info.operation_id)
+            .await
     }
 }
 
@@ -64,8 +692,20 @@ impl ClientHooks<Pipeline> for crate::raw::digitaltwins::Client {
         &self,
         request: &mut reqwest::Request,
         info: &OperationInfo,
-    ) -> Result<(), Error<E>> {
-        fix_wire(request, info);
-        Ok(())
+    ) -> std::result::Result<(), progenitor_client::Error<E>> {
+        self.inner()
+            .prepare(request, info.operation_id)
+            .await
+            .map_err(hook_error)
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.inner()
+            .execute(self.client(), request, info.operation_id)
+            .await
     }
 }
