@@ -11,7 +11,7 @@ mod dtdl;
 mod error;
 mod jobs;
 mod models;
-// mod query_exec;
+mod query_exec;
 mod relationships;
 mod routes;
 mod twins;
@@ -187,7 +187,7 @@ impl DigitalTwinsService {
                     .patch(models::update)
                     .delete(models::delete),
             )
-            // QUERY_ROUTE
+            .route("/query", post(query_exec::query))
             .route(
                 "/digitaltwins/{id}",
                 get(twins::get_twin)
