@@ -1,3 +1,282 @@
 //! Local in-memory emulator of the Azure IoT Hub service API and the Azure Digital Twins data plane.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let emu = azure_twins_emulator::Emulator::builder().tls(false).start().await?;
+//! println!("{}", emu.iothub_connection_string());
+//! emu.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! IoT Hub and Azure Digital Twins are served on two listeners (their paths overlap), each behind
+//! the same fault-injection layer and, optionally, HTTPS with one self-signed certificate.
 
 pub mod digitaltwins;
+pub mod faults;
+pub mod iothub;
+pub mod query;
+mod server;
+mod tls;
+
+pub use faults::{Fault, FaultRule, Faults, RetryAfter, Service};
+
+use serde_json::Value;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Configures and starts an [`Emulator`].
+#[derive(Debug, Clone)]
+pub struct EmulatorBuilder {
+    tls: bool,
+    adt_bearer_token: Option<String>,
+    iothub_addr: SocketAddr,
+    adt_addr: SocketAddr,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        Self {
+            tls: false,
+            adt_bearer_token: None,
+            iothub_addr: any,
+            adt_addr: any,
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// `true`: serve HTTPS with a self-signed certificate for `localhost` and `127.0.0.1`.
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = on;
+        self
+    }
+
+    /// `Some(t)`: the ADT listener requires exactly `Authorization: Bearer t`; `None`: any bearer token.
+    pub fn adt_bearer_token<S: Into<String>>(mut self, token: Option<S>) -> Self {
+        self.adt_bearer_token = token.map(Into::into);
+        self
+    }
+
+    /// Address of the IoT Hub listener (default `127.0.0.1:0`, a free port).
+    pub fn iothub_addr(mut self, addr: SocketAddr) -> Self {
+        self.iothub_addr = addr;
+        self
+    }
+
+    /// Address of the ADT listener (default `127.0.0.1:0`, a free port).
+    pub fn adt_addr(mut self, addr: SocketAddr) -> Self {
+        self.adt_addr = addr;
+        self
+    }
+
+    /// Binds both listeners and starts serving.
+    pub async fn start(self) -> std::io::Result<Emulator> {
+        let hub_listener = TcpListener::bind(self.iothub_addr).await?;
+        let adt_listener = TcpListener::bind(self.adt_addr).await?;
+        let hub_local = hub_listener.local_addr()?;
+        let adt_local = adt_listener.local_addr()?;
+        let tls = if self.tls {
+            Some(tls::generate()?)
+        } else {
+            None
+        };
+        let hub_host = host_of(hub_local);
+        let mut hosts = vec![hub_host.clone(), format!("localhost:{}", hub_local.port())];
+        hosts.push(format!("{}:{}", hub_local.ip(), hub_local.port()));
+        let iothub = iothub::IotHubService::new(hosts);
+        let adt = digitaltwins::DigitalTwinsService::new(digitaltwins::DigitalTwinsOptions {
+            bearer_token: self.adt_bearer_token.clone(),
+            tls: self.tls,
+        });
+        let faults = Arc::new(Faults::default());
+        let (shutdown, rx) = watch::channel(false);
+        let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+        let hub_router = iothub.router().merge(faults::admin_router(faults.clone()));
+        let adt_router = adt.router().merge(faults::admin_router(faults.clone()));
+        let tasks = vec![
+            tokio::spawn(server::serve(
+                hub_listener,
+                hub_router,
+                acceptor.clone(),
+                faults.clone(),
+                Service::IotHub,
+                rx.clone(),
+            )),
+            tokio::spawn(server::serve(
+                adt_listener,
+                adt_router,
+                acceptor,
+                faults.clone(),
+                Service::DigitalTwins,
+                rx,
+            )),
+        ];
+        let scheme_host = |addr: SocketAddr| match &tls {
+            Some(_) => format!("https://localhost:{}", addr.port()),
+            None => format!("http://{}", host_of(addr)),
+        };
+        Ok(Emulator {
+            iothub_endpoint: scheme_host(hub_local),
+            adt_endpoint: scheme_host(adt_local),
+            iothub_host: hub_host,
+            ca_pem: tls.map(|t| t.cert_pem),
+            iothub,
+            adt,
+            faults,
+            shutdown,
+            tasks,
+        })
+    }
+}
+
+/// `127.0.0.1:<port>` for loopback/unspecified binds, else `<ip>:<port>`.
+fn host_of(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+/// A running emulator. Dropping it stops the listeners; [`Emulator::shutdown`] also waits for them.
+pub struct Emulator {
+    iothub_endpoint: String,
+    adt_endpoint: String,
+    iothub_host: String,
+    ca_pem: Option<String>,
+    iothub: iothub::IotHubService,
+    adt: digitaltwins::DigitalTwinsService,
+    faults: Arc<Faults>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("iothub_endpoint", &self.iothub_endpoint)
+            .field("adt_endpoint", &self.adt_endpoint)
+            .field("tls", &self.ca_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// A builder with defaults: plain HTTP, any ADT bearer token, free loopback ports.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// `HostName=127.0.0.1:<port>;SharedAccessKeyName=iothubowner;SharedAccessKey=<b64>`.
+    pub fn iothub_connection_string(&self) -> String {
+        self.iothub_policy_connection_string("iothubowner")
+            .unwrap_or_default()
+    }
+
+    /// Connection string of another policy: `service`, `registryRead`, `registryReadWrite` (or `iothubowner`),
+    /// to test permission checks.
+    pub fn iothub_policy_connection_string(&self, policy: &str) -> Option<String> {
+        let key = self.iothub.policy_key(policy)?;
+        Some(format!(
+            "HostName={};SharedAccessKeyName={policy};SharedAccessKey={key}",
+            self.iothub_host
+        ))
+    }
+
+    /// `127.0.0.1:<port>`: the host SAS tokens are scoped to.
+    pub fn iothub_host(&self) -> String {
+        self.iothub_host.clone()
+    }
+
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` with TLS.
+    pub fn iothub_endpoint(&self) -> String {
+        self.iothub_endpoint.clone()
+    }
+
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` with TLS.
+    pub fn adt_endpoint(&self) -> String {
+        self.adt_endpoint.clone()
+    }
+
+    /// PEM of the self-signed certificate when TLS is on, for clients to trust.
+    pub fn ca_certificate_pem(&self) -> Option<String> {
+        self.ca_pem.clone()
+    }
+
+    /// Fault-injection controls (both listeners).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Answers direct method `method_name` on a device (or module) with `handler(payload) -> (status, payload)`.
+    pub fn register_method_handler<F>(
+        &self,
+        device_id: &str,
+        module_id: Option<&str>,
+        method_name: &str,
+        handler: F,
+    ) where
+        F: Fn(Value) -> (i32, Value) + Send + Sync + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.iothub.register_method_handler(
+            device_id,
+            module_id,
+            method_name,
+            Arc::new(move |payload| {
+                let r = handler(payload);
+                Box::pin(async move { r })
+            }),
+        );
+    }
+
+    /// Like [`Emulator::register_method_handler`] with an async handler (e.g. one that sleeps to test timeouts).
+    pub fn register_async_method_handler<F, Fut>(
+        &self,
+        device_id: &str,
+        module_id: Option<&str>,
+        method_name: &str,
+        handler: F,
+    ) where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = (i32, Value)> + Send + 'static,
+    {
+        self.iothub.register_method_handler(
+            device_id,
+            module_id,
+            method_name,
+            Arc::new(move |payload| Box::pin(handler(payload))),
+        );
+    }
+
+    /// Telemetry received by the ADT listener, oldest first.
+    pub fn telemetry(&self) -> Vec<digitaltwins::TelemetryEvent> {
+        self.adt.telemetry()
+    }
+
+    /// How many different IoT Hub SAS tokens were accepted (proves client-side token caching).
+    pub fn distinct_sas_tokens_seen(&self) -> usize {
+        self.iothub.distinct_sas_tokens_seen()
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to 5 s) and waits for both listeners.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        self.iothub.shutdown();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.iothub.shutdown();
+    }
+}

@@ -1,1 +1,131 @@
-fn main() {}
+//! `azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--tls] [--cert-out FILE] [--adt-token TOKEN]`
+//!
+//! Prints `IOTHUB_CONNECTION_STRING=…`, `ADT_ENDPOINT=…` and, with `--tls`, `CA_CERT=<path>`, one per
+//! line, then serves until SIGINT or SIGTERM and exits 0.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--tls] [--cert-out FILE] [--adt-token TOKEN]
+
+  --listen ADDR      IoT Hub listener (default 127.0.0.1:0 = free port); ADT uses the next port unless --adt-listen
+  --adt-listen ADDR  Azure Digital Twins listener (default: same IP, IoT Hub port + 1, or a free port)
+  --tls              serve HTTPS with a self-signed certificate for localhost and 127.0.0.1
+  --cert-out FILE    where to write the certificate PEM with --tls (default: a file in the temp directory)
+  --adt-token TOKEN  require exactly this ADT bearer token (default: any)";
+
+struct Args {
+    listen: SocketAddr,
+    adt_listen: Option<SocketAddr>,
+    tls: bool,
+    cert_out: Option<std::path::PathBuf>,
+    adt_token: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        adt_listen: None,
+        tls: false,
+        cert_out: None,
+        adt_token: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--listen" => {
+                let v = value("--listen")?;
+                args.listen = v
+                    .parse()
+                    .map_err(|e| format!("--listen '{v}' is not IP:PORT: {e}"))?;
+            }
+            "--adt-listen" => {
+                let v = value("--adt-listen")?;
+                args.adt_listen = Some(
+                    v.parse()
+                        .map_err(|e| format!("--adt-listen '{v}' is not IP:PORT: {e}"))?,
+                );
+            }
+            "--tls" => args.tls = true,
+            "--cert-out" => args.cert_out = Some(value("--cert-out")?.into()),
+            "--adt-token" => args.adt_token = Some(value("--adt-token")?),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument '{other}'")),
+        }
+    }
+    if args.cert_out.is_some() && !args.tls {
+        return Err("--cert-out only makes sense with --tls".into());
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let adt_addr = args.adt_listen.unwrap_or_else(|| {
+        let port = if args.listen.port() == 0 {
+            0
+        } else {
+            args.listen.port().saturating_add(1)
+        };
+        SocketAddr::new(args.listen.ip(), port)
+    });
+    let emu = match azure_twins_emulator::Emulator::builder()
+        .tls(args.tls)
+        .adt_bearer_token(args.adt_token)
+        .iothub_addr(args.listen)
+        .adt_addr(adt_addr)
+        .start()
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot start the emulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "IOTHUB_CONNECTION_STRING={}",
+        emu.iothub_connection_string()
+    );
+    println!("ADT_ENDPOINT={}", emu.adt_endpoint());
+    if let Some(pem) = emu.ca_certificate_pem() {
+        let path = args.cert_out.unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("azure-twins-emulator-{}.pem", std::process::id()))
+        });
+        if let Err(e) = std::fs::write(&path, pem) {
+            eprintln!(
+                "error: cannot write the certificate to {}: {e}",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        println!("CA_CERT={}", path.display());
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen for SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    emu.shutdown().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,311 @@
+//! The IoT Hub service API surface (api-version 2021-04-12 wire format): identities, twins, query,
+//! scheduled jobs, direct methods, configurations, statistics and bulk registry operations.
+
+pub mod auth;
+mod configurations;
+pub mod error;
+mod identities;
+mod jobs;
+mod methods;
+pub mod model;
+mod query;
+mod twins;
+pub mod validate;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use error::HubError;
+use model::IfMatch;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub use methods::MethodHandler;
+
+/// Everything the hub stores, behind one lock so conditional writes are atomic.
+#[derive(Debug, Default)]
+pub(crate) struct HubState {
+    pub devices: BTreeMap<String, model::Device>,
+    pub configurations: BTreeMap<String, configurations::Configuration>,
+    pub jobs: BTreeMap<String, jobs::Job>,
+    /// Per-device job records (`FROM devices.jobs`), in creation order.
+    pub device_jobs: Vec<Value>,
+}
+
+/// Shared hub internals.
+pub(crate) struct HubInner {
+    pub auth: auth::Authenticator,
+    pub state: RwLock<HubState>,
+    /// Global identity etag counter (identity etags are base64 of its decimal value).
+    pub identity_etags: AtomicU64,
+    pub methods: RwLock<HashMap<(String, Option<String>, String), MethodHandler>>,
+    /// Stops the job scheduler tasks on shutdown.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl HubInner {
+    pub fn next_identity_etag(&self) -> u64 {
+        self.identity_etags.fetch_add(1, Ordering::Relaxed)
+    }
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, HubState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, HubState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+type Hub = Arc<HubInner>;
+
+/// The emulated IoT Hub: state plus the axum router serving it. Cheap to clone.
+#[derive(Clone)]
+pub struct IotHubService {
+    inner: Hub,
+}
+
+impl std::fmt::Debug for IotHubService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IotHubService").finish_non_exhaustive()
+    }
+}
+
+impl IotHubService {
+    /// A new, empty hub that accepts SAS tokens whose resource names one of `hosts` (e.g. `127.0.0.1:4242`).
+    pub fn new(hosts: Vec<String>) -> Self {
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        Self {
+            inner: Arc::new(HubInner {
+                auth: auth::Authenticator::new(hosts),
+                state: RwLock::new(HubState::default()),
+                identity_etags: AtomicU64::new(1),
+                methods: RwLock::new(HashMap::new()),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The base64 key of a shared access policy (`iothubowner`, `service`, `registryRead`, `registryReadWrite`).
+    pub fn policy_key(&self, policy: &str) -> Option<String> {
+        self.inner.auth.policy_key(policy).map(str::to_string)
+    }
+
+    /// How many distinct SAS tokens were accepted so far.
+    pub fn distinct_sas_tokens_seen(&self) -> usize {
+        self.inner.auth.distinct_tokens()
+    }
+
+    /// Registers the handler answering `method_name` on a device (or one of its modules).
+    pub fn register_method_handler(
+        &self,
+        device_id: &str,
+        module_id: Option<&str>,
+        method_name: &str,
+        handler: MethodHandler,
+    ) {
+        let key = (
+            device_id.to_string(),
+            module_id.map(str::to_string),
+            method_name.to_string(),
+        );
+        self.inner
+            .methods
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, handler);
+    }
+
+    /// Stops background job tasks.
+    pub fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+    }
+
+    /// Every IoT Hub route, with SAS verification and api-version checking.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/devices",
+                get(identities::list_devices).post(identities::bulk),
+            )
+            .route("/devices/query", post(query::query_twins))
+            .route(
+                "/devices/{id}",
+                get(identities::get_device)
+                    .put(identities::put_device)
+                    .delete(identities::delete_device),
+            )
+            .route("/devices/{id}/modules", get(identities::list_modules))
+            .route(
+                "/devices/{id}/modules/{mid}",
+                get(identities::get_module)
+                    .put(identities::put_module)
+                    .delete(identities::delete_module),
+            )
+            .route(
+                "/devices/{id}/applyConfigurationContent",
+                post(configurations::apply_content),
+            )
+            .route(
+                "/twins/{id}",
+                get(twins::get_twin)
+                    .patch(twins::patch_twin)
+                    .put(twins::put_twin),
+            )
+            .route(
+                "/twins/{id}/modules/{mid}",
+                get(twins::get_module_twin)
+                    .patch(twins::patch_module_twin)
+                    .put(twins::put_module_twin),
+            )
+            .route("/twins/{id}/methods", post(methods::invoke_device))
+            .route(
+                "/twins/{id}/modules/{mid}/methods",
+                post(methods::invoke_module),
+            )
+            .route("/configurations", get(configurations::list))
+            .route(
+                "/configurations/testQueries",
+                post(configurations::test_queries),
+            )
+            .route(
+                "/configurations/{id}",
+                get(configurations::get)
+                    .put(configurations::put)
+                    .delete(configurations::delete),
+            )
+            .route("/statistics/devices", get(identities::device_statistics))
+            .route("/statistics/service", get(identities::service_statistics))
+            .route("/jobs/v2/query", get(jobs::query))
+            .route("/jobs/v2/{id}", put(jobs::create).get(jobs::get))
+            .route("/jobs/v2/{id}/cancel", post(jobs::cancel))
+            .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                self.inner.clone(),
+                gate,
+            ))
+            .with_state(self.inner.clone())
+    }
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> HubError {
+    HubError::new(
+        StatusCode::NOT_FOUND,
+        "GenericNotFound",
+        format!("no IoT Hub operation {method} {}", uri.path()),
+    )
+}
+
+/// Which right a request needs.
+fn need(method: &Method, path: &str) -> auth::Need {
+    use auth::Need::*;
+    let registry = (path.starts_with("/devices") && path != "/devices/query")
+        || path.starts_with("/configurations")
+        || path.starts_with("/statistics");
+    if path.ends_with("/applyConfigurationContent") {
+        return RegistryWrite;
+    }
+    match (registry, method == Method::GET) {
+        (true, true) => RegistryRead,
+        (true, false) => RegistryWrite,
+        (false, _) => ServiceConnect,
+    }
+}
+
+/// api-version versions the emulator accepts (wire format of 2021-04-12 and compatible older ones).
+const API_VERSIONS: &[&str] = &[
+    "2018-06-30",
+    "2019-03-30",
+    "2019-10-01",
+    "2020-03-13",
+    "2020-05-31-preview",
+    "2020-06-30",
+    "2020-09-30",
+    "2021-04-12",
+    "2021-11-30",
+];
+
+/// Auth, api-version and `x-ms-request-id` for every IoT Hub request.
+async fn gate(State(hub): State<Hub>, req: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut resp = match check(&hub, &req) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-ms-request-id", v);
+    }
+    resp
+}
+
+fn check(hub: &Hub, req: &Request) -> Result<(), HubError> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    hub.auth
+        .verify(header, need(req.method(), req.uri().path()))?;
+    let version = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("api-version=").map(str::to_string))
+    });
+    match version {
+        None => Err(HubError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidProtocolVersion",
+            "the api-version query parameter is required",
+        )),
+        Some(v) if !API_VERSIONS.contains(&v.as_str()) => Err(HubError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidProtocolVersion",
+            format!(
+                "api-version '{v}' is not supported; supported: {}",
+                API_VERSIONS.join(", ")
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A JSON response with the service's content type and optionally a quoted `ETag` header.
+pub(crate) fn json(status: StatusCode, body: &Value, etag: Option<&str>) -> Response {
+    let mut resp = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Some(e) = etag
+        && let Ok(v) = HeaderValue::from_str(&format!("\"{e}\""))
+    {
+        h.insert("etag", v);
+    }
+    resp
+}
+
+/// Parses a JSON request body.
+pub(crate) fn body_json(body: &Bytes) -> Result<Value, HubError> {
+    if body.is_empty() {
+        return Err(HubError::new(
+            StatusCode::BAD_REQUEST,
+            "ArgumentNull",
+            "the request body is empty",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| HubError::format(format!("the request body is not valid JSON: {e}")))
+}
+
+/// The request's `If-Match`.
+pub(crate) fn if_match(headers: &HeaderMap) -> IfMatch {
+    IfMatch::parse(headers.get("if-match").and_then(|v| v.to_str().ok()))
+}
+
+/// Future type of asynchronous method handlers.
+pub type MethodFuture = Pin<Box<dyn Future<Output = (i32, Value)> + Send>>;

@@ -1,0 +1,100 @@
+//! The accept loop shared by both listeners: HTTP/1.1 with keep-alive (optionally over TLS),
+//! fault injection before routing (a dropped connection needs the connection, not just the
+//! request), and graceful shutdown.
+
+use crate::faults::{Fault, Faults, Service, fault_response};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt as _;
+
+/// How long shutdown waits for in-flight requests before closing connections.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves `router` on `listener` until `shutdown` flips (or its sender is dropped).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    faults: Arc<Faults>,
+    service: Service,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let (router, faults, tls, shutdown) = (router.clone(), faults.clone(), tls.clone(), shutdown.clone());
+                conns.spawn(async move {
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                                connection(s, router, faults, service, shutdown).await;
+                            }
+                        }
+                        None => connection(stream, router, faults, service, shutdown).await,
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+        // Reap finished connection tasks so the set does not grow without bound.
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, async { while conns.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        conns.abort_all();
+    }
+}
+
+async fn connection<S>(
+    io: S,
+    router: Router,
+    faults: Arc<Faults>,
+    service: Service,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let kill = Arc::new(Notify::new());
+    let kill2 = kill.clone();
+    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let router = router.clone();
+        let faults = faults.clone();
+        let kill = kill2.clone();
+        async move {
+            match faults.pick(service, req.method(), req.uri().path()) {
+                Some(Fault::DropConnection) => {
+                    kill.notify_one();
+                    std::future::pending::<Result<axum::response::Response, Infallible>>().await
+                }
+                Some(f) => Ok(fault_response(service, f)),
+                None => router.oneshot(req).await,
+            }
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = kill.notified() => {}
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN, conn.as_mut()).await;
+        }
+    }
+}
