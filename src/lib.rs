@@ -15,3 +15,9 @@ pub use etag::{Condition, ETag};
 pub use options::{ClientOptions, RequestOptions};
 pub use paging::{Continuation, Page, Pager};
 pub use retry::RetryOptions;
+
+// adt-client: the Azure Digital Twins facade.
+#[cfg(feature = "digitaltwins")]
+pub mod digitaltwins;
+#[cfg(feature = "digitaltwins")]
+pub use digitaltwins::DigitalTwinsClient;

@@ -1,0 +1,237 @@
+//! Event routes: where twin change notifications and telemetry are sent.
+
+use serde::{Deserialize, Serialize};
+
+use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, convert};
+use super::relationships::failed_pager;
+use super::twin::validate_id;
+use crate::paging::{Continuation, Pager};
+use crate::raw::digitaltwins::types;
+use crate::{Error, RequestOptions};
+
+/// An event route: events matching `filter` go to the endpoint named `endpoint_name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRoute {
+    /// The route id (set by the service in responses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The endpoint (configured on the instance) the events go to.
+    #[serde(rename = "endpointName")]
+    pub endpoint_name: String,
+    /// Which events to route, e.g. `type = 'Microsoft.DigitalTwins.Twin.Update'`, or `true`.
+    pub filter: String,
+}
+
+impl EventRoute {
+    /// A route of events matching `filter` to `endpoint_name`.
+    pub fn new(endpoint_name: impl Into<String>, filter: impl Into<String>) -> Self {
+        EventRoute {
+            id: None,
+            endpoint_name: endpoint_name.into(),
+            filter: filter.into(),
+        }
+    }
+}
+
+impl DigitalTwinsClient {
+    /// Adds or replaces an event route (`PUT /eventroutes/{id}`).
+    ///
+    /// ```no_run
+    /// # use azure_twins::digitaltwins::{DigitalTwinsClient, EventRoute};
+    /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
+    /// dt.add_event_route("all-updates", EventRoute::new("my-eventhub", "type = 'Microsoft.DigitalTwins.Twin.Update'"))
+    ///     .send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn add_event_route(&self, route_id: impl Into<String>, route: EventRoute) -> AddEventRoute {
+        AddEventRoute {
+            client: self.clone(),
+            route_id: route_id.into(),
+            route,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Gets an event route.
+    pub fn get_event_route(&self, route_id: impl Into<String>) -> GetEventRoute {
+        GetEventRoute {
+            client: self.clone(),
+            route_id: route_id.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Deletes an event route.
+    pub fn delete_event_route(&self, route_id: impl Into<String>) -> DeleteEventRoute {
+        DeleteEventRoute {
+            client: self.clone(),
+            route_id: route_id.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Lists event routes across all pages.
+    pub fn list_event_routes(&self) -> ListEventRoutes {
+        ListEventRoutes {
+            client: self.clone(),
+            page_size: None,
+            continuation: None,
+            options: RequestOptions::default(),
+        }
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::add_event_route`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct AddEventRoute {
+    client: DigitalTwinsClient,
+    route_id: String,
+    route: EventRoute,
+    options: RequestOptions,
+}
+
+impl AddEventRoute {
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<(), Error> {
+        validate_id("route_id", &self.route_id)?;
+        validate_id("route.endpoint_name", &self.route.endpoint_name)?;
+        if self.route.filter.trim().is_empty() {
+            return Err(Error::invalid_input(
+                "route.filter",
+                "must not be empty (use \"true\" to route every event)",
+            ));
+        }
+        if let Some(id) = &self.route.id
+            && id != &self.route_id
+        {
+            return Err(Error::invalid_input(
+                "route.id",
+                format!("is {id:?} but the route id is {:?}; leave it out or make them equal", self.route_id),
+            ));
+        }
+        let body = types::EventRoute {
+            id: None,
+            endpoint_name: self.route.endpoint_name.clone(),
+            filter: self.route.filter.clone(),
+        };
+        let id = self.route_id.as_str();
+        self.client
+            .call(&self.options, |raw| raw.event_routes_add(id, API_VERSION, None, None, &body))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::get_event_route`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct GetEventRoute {
+    client: DigitalTwinsClient,
+    route_id: String,
+    options: RequestOptions,
+}
+
+impl GetEventRoute {
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<EventRoute, Error> {
+        validate_id("route_id", &self.route_id)?;
+        let id = self.route_id.as_str();
+        let resp = self
+            .client
+            .call(&self.options, |raw| raw.event_routes_get_by_id(id, API_VERSION, None, None))
+            .await?;
+        convert(resp.value)
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::delete_event_route`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct DeleteEventRoute {
+    client: DigitalTwinsClient,
+    route_id: String,
+    options: RequestOptions,
+}
+
+impl DeleteEventRoute {
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<(), Error> {
+        validate_id("route_id", &self.route_id)?;
+        let id = self.route_id.as_str();
+        self.client
+            .call(&self.options, |raw| raw.event_routes_delete(id, API_VERSION, None, None))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::list_event_routes`].
+#[derive(Debug)]
+#[must_use = "call .into_stream() to list"]
+pub struct ListEventRoutes {
+    client: DigitalTwinsClient,
+    page_size: Option<u32>,
+    continuation: Option<Continuation>,
+    options: RequestOptions,
+}
+
+impl ListEventRoutes {
+    /// Maximum routes per page (`max-items-per-page`).
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
+    /// Resumes from a continuation saved from an earlier listing.
+    pub fn continuation(mut self, continuation: Continuation) -> Self {
+        self.continuation = Some(continuation);
+        self
+    }
+
+    /// Per-call options, applied to every page.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// All event routes, page after page.
+    pub fn into_stream(self) -> Pager<EventRoute> {
+        let page_size = match check_page_size(self.page_size) {
+            Ok(p) => p,
+            Err(e) => return failed_pager(e),
+        };
+        self.client.list_pager(
+            self.options,
+            self.page_size,
+            self.continuation,
+            move |client, options| async move {
+                let resp = client
+                    .call(&options, |raw| raw.event_routes_list(API_VERSION, page_size, None, None))
+                    .await?;
+                Ok(super::client::Response {
+                    value: serde_json::to_value(resp.value)?,
+                    headers: resp.headers,
+                })
+            },
+        )
+    }
+}

@@ -1,0 +1,802 @@
+//! Import jobs (bulk load from a blob) and delete jobs (delete everything), with a helper that
+//! waits for a job to finish.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, convert};
+use super::relationships::failed_pager;
+use super::twin::validate_id;
+use crate::paging::{Continuation, Pager};
+use crate::raw::digitaltwins::types;
+use crate::{Error, ErrorKind, RequestOptions};
+
+/// Status of an import or delete job. Open: unknown values from a newer service are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum JobStatus {
+    /// `notstarted`.
+    NotStarted,
+    /// `running`.
+    Running,
+    /// `failed`: see the job's `error`.
+    Failed,
+    /// `succeeded`.
+    Succeeded,
+    /// `cancelling` (import jobs).
+    Cancelling,
+    /// `cancelled` (import jobs).
+    Cancelled,
+    /// A status this version does not know.
+    Other(String),
+}
+
+impl JobStatus {
+    /// True once the job can no longer change: succeeded, failed or cancelled.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled)
+    }
+
+    /// The wire value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobStatus::NotStarted => "notstarted",
+            JobStatus::Running => "running",
+            JobStatus::Failed => "failed",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Cancelling => "cancelling",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for JobStatus {
+    fn from(s: String) -> Self {
+        match s.to_ascii_lowercase().as_str() {
+            "notstarted" => JobStatus::NotStarted,
+            "running" => JobStatus::Running,
+            "failed" => JobStatus::Failed,
+            "succeeded" => JobStatus::Succeeded,
+            "cancelling" => JobStatus::Cancelling,
+            "cancelled" => JobStatus::Cancelled,
+            _ => JobStatus::Other(s),
+        }
+    }
+}
+
+impl From<JobStatus> for String {
+    fn from(s: JobStatus) -> Self {
+        s.as_str().to_owned()
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error a failed job reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    /// Service error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Human-readable message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// An import job: loads models, twins and relationships from an NDJSON blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportJob {
+    /// The job id.
+    #[serde(default)]
+    pub id: String,
+    /// The NDJSON input blob.
+    #[serde(rename = "inputBlobUri")]
+    pub input_blob_uri: String,
+    /// Where the service writes progress and errors.
+    #[serde(rename = "outputBlobUri")]
+    pub output_blob_uri: String,
+    /// Current status (absent only in requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+    /// When the job was created.
+    #[serde(rename = "createdDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
+    /// When the service last acted on the job.
+    #[serde(rename = "lastActionDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<DateTime<Utc>>,
+    /// When the job finished.
+    #[serde(rename = "finishedDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<DateTime<Utc>>,
+    /// When the service will forget the job.
+    #[serde(rename = "purgeDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub purge: Option<DateTime<Utc>>,
+    /// The failure, for failed jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+}
+
+/// A delete job: deletes every model, twin and relationship of the instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteJob {
+    /// The job id.
+    #[serde(default)]
+    pub id: String,
+    /// Current status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+    /// When the job was created.
+    #[serde(rename = "createdDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
+    /// When the job finished.
+    #[serde(rename = "finishedDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<DateTime<Utc>>,
+    /// When the service will forget the job.
+    #[serde(rename = "purgeDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub purge: Option<DateTime<Utc>>,
+    /// The failure, for failed jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+}
+
+impl DigitalTwinsClient {
+    /// Creates an import job (`PUT /jobs/imports/{id}`) reading `input_blob_uri` (NDJSON) and
+    /// writing its log to `output_blob_uri`. The id is yours, so retrying is safe.
+    ///
+    /// ```no_run
+    /// # use azure_twins::digitaltwins::DigitalTwinsClient;
+    /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
+    /// let job = dt.create_import_job("import-1",
+    ///     "https://acct.blob.core.windows.net/c/graph.ndjson",
+    ///     "https://acct.blob.core.windows.net/c/graph.log").send().await?;
+    /// let done = dt.wait_for_import_job(&job.id).timeout(std::time::Duration::from_secs(3600)).await?;
+    /// println!("import finished: {}", done.status.unwrap());
+    /// # Ok(()) }
+    /// ```
+    pub fn create_import_job(
+        &self,
+        job_id: impl Into<String>,
+        input_blob_uri: impl Into<String>,
+        output_blob_uri: impl Into<String>,
+    ) -> CreateImportJob {
+        CreateImportJob {
+            client: self.clone(),
+            job_id: job_id.into(),
+            input_blob_uri: input_blob_uri.into(),
+            output_blob_uri: output_blob_uri.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Gets an import job.
+    pub fn get_import_job(&self, job_id: impl Into<String>) -> GetImportJob {
+        GetImportJob {
+            client: self.clone(),
+            job_id: job_id.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Lists import jobs across all pages.
+    pub fn list_import_jobs(&self) -> ListImportJobs {
+        ListImportJobs {
+            client: self.clone(),
+            page_size: None,
+            continuation: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Cancels an import job (a finished job is returned unchanged).
+    pub fn cancel_import_job(&self, job_id: impl Into<String>) -> CancelImportJob {
+        CancelImportJob {
+            client: self.clone(),
+            job_id: job_id.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Deletes an import job record.
+    pub fn delete_import_job(&self, job_id: impl Into<String>) -> DeleteImportJob {
+        DeleteImportJob {
+            client: self.clone(),
+            job_id: job_id.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Starts a job deleting **every** model, twin and relationship of the instance
+    /// (`POST /jobs/deletions`). Wait for it with [`wait_for_delete_job`](Self::wait_for_delete_job).
+    ///
+    /// ```no_run
+    /// # use azure_twins::digitaltwins::DigitalTwinsClient;
+    /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
+    /// let job = dt.start_delete_job().send().await?;
+    /// let done = dt.wait_for_delete_job(&job.id).await?;
+    /// assert!(done.status.unwrap().is_terminal());
+    /// # Ok(()) }
+    /// ```
+    pub fn start_delete_job(&self) -> StartDeleteJob {
+        StartDeleteJob {
+            client: self.clone(),
+            operation_id: None,
+            timeout_in_minutes: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Gets a delete job.
+    pub fn get_delete_job(&self, job_id: impl Into<String>) -> GetDeleteJob {
+        GetDeleteJob {
+            client: self.clone(),
+            job_id: job_id.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Lists delete jobs across all pages.
+    pub fn list_delete_jobs(&self) -> ListDeleteJobs {
+        ListDeleteJobs {
+            client: self.clone(),
+            page_size: None,
+            continuation: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Polls a delete job until it succeeds (returns it), fails or is cancelled (returns an
+    /// error naming the job's error code), or the timeout passes (an error of kind
+    /// [`ErrorKind::Timeout`]). Polls start every second and back off to every 30 s; await the
+    /// returned builder directly.
+    pub fn wait_for_delete_job(&self, job_id: impl Into<String>) -> WaitForJob<DeleteJob> {
+        WaitForJob::new(self.clone(), job_id.into(), JobKind::Delete)
+    }
+
+    /// Polls an import job until it finishes; see
+    /// [`wait_for_delete_job`](Self::wait_for_delete_job).
+    pub fn wait_for_import_job(&self, job_id: impl Into<String>) -> WaitForJob<ImportJob> {
+        WaitForJob::new(self.clone(), job_id.into(), JobKind::Import)
+    }
+}
+
+macro_rules! options_setter {
+    () => {
+        /// Per-call options (retry policy, timeout, client request id).
+        pub fn options(mut self, options: RequestOptions) -> Self {
+            self.options = options;
+            self
+        }
+    };
+}
+
+/// Builder of [`DigitalTwinsClient::create_import_job`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct CreateImportJob {
+    client: DigitalTwinsClient,
+    job_id: String,
+    input_blob_uri: String,
+    output_blob_uri: String,
+    options: RequestOptions,
+}
+
+impl CreateImportJob {
+    options_setter!();
+
+    /// Sends the request; returns the new job (`notstarted`).
+    pub async fn send(self) -> Result<ImportJob, Error> {
+        validate_id("job_id", &self.job_id)?;
+        for (field, uri) in [
+            ("input_blob_uri", &self.input_blob_uri),
+            ("output_blob_uri", &self.output_blob_uri),
+        ] {
+            let ok = reqwest::Url::parse(uri)
+                .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some());
+            if !ok {
+                return Err(Error::invalid_input(field, "must be an absolute https URL of a blob"));
+            }
+        }
+        let body = types::ImportJob {
+            created_date_time: None,
+            error: None,
+            finished_date_time: None,
+            id: None,
+            input_blob_uri: self.input_blob_uri.clone(),
+            last_action_date_time: None,
+            output_blob_uri: self.output_blob_uri.clone(),
+            purge_date_time: None,
+            status: None,
+        };
+        let id = self.job_id.as_str();
+        let resp = self
+            .client
+            .call(&self.options, |raw| raw.import_jobs_add(id, API_VERSION, None, None, &body))
+            .await?;
+        convert(resp.value)
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::get_import_job`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct GetImportJob {
+    client: DigitalTwinsClient,
+    job_id: String,
+    options: RequestOptions,
+}
+
+impl GetImportJob {
+    options_setter!();
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<ImportJob, Error> {
+        validate_id("job_id", &self.job_id)?;
+        let id = self.job_id.as_str();
+        let resp = self
+            .client
+            .call(&self.options, |raw| raw.import_jobs_get_by_id(id, API_VERSION, None, None))
+            .await?;
+        convert(resp.value)
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::cancel_import_job`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct CancelImportJob {
+    client: DigitalTwinsClient,
+    job_id: String,
+    options: RequestOptions,
+}
+
+impl CancelImportJob {
+    options_setter!();
+
+    /// Sends the request; returns the job as it is after the cancel request.
+    pub async fn send(self) -> Result<ImportJob, Error> {
+        validate_id("job_id", &self.job_id)?;
+        let id = self.job_id.as_str();
+        let resp = self
+            .client
+            .call(&self.options, |raw| raw.import_jobs_cancel(id, API_VERSION, None, None))
+            .await?;
+        convert(resp.value)
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::delete_import_job`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct DeleteImportJob {
+    client: DigitalTwinsClient,
+    job_id: String,
+    options: RequestOptions,
+}
+
+impl DeleteImportJob {
+    options_setter!();
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<(), Error> {
+        validate_id("job_id", &self.job_id)?;
+        let id = self.job_id.as_str();
+        self.client
+            .call(&self.options, |raw| raw.import_jobs_delete(id, API_VERSION, None, None))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::list_import_jobs`].
+#[derive(Debug)]
+#[must_use = "call .into_stream() to list"]
+pub struct ListImportJobs {
+    client: DigitalTwinsClient,
+    page_size: Option<u32>,
+    continuation: Option<Continuation>,
+    options: RequestOptions,
+}
+
+impl ListImportJobs {
+    options_setter!();
+
+    /// Maximum jobs per page (`max-items-per-page`).
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
+    /// Resumes from a continuation saved from an earlier listing.
+    pub fn continuation(mut self, continuation: Continuation) -> Self {
+        self.continuation = Some(continuation);
+        self
+    }
+
+    /// All import jobs, page after page.
+    pub fn into_stream(self) -> Pager<ImportJob> {
+        let page_size = match check_page_size(self.page_size) {
+            Ok(p) => p,
+            Err(e) => return failed_pager(e),
+        };
+        self.client.list_pager(
+            self.options,
+            self.page_size,
+            self.continuation,
+            move |client, options| async move {
+                let resp = client
+                    .call(&options, |raw| raw.import_jobs_list(API_VERSION, page_size, None, None))
+                    .await?;
+                Ok(super::client::Response {
+                    value: serde_json::to_value(resp.value)?,
+                    headers: resp.headers,
+                })
+            },
+        )
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::start_delete_job`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct StartDeleteJob {
+    client: DigitalTwinsClient,
+    operation_id: Option<String>,
+    timeout_in_minutes: Option<u32>,
+    options: RequestOptions,
+}
+
+impl StartDeleteJob {
+    options_setter!();
+
+    /// Your id for the job (`operation-id` header); the service makes one up otherwise.
+    pub fn operation_id(mut self, id: impl Into<String>) -> Self {
+        self.operation_id = Some(id.into());
+        self
+    }
+
+    /// Server-side time limit; when it passes the job stops where it is (no rollback).
+    pub fn timeout_in_minutes(mut self, minutes: u32) -> Self {
+        self.timeout_in_minutes = Some(minutes);
+        self
+    }
+
+    /// Sends the request; returns the started job, its id taken from the body or, failing
+    /// that, from the `Operation-Location` header.
+    pub async fn send(self) -> Result<DeleteJob, Error> {
+        if let Some(id) = &self.operation_id {
+            validate_id("operation_id", id)?;
+        }
+        let timeout = match self.timeout_in_minutes {
+            Some(0) => {
+                return Err(Error::invalid_input("timeout_in_minutes", "must be at least 1"));
+            }
+            Some(m) => Some(i32::try_from(m).map_err(|_| {
+                Error::invalid_input("timeout_in_minutes", "is too large")
+            })?),
+            None => None,
+        };
+        let op = self.operation_id.as_deref();
+        let resp = self
+            .client
+            .call(&self.options, |raw| raw.delete_jobs_add(API_VERSION, timeout, op, None, None))
+            .await?;
+        let location = resp
+            .headers
+            .get("operation-location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut job: DeleteJob = convert(resp.value)?;
+        if job.id.is_empty()
+            && let Some(loc) = location
+        {
+            job.id = job_id_from_location(&loc).unwrap_or_default();
+        }
+        if job.id.is_empty() {
+            return Err(Error::new(
+                ErrorKind::DataConversion,
+                "the delete job response named no job id (no id in the body, no Operation-Location)",
+            ));
+        }
+        Ok(job)
+    }
+}
+
+/// The last path segment of an `Operation-Location` URL (`…/jobs/deletions/{id}?api-version=…`).
+fn job_id_from_location(loc: &str) -> Option<String> {
+    let path = loc.split(['?', '#']).next()?;
+    let last = path.trim_end_matches('/').rsplit('/').next()?;
+    let decoded = percent_decode(last);
+    (!decoded.is_empty()).then_some(decoded)
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Builder of [`DigitalTwinsClient::get_delete_job`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct GetDeleteJob {
+    client: DigitalTwinsClient,
+    job_id: String,
+    options: RequestOptions,
+}
+
+impl GetDeleteJob {
+    options_setter!();
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<DeleteJob, Error> {
+        validate_id("job_id", &self.job_id)?;
+        let id = self.job_id.as_str();
+        let resp = self
+            .client
+            .call(&self.options, |raw| raw.delete_jobs_get_by_id(id, API_VERSION, None, None))
+            .await?;
+        convert(resp.value)
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::list_delete_jobs`].
+#[derive(Debug)]
+#[must_use = "call .into_stream() to list"]
+pub struct ListDeleteJobs {
+    client: DigitalTwinsClient,
+    page_size: Option<u32>,
+    continuation: Option<Continuation>,
+    options: RequestOptions,
+}
+
+impl ListDeleteJobs {
+    options_setter!();
+
+    /// Maximum jobs per page (`max-items-per-page`).
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
+    /// Resumes from a continuation saved from an earlier listing.
+    pub fn continuation(mut self, continuation: Continuation) -> Self {
+        self.continuation = Some(continuation);
+        self
+    }
+
+    /// All delete jobs, page after page.
+    pub fn into_stream(self) -> Pager<DeleteJob> {
+        let page_size = match check_page_size(self.page_size) {
+            Ok(p) => p,
+            Err(e) => return failed_pager(e),
+        };
+        self.client.list_pager(
+            self.options,
+            self.page_size,
+            self.continuation,
+            move |client, options| async move {
+                let resp = client
+                    .call(&options, |raw| raw.delete_jobs_list(API_VERSION, page_size, None, None))
+                    .await?;
+                Ok(super::client::Response {
+                    value: serde_json::to_value(resp.value)?,
+                    headers: resp.headers,
+                })
+            },
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum JobKind {
+    Import,
+    Delete,
+}
+
+/// Waits for an import or delete job to finish; `.await` it directly.
+///
+/// Polls with exponential backoff from [`poll_interval`](Self::poll_interval) (default 1 s) up
+/// to [`max_poll_interval`](Self::max_poll_interval) (default 30 s), for at most
+/// [`timeout`](Self::timeout) (default 30 minutes).
+#[derive(Debug)]
+#[must_use = "await it to wait for the job"]
+pub struct WaitForJob<J> {
+    client: DigitalTwinsClient,
+    job_id: String,
+    kind: JobKind,
+    poll_interval: Duration,
+    max_poll_interval: Duration,
+    timeout: Duration,
+    options: RequestOptions,
+    _j: std::marker::PhantomData<fn() -> J>,
+}
+
+impl<J> WaitForJob<J> {
+    fn new(client: DigitalTwinsClient, job_id: String, kind: JobKind) -> Self {
+        WaitForJob {
+            client,
+            job_id,
+            kind,
+            poll_interval: Duration::from_secs(1),
+            max_poll_interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(30 * 60),
+            options: RequestOptions::default(),
+            _j: std::marker::PhantomData,
+        }
+    }
+
+    /// First delay between polls (then doubling).
+    pub fn poll_interval(mut self, d: Duration) -> Self {
+        self.poll_interval = d;
+        self
+    }
+
+    /// Longest delay between polls.
+    pub fn max_poll_interval(mut self, d: Duration) -> Self {
+        self.max_poll_interval = d;
+        self
+    }
+
+    /// How long to wait in total before giving up with [`ErrorKind::Timeout`].
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Per-call options for each poll.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+/// What the waiter needs from a job.
+trait JobState {
+    fn status(&self) -> Option<&JobStatus>;
+    fn error(&self) -> Option<&JobError>;
+}
+
+impl JobState for ImportJob {
+    fn status(&self) -> Option<&JobStatus> {
+        self.status.as_ref()
+    }
+    fn error(&self) -> Option<&JobError> {
+        self.error.as_ref()
+    }
+}
+
+impl JobState for DeleteJob {
+    fn status(&self) -> Option<&JobStatus> {
+        self.status.as_ref()
+    }
+    fn error(&self) -> Option<&JobError> {
+        self.error.as_ref()
+    }
+}
+
+impl<J> WaitForJob<J> {
+    async fn run(self) -> Result<J, Error>
+    where
+        J: JobState + serde::de::DeserializeOwned,
+    {
+        validate_id("job_id", &self.job_id)?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut delay = self.poll_interval.max(Duration::from_millis(1));
+        loop {
+            let id = self.job_id.as_str();
+            let job: J = match self.kind {
+                JobKind::Import => {
+                    let r = self
+                        .client
+                        .call(&self.options, |raw| raw.import_jobs_get_by_id(id, API_VERSION, None, None))
+                        .await?;
+                    convert(r.value)?
+                }
+                JobKind::Delete => {
+                    let r = self
+                        .client
+                        .call(&self.options, |raw| raw.delete_jobs_get_by_id(id, API_VERSION, None, None))
+                        .await?;
+                    convert(r.value)?
+                }
+            };
+            match job.status() {
+                Some(JobStatus::Succeeded) => return Ok(job),
+                Some(s @ (JobStatus::Failed | JobStatus::Cancelled)) => {
+                    let detail = job
+                        .error()
+                        .map(|e| {
+                            format!(
+                                ": {} {}",
+                                e.code.as_deref().unwrap_or("(no code)"),
+                                e.message.as_deref().unwrap_or("")
+                            )
+                        })
+                        .unwrap_or_default();
+                    return Err(Error::new(
+                        ErrorKind::Other,
+                        format!("job {:?} ended {s}{detail}", self.job_id),
+                    ));
+                }
+                _ => {}
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "job {:?} was still {} after {:?}",
+                        self.job_id,
+                        job.status().map(JobStatus::as_str).unwrap_or("without status"),
+                        self.timeout
+                    ),
+                ));
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(self.max_poll_interval.max(self.poll_interval));
+        }
+    }
+}
+
+macro_rules! wait_into_future {
+    ($job:ty) => {
+        impl std::future::IntoFuture for WaitForJob<$job> {
+            type Output = Result<$job, Error>;
+            type IntoFuture = Pin<Box<dyn Future<Output = Result<$job, Error>> + Send>>;
+
+            fn into_future(self) -> Self::IntoFuture {
+                Box::pin(self.run())
+            }
+        }
+    };
+}
+
+wait_into_future!(ImportJob);
+wait_into_future!(DeleteJob);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_id_from_operation_location() {
+        assert_eq!(
+            job_id_from_location("https://x.api.weu.digitaltwins.azure.net/jobs/deletions/job%2D1?api-version=2023-10-31"),
+            Some("job-1".to_owned())
+        );
+        assert_eq!(job_id_from_location("/jobs/deletions/abc/"), Some("abc".to_owned()));
+        assert_eq!(job_id_from_location(""), None);
+    }
+
+    #[test]
+    fn statuses_are_open() {
+        let s: JobStatus = serde_json::from_str("\"succeeded\"").unwrap();
+        assert!(s.is_terminal());
+        let s: JobStatus = serde_json::from_str("\"paused\"").unwrap();
+        assert_eq!(s, JobStatus::Other("paused".into()));
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"paused\"");
+        assert!(!JobStatus::Running.is_terminal());
+    }
+}

@@ -1,0 +1,64 @@
+//! Azure Digital Twins data plane (api-version 2023-10-31): [`DigitalTwinsClient`].
+//!
+//! One client for twins, components, relationships, models, query, telemetry, event routes and
+//! import/delete jobs, on the shared pipeline (auth, retries with `Retry-After`, typed errors,
+//! tracing). Every operation is a builder: required ids are positional, options are chained
+//! setters, `.send().await` finishes a call and `.into_stream()` a paged one.
+//!
+//! ```no_run
+//! use azure_twins::digitaltwins::{DigitalTwinsClient, JsonPatch};
+//! use azure_twins::{Condition, Credential};
+//! use serde_json::json;
+//! # async fn demo() -> Result<(), azure_twins::Error> {
+//! let dt = DigitalTwinsClient::builder("my-instance.api.weu.digitaltwins.azure.net")
+//!     .credential(Credential::bearer_token("<token>"))
+//!     .build()?;
+//!
+//! // Create only if absent: a second attempt fails with 412.
+//! let room = dt
+//!     .add_twin("room-1", json!({"$metadata": {"$model": "dtmi:com:example:Room;1"}, "temperature": 20}))
+//!     .condition(Condition::IfNoneMatchAny)
+//!     .send()
+//!     .await?;
+//!
+//! // JSON Patch with optimistic concurrency.
+//! let etag = dt
+//!     .update_twin("room-1", JsonPatch::new().add("/temperature", 21.5))
+//!     .if_match(&room.etag)
+//!     .send()
+//!     .await?;
+//! # let _ = etag; Ok(()) }
+//! ```
+
+mod client;
+mod components;
+mod event_routes;
+mod jobs;
+pub mod json_patch;
+mod models;
+mod query;
+mod relationships;
+mod telemetry;
+pub mod twin;
+mod twins;
+
+pub use client::{DigitalTwinsClient, DigitalTwinsClientBuilder, Versioned};
+pub use components::{GetComponent, UpdateComponent};
+pub use event_routes::{AddEventRoute, DeleteEventRoute, EventRoute, GetEventRoute, ListEventRoutes};
+pub use jobs::{
+    CancelImportJob, CreateImportJob, DeleteImportJob, DeleteJob, GetDeleteJob, GetImportJob,
+    ImportJob, JobError, JobStatus, ListDeleteJobs, ListImportJobs, StartDeleteJob, WaitForJob,
+};
+pub use json_patch::{JsonPatch, PatchOperation, Pointer};
+pub use models::{CreateModels, DecommissionModel, DeleteModel, GetModel, ListModels, ModelData};
+pub use query::QueryTwins;
+pub use relationships::{
+    AddRelationship, DeleteRelationship, GetRelationship, IncomingRelationship,
+    ListIncomingRelationships, ListRelationships, UpdateRelationship,
+};
+pub use telemetry::SendTelemetry;
+pub use twin::{
+    BasicDigitalTwin, BasicDigitalTwinComponent, BasicRelationship, ComponentMetadata,
+    DigitalTwinMetadata, PropertyMetadata,
+};
+pub use twins::{AddTwin, DeleteTwin, GetTwin, UpdateTwin};

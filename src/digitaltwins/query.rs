@@ -1,0 +1,162 @@
+//! Query: `POST /query` with the continuation token followed, resumable, query charge per page.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, convert};
+use super::relationships::failed_pager;
+use crate::paging::{Continuation, ContinuationKind, Page, Pager};
+use crate::raw::digitaltwins::types;
+use crate::{Error, RequestOptions};
+
+/// The service's limit on query text length.
+pub const MAX_QUERY_CHARS: usize = 8000;
+
+impl DigitalTwinsClient {
+    /// Runs a query in the Azure Digital Twins query language, as a stream of rows across all
+    /// pages.
+    ///
+    /// The first request sends the query; each following one sends only the service's
+    /// continuation token, as the service requires. Save [`Pager::continuation`] (or
+    /// [`Pages::continuation`](crate::paging::Pages::continuation)) to resume later with
+    /// [`QueryTwins::continuation`]; use [`Pager::into_pages`] to see page boundaries and each
+    /// page's [`query_charge`](crate::paging::Page::query_charge).
+    ///
+    /// ```no_run
+    /// # use azure_twins::digitaltwins::DigitalTwinsClient;
+    /// # use futures::{StreamExt, TryStreamExt};
+    /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
+    /// let mut rows = dt.query("SELECT * FROM digitaltwins WHERE temperature > 20").page_size(100).into_stream();
+    /// while let Some(twin) = rows.try_next().await? {
+    ///     println!("{}", twin["$dtId"]);
+    /// }
+    ///
+    /// // Page by page, with the cost of each page:
+    /// let mut pages = dt.query("SELECT * FROM digitaltwins").into_stream().into_pages();
+    /// while let Some(page) = pages.next().await {
+    ///     let page = page?;
+    ///     println!("{} rows, {:?} query units", page.items().len(), page.query_charge());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn query(&self, query: impl Into<String>) -> QueryTwins {
+        QueryTwins {
+            client: self.clone(),
+            query: query.into(),
+            page_size: None,
+            continuation: None,
+            options: RequestOptions::default(),
+        }
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::query`].
+#[derive(Debug)]
+#[must_use = "call .into_stream() to run the query"]
+pub struct QueryTwins {
+    client: DigitalTwinsClient,
+    query: String,
+    page_size: Option<u32>,
+    continuation: Option<Continuation>,
+    options: RequestOptions,
+}
+
+impl QueryTwins {
+    /// Maximum rows per page (`max-items-per-page`; the service may return fewer).
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
+    /// Resumes a query from a continuation saved earlier (the query text is then not sent, as
+    /// the service ignores it when a token is given).
+    pub fn continuation(mut self, continuation: Continuation) -> Self {
+        self.continuation = Some(continuation);
+        self
+    }
+
+    /// Per-call options, applied to every page (queries are read-only and retried by default).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The rows as JSON values.
+    pub fn into_stream(self) -> Pager<Value> {
+        self.into_stream_as()
+    }
+
+    /// The rows decoded as `T` (e.g. [`BasicDigitalTwin`](super::BasicDigitalTwin) for
+    /// `SELECT *`).
+    pub fn into_stream_as<T: DeserializeOwned + Send + 'static>(self) -> Pager<T> {
+        if let Err(e) = self.check() {
+            return failed_pager(e);
+        }
+        let client = self.client;
+        let query = self.query;
+        let page_size = self.page_size;
+        let options = self.options;
+        Pager::new(self.continuation, move |cont: Option<Continuation>| {
+            let client = client.clone();
+            let query = query.clone();
+            let options = options.clone();
+            async move {
+                let (spec, page_size) = match cont.as_ref().map(|c| c.kind()) {
+                    None => (
+                        types::QuerySpecification {
+                            query: Some(query),
+                            continuation_token: None,
+                        },
+                        page_size,
+                    ),
+                    Some(ContinuationKind::DigitalTwinsQuery { token, page_size: saved }) => (
+                        types::QuerySpecification {
+                            query: None,
+                            continuation_token: Some(token.clone()),
+                        },
+                        page_size.or(*saved),
+                    ),
+                    Some(_) => {
+                        return Err(Error::invalid_input(
+                            "continuation",
+                            "belongs to another kind of operation (expected an ADT query continuation)",
+                        ));
+                    }
+                };
+                let max = page_size.map(i64::from);
+                let resp = client
+                    .call(&options, |raw| raw.query_query_twins(API_VERSION, max, None, None, &spec))
+                    .await?;
+                let next = resp
+                    .value
+                    .continuation_token
+                    .filter(|t| !t.is_empty() && t != "null")
+                    .map(|t| Continuation::digitaltwins_query(page_size, t));
+                let rows: Vec<T> = resp
+                    .value
+                    .value
+                    .into_iter()
+                    .map(|row| convert(Value::Object(row)))
+                    .collect::<Result<_, _>>()?;
+                Ok(Page::new(rows, next).with_headers(resp.headers))
+            }
+        })
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        check_page_size(self.page_size)?;
+        if self.continuation.is_none() {
+            if self.query.trim().is_empty() {
+                return Err(Error::invalid_input("query", "must not be empty"));
+            }
+            let n = self.query.chars().count();
+            if n > MAX_QUERY_CHARS {
+                return Err(Error::invalid_input(
+                    "query",
+                    format!("is {n} characters long; the service allows at most {MAX_QUERY_CHARS}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

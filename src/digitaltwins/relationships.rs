@@ -1,0 +1,550 @@
+//! Relationship operations: add, get, update, delete, list outgoing and incoming.
+
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::client::{API_VERSION, DigitalTwinsClient, Versioned, check_page_size, to_body};
+use super::json_patch::JsonPatch;
+use super::twin::{validate_id, validate_relationship_body};
+use super::twins::{
+    condition_not_supported, if_match_header, object, patch_body, star, versioned_value,
+};
+use crate::paging::{Continuation, Pager};
+use crate::raw::digitaltwins::types;
+use crate::{Condition, ETag, Error, RequestOptions};
+
+/// An incoming relationship, as listed by [`DigitalTwinsClient::list_incoming_relationships`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingRelationship {
+    /// `$relationshipId`: unique per source twin.
+    #[serde(rename = "$relationshipId", default)]
+    pub relationship_id: String,
+    /// `$sourceId`: the twin the relationship starts from.
+    #[serde(rename = "$sourceId", default)]
+    pub source_id: String,
+    /// `$relationshipName`.
+    #[serde(rename = "$relationshipName", default)]
+    pub relationship_name: String,
+    /// `$relationshipLink`: the relationship's path on the source twin.
+    #[serde(rename = "$relationshipLink", default, skip_serializing_if = "Option::is_none")]
+    pub relationship_link: Option<String>,
+}
+
+impl DigitalTwinsClient {
+    /// Adds or replaces a relationship from `source_id`
+    /// (`PUT /digitaltwins/{source}/relationships/{id}`).
+    ///
+    /// `relationship` serialises to an object with `$targetId` and `$relationshipName` (e.g. a
+    /// [`BasicRelationship`](super::BasicRelationship)). `.condition(Condition::IfNoneMatchAny)`
+    /// creates only if absent (else 412).
+    ///
+    /// ```no_run
+    /// # use azure_twins::digitaltwins::{DigitalTwinsClient, BasicRelationship};
+    /// # use azure_twins::Condition;
+    /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
+    /// let rel = BasicRelationship::new("floor-1-room-1", "floor-1", "room-1", "contains");
+    /// let created = dt.add_relationship("floor-1", "floor-1-room-1", &rel)
+    ///     .condition(Condition::IfNoneMatchAny).send().await?;
+    /// # let _ = created; Ok(()) }
+    /// ```
+    pub fn add_relationship(
+        &self,
+        source_id: impl Into<String>,
+        relationship_id: impl Into<String>,
+        relationship: impl Serialize,
+    ) -> AddRelationship {
+        AddRelationship {
+            client: self.clone(),
+            source_id: source_id.into(),
+            relationship_id: relationship_id.into(),
+            body: to_body("relationship", relationship),
+            condition: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Gets a relationship with its ETag.
+    pub fn get_relationship(
+        &self,
+        source_id: impl Into<String>,
+        relationship_id: impl Into<String>,
+    ) -> GetRelationship {
+        GetRelationship {
+            client: self.clone(),
+            source_id: source_id.into(),
+            relationship_id: relationship_id.into(),
+            options: RequestOptions::default(),
+            _t: PhantomData,
+        }
+    }
+
+    /// Updates a relationship's properties with a JSON Patch. Returns the new ETag.
+    pub fn update_relationship(
+        &self,
+        source_id: impl Into<String>,
+        relationship_id: impl Into<String>,
+        patch: JsonPatch,
+    ) -> UpdateRelationship {
+        UpdateRelationship {
+            client: self.clone(),
+            source_id: source_id.into(),
+            relationship_id: relationship_id.into(),
+            patch,
+            condition: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Deletes a relationship.
+    pub fn delete_relationship(
+        &self,
+        source_id: impl Into<String>,
+        relationship_id: impl Into<String>,
+    ) -> DeleteRelationship {
+        DeleteRelationship {
+            client: self.clone(),
+            source_id: source_id.into(),
+            relationship_id: relationship_id.into(),
+            condition: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Lists the relationships going out of `source_id`, across all pages (following
+    /// `nextLink`), optionally only those named `.relationship_name(…)`.
+    ///
+    /// ```no_run
+    /// # use azure_twins::digitaltwins::{DigitalTwinsClient, BasicRelationship};
+    /// # use futures::TryStreamExt;
+    /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
+    /// let rels: Vec<BasicRelationship> = dt.list_relationships("floor-1")
+    ///     .relationship_name("contains")
+    ///     .into_stream_as()
+    ///     .try_collect()
+    ///     .await?;
+    /// # let _ = rels; Ok(()) }
+    /// ```
+    pub fn list_relationships(&self, source_id: impl Into<String>) -> ListRelationships {
+        ListRelationships {
+            client: self.clone(),
+            source_id: source_id.into(),
+            relationship_name: None,
+            page_size: None,
+            continuation: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Lists the relationships pointing at `twin_id`, across all pages.
+    pub fn list_incoming_relationships(
+        &self,
+        twin_id: impl Into<String>,
+    ) -> ListIncomingRelationships {
+        ListIncomingRelationships {
+            client: self.clone(),
+            twin_id: twin_id.into(),
+            page_size: None,
+            continuation: None,
+            options: RequestOptions::default(),
+        }
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::add_relationship`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct AddRelationship {
+    client: DigitalTwinsClient,
+    source_id: String,
+    relationship_id: String,
+    body: Result<Value, Error>,
+    condition: Option<Condition>,
+    options: RequestOptions,
+}
+
+impl AddRelationship {
+    /// Only [`Condition::IfNoneMatchAny`] (create only if absent) is supported.
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request; returns the stored relationship and its ETag.
+    pub async fn send(self) -> Result<Versioned<Value>, Error> {
+        self.send_as().await
+    }
+
+    /// Sends the request and decodes the stored relationship as `T`.
+    pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
+        validate_id("source_id", &self.source_id)?;
+        validate_id("relationship_id", &self.relationship_id)?;
+        let body = self.body?;
+        validate_relationship_body(&self.source_id, &self.relationship_id, &body)?;
+        let if_none_match = match &self.condition {
+            None => None,
+            Some(Condition::IfNoneMatchAny) => {
+                Some(star::<types::DigitalTwinsAddRelationshipIfNoneMatch>()?)
+            }
+            Some(_) => return Err(condition_not_supported("add_relationship", "IfNoneMatchAny")),
+        };
+        let map = object(body);
+        let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
+        let resp = self
+            .client
+            .call(&self.options, |raw| {
+                raw.digital_twins_add_relationship(
+                    id,
+                    rid,
+                    API_VERSION,
+                    if_none_match,
+                    None,
+                    None,
+                    &map,
+                )
+            })
+            .await?;
+        versioned_value(
+            resp.etag_or(resp.value.0.get("$etag"))?,
+            Value::Object(resp.value.0),
+        )
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::get_relationship`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct GetRelationship<T = Value> {
+    client: DigitalTwinsClient,
+    source_id: String,
+    relationship_id: String,
+    options: RequestOptions,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl GetRelationship {
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request; returns the relationship as JSON with its ETag.
+    pub async fn send(self) -> Result<Versioned<Value>, Error> {
+        self.send_as().await
+    }
+
+    /// Sends the request and decodes the relationship as `U` (e.g.
+    /// [`BasicRelationship`](super::BasicRelationship)).
+    pub async fn send_as<U: DeserializeOwned>(self) -> Result<Versioned<U>, Error> {
+        validate_id("source_id", &self.source_id)?;
+        validate_id("relationship_id", &self.relationship_id)?;
+        let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
+        let resp = self
+            .client
+            .call(&self.options, |raw| {
+                raw.digital_twins_get_relationship_by_id(id, rid, API_VERSION, None, None)
+            })
+            .await?;
+        versioned_value(
+            resp.etag_or(resp.value.0.get("$etag"))?,
+            Value::Object(resp.value.0),
+        )
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::update_relationship`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct UpdateRelationship {
+    client: DigitalTwinsClient,
+    source_id: String,
+    relationship_id: String,
+    patch: JsonPatch,
+    condition: Option<Condition>,
+    options: RequestOptions,
+}
+
+impl UpdateRelationship {
+    /// Only apply if the relationship's ETag is still `etag` (else 412).
+    pub fn if_match(mut self, etag: impl Into<ETag>) -> Self {
+        self.condition = Some(Condition::IfMatch(etag.into()));
+        self
+    }
+
+    /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the patch; returns the relationship's new ETag.
+    pub async fn send(self) -> Result<ETag, Error> {
+        validate_id("source_id", &self.source_id)?;
+        validate_id("relationship_id", &self.relationship_id)?;
+        self.patch.validate()?;
+        let if_match = if_match_header("update_relationship", self.condition.as_ref())?;
+        let body = patch_body(&self.patch);
+        let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
+        let resp = self
+            .client
+            .call(&self.options, |raw| {
+                raw.digital_twins_update_relationship(
+                    id,
+                    rid,
+                    API_VERSION,
+                    if_match.as_deref(),
+                    None,
+                    None,
+                    &body,
+                )
+            })
+            .await?;
+        resp.etag_or(None)
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::delete_relationship`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct DeleteRelationship {
+    client: DigitalTwinsClient,
+    source_id: String,
+    relationship_id: String,
+    condition: Option<Condition>,
+    options: RequestOptions,
+}
+
+impl DeleteRelationship {
+    /// Only delete if the relationship's ETag is still `etag` (else 412).
+    pub fn if_match(mut self, etag: impl Into<ETag>) -> Self {
+        self.condition = Some(Condition::IfMatch(etag.into()));
+        self
+    }
+
+    /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<(), Error> {
+        validate_id("source_id", &self.source_id)?;
+        validate_id("relationship_id", &self.relationship_id)?;
+        let if_match = if_match_header("delete_relationship", self.condition.as_ref())?;
+        let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
+        self.client
+            .call(&self.options, |raw| {
+                raw.digital_twins_delete_relationship(
+                    id,
+                    rid,
+                    API_VERSION,
+                    if_match.as_deref(),
+                    None,
+                    None,
+                )
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::list_relationships`].
+#[derive(Debug)]
+#[must_use = "call .into_stream() to list"]
+pub struct ListRelationships {
+    client: DigitalTwinsClient,
+    source_id: String,
+    relationship_name: Option<String>,
+    page_size: Option<u32>,
+    continuation: Option<Continuation>,
+    options: RequestOptions,
+}
+
+impl ListRelationships {
+    /// Only relationships with this name.
+    pub fn relationship_name(mut self, name: impl Into<String>) -> Self {
+        self.relationship_name = Some(name.into());
+        self
+    }
+
+    /// Maximum relationships per page (`max-items-per-page`). The 2023-10-31 spec does not
+    /// declare this header for relationship lists, so when it is set the first page is fetched
+    /// from the same URL through the pipeline's authenticated GET, with the header added.
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
+    /// Resumes from a continuation saved from an earlier listing.
+    pub fn continuation(mut self, continuation: Continuation) -> Self {
+        self.continuation = Some(continuation);
+        self
+    }
+
+    /// Per-call options, applied to every page.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// All relationships as JSON, page after page.
+    pub fn into_stream(self) -> Pager<Value> {
+        self.into_stream_as()
+    }
+
+    /// All relationships decoded as `T` (e.g. [`BasicRelationship`](super::BasicRelationship)).
+    pub fn into_stream_as<T: DeserializeOwned + Send + 'static>(self) -> Pager<T> {
+        let source_id = self.source_id;
+        let name = self.relationship_name;
+        let page_size = self.page_size;
+        if let Err(e) = validate_id("source_id", &source_id).and(check_page_size(page_size)) {
+            return failed_pager(e);
+        }
+        self.client
+            .list_pager(self.options, page_size, self.continuation, move |client, options| {
+                let source_id = source_id.clone();
+                let name = name.clone();
+                async move {
+                    if let Some(n) = page_size {
+                        let mut url = format!(
+                            "{}/digitaltwins/{}/relationships?",
+                            client.endpoint(),
+                            encode_segment(&source_id)
+                        );
+                        if let Some(name) = &name {
+                            url.push_str(&format!("relationshipName={}&", encode_segment(name)));
+                        }
+                        url.push_str(&format!("api-version={API_VERSION}"));
+                        return client.get_next_link(&options, &url, Some(n)).await;
+                    }
+                    let resp = client
+                        .call(&options, |raw| {
+                            raw.digital_twins_list_relationships(
+                                &source_id,
+                                API_VERSION,
+                                name.as_deref(),
+                                None,
+                                None,
+                            )
+                        })
+                        .await?;
+                    Ok(super::client::Response {
+                        value: serde_json::to_value(resp.value)?,
+                        headers: resp.headers,
+                    })
+                }
+            })
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::list_incoming_relationships`].
+#[derive(Debug)]
+#[must_use = "call .into_stream() to list"]
+pub struct ListIncomingRelationships {
+    client: DigitalTwinsClient,
+    twin_id: String,
+    page_size: Option<u32>,
+    continuation: Option<Continuation>,
+    options: RequestOptions,
+}
+
+impl ListIncomingRelationships {
+    /// Maximum relationships per page (`max-items-per-page`). The 2023-10-31 spec does not
+    /// declare this header for relationship lists, so when it is set the first page is fetched
+    /// from the same URL through the pipeline's authenticated GET, with the header added.
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
+    /// Resumes from a continuation saved from an earlier listing.
+    pub fn continuation(mut self, continuation: Continuation) -> Self {
+        self.continuation = Some(continuation);
+        self
+    }
+
+    /// Per-call options, applied to every page.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// All incoming relationships, page after page.
+    pub fn into_stream(self) -> Pager<IncomingRelationship> {
+        let twin_id = self.twin_id;
+        let page_size = self.page_size;
+        if let Err(e) = validate_id("twin_id", &twin_id).and(check_page_size(page_size)) {
+            return failed_pager(e);
+        }
+        self.client
+            .list_pager(self.options, page_size, self.continuation, move |client, options| {
+                let twin_id = twin_id.clone();
+                async move {
+                    if let Some(n) = page_size {
+                        let url = format!(
+                            "{}/digitaltwins/{}/incomingrelationships?api-version={API_VERSION}",
+                            client.endpoint(),
+                            encode_segment(&twin_id)
+                        );
+                        return client.get_next_link(&options, &url, Some(n)).await;
+                    }
+                    let resp = client
+                        .call(&options, |raw| {
+                            raw.digital_twins_list_incoming_relationships(
+                                &twin_id,
+                                API_VERSION,
+                                None,
+                                None,
+                            )
+                        })
+                        .await?;
+                    Ok(super::client::Response {
+                        value: serde_json::to_value(resp.value)?,
+                        headers: resp.headers,
+                    })
+                }
+            })
+    }
+}
+
+/// Percent-encodes one path segment or query value (everything but RFC 3986 unreserved).
+fn encode_segment(s: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    utf8_percent_encode(s, SET).to_string()
+}
+
+/// A pager whose first poll yields `e` (local validation failed; nothing is sent).
+pub(crate) fn failed_pager<T: Send + 'static>(e: Error) -> Pager<T> {
+    let e = std::sync::Mutex::new(Some(e));
+    Pager::new(None, move |_| {
+        let e = e.lock().ok().and_then(|mut g| g.take());
+        async move {
+            Err(e.unwrap_or_else(|| {
+                Error::new(crate::ErrorKind::Other, "invalid input (reported earlier)")
+            }))
+        }
+    })
+}

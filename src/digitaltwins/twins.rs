@@ -1,0 +1,340 @@
+//! Twin operations: add (create or replace), get, update (JSON Patch), delete.
+
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::client::{DigitalTwinsClient, Versioned, to_body, API_VERSION};
+use super::json_patch::JsonPatch;
+use super::twin::{validate_id, validate_twin_body};
+use crate::raw::digitaltwins::types;
+use crate::{Condition, ETag, Error, RequestOptions};
+
+impl DigitalTwinsClient {
+    /// Adds a twin, or replaces it if it exists (`PUT /digitaltwins/{id}`).
+    ///
+    /// `twin` is anything that serialises to a JSON object with `$metadata.$model`: a
+    /// `serde_json::Value`, a [`BasicDigitalTwin`](super::BasicDigitalTwin) or your own type.
+    /// Add `.condition(Condition::IfNoneMatchAny)` to create only if absent; if the twin exists
+    /// the call fails with 412 ([`Error::is_precondition_failed`]). Returns the stored twin and
+    /// its ETag.
+    ///
+    /// Checked before sending: the id, the body is an object whose `$dtId` (if any) matches the
+    /// id, `$metadata.$model` is a valid DTMI, and the body fits in 32 KiB.
+    ///
+    /// ```no_run
+    /// # use azure_twins::digitaltwins::{DigitalTwinsClient, BasicDigitalTwin};
+    /// # use azure_twins::Condition;
+    /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
+    /// let twin = BasicDigitalTwin::new("room-1", "dtmi:com:example:Room;1").with_property("temperature", 20);
+    /// let created = dt.add_twin("room-1", &twin).condition(Condition::IfNoneMatchAny).send().await?;
+    /// println!("created with etag {}", created.etag);
+    /// match dt.add_twin("room-1", &twin).condition(Condition::IfNoneMatchAny).send().await {
+    ///     Err(e) if e.is_precondition_failed() => println!("already there"),
+    ///     other => { other?; }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn add_twin(&self, twin_id: impl Into<String>, twin: impl Serialize) -> AddTwin {
+        AddTwin {
+            client: self.clone(),
+            twin_id: twin_id.into(),
+            body: to_body("twin", twin),
+            condition: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Gets a twin (`GET /digitaltwins/{id}`) as a `serde_json::Value` with its ETag; use
+    /// [`GetTwin::send_as`] for a typed result.
+    ///
+    /// ```no_run
+    /// # use azure_twins::digitaltwins::{DigitalTwinsClient, BasicDigitalTwin};
+    /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
+    /// let twin = dt.get_twin("room-1").send().await?;
+    /// println!("{} at {}", twin.value["temperature"], twin.etag);
+    /// let typed = dt.get_twin("room-1").send_as::<BasicDigitalTwin>().await?;
+    /// println!("model {}", typed.value.metadata.model);
+    /// # Ok(()) }
+    /// ```
+    pub fn get_twin(&self, twin_id: impl Into<String>) -> GetTwin {
+        GetTwin {
+            client: self.clone(),
+            twin_id: twin_id.into(),
+            options: RequestOptions::default(),
+            _t: PhantomData,
+        }
+    }
+
+    /// Updates a twin with a JSON Patch (`PATCH /digitaltwins/{id}`,
+    /// `Content-Type: application/json-patch+json`). Returns the twin's new ETag.
+    ///
+    /// With `.if_match(&etag)` the update only applies if nobody changed the twin since you read
+    /// it; otherwise it fails with 412. The patch is validated locally first (see
+    /// [`JsonPatch::validate`]).
+    ///
+    /// ```no_run
+    /// # use azure_twins::digitaltwins::{DigitalTwinsClient, JsonPatch};
+    /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
+    /// let twin = dt.get_twin("room-1").send().await?;
+    /// let new_etag = dt
+    ///     .update_twin("room-1", JsonPatch::new().add("/temperature", 21.5))
+    ///     .if_match(&twin.etag)
+    ///     .send()
+    ///     .await?;
+    /// # let _ = new_etag; Ok(()) }
+    /// ```
+    pub fn update_twin(&self, twin_id: impl Into<String>, patch: JsonPatch) -> UpdateTwin {
+        UpdateTwin {
+            client: self.clone(),
+            twin_id: twin_id.into(),
+            patch,
+            condition: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Deletes a twin (`DELETE /digitaltwins/{id}`). The service refuses (400
+    /// `RelationshipsNotDeleted`) while the twin has relationships.
+    pub fn delete_twin(&self, twin_id: impl Into<String>) -> DeleteTwin {
+        DeleteTwin {
+            client: self.clone(),
+            twin_id: twin_id.into(),
+            condition: None,
+            options: RequestOptions::default(),
+        }
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::add_twin`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct AddTwin {
+    client: DigitalTwinsClient,
+    twin_id: String,
+    body: Result<Value, Error>,
+    condition: Option<Condition>,
+    options: RequestOptions,
+}
+
+impl AddTwin {
+    /// Only [`Condition::IfNoneMatchAny`] (create only if absent) is supported by the service
+    /// for this operation; other conditions are rejected before sending.
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request; returns the stored twin and its ETag.
+    pub async fn send(self) -> Result<Versioned<Value>, Error> {
+        self.send_as().await
+    }
+
+    /// Sends the request and decodes the stored twin as `T`.
+    pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
+        validate_id("twin_id", &self.twin_id)?;
+        let body = self.body?;
+        validate_twin_body(&self.twin_id, &body)?;
+        let if_none_match = match &self.condition {
+            None => None,
+            Some(Condition::IfNoneMatchAny) => Some(star::<types::DigitalTwinsAddIfNoneMatch>()?),
+            Some(_) => return Err(condition_not_supported("add_twin", "IfNoneMatchAny")),
+        };
+        let map = object(body);
+        let id = self.twin_id.as_str();
+        let resp = self
+            .client
+            .call(&self.options, |raw| {
+                raw.digital_twins_add(id, API_VERSION, if_none_match, None, None, &map)
+            })
+            .await?;
+        versioned_value(resp.etag_or(resp.value.0.get("$etag"))?, Value::Object(resp.value.0))
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::get_twin`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct GetTwin<T = Value> {
+    client: DigitalTwinsClient,
+    twin_id: String,
+    options: RequestOptions,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl GetTwin {
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request; returns the twin as JSON with its ETag.
+    pub async fn send(self) -> Result<Versioned<Value>, Error> {
+        self.send_as().await
+    }
+
+    /// Sends the request and decodes the twin as `T` (e.g.
+    /// [`BasicDigitalTwin`](super::BasicDigitalTwin) or your own type).
+    pub async fn send_as<U: DeserializeOwned>(self) -> Result<Versioned<U>, Error> {
+        validate_id("twin_id", &self.twin_id)?;
+        let id = self.twin_id.as_str();
+        let resp = self
+            .client
+            .call(&self.options, |raw| raw.digital_twins_get_by_id(id, API_VERSION, None, None))
+            .await?;
+        versioned_value(resp.etag_or(resp.value.0.get("$etag"))?, Value::Object(resp.value.0))
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::update_twin`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct UpdateTwin {
+    client: DigitalTwinsClient,
+    twin_id: String,
+    patch: JsonPatch,
+    condition: Option<Condition>,
+    options: RequestOptions,
+}
+
+impl UpdateTwin {
+    /// Only apply if the twin's ETag is still `etag` (else 412).
+    pub fn if_match(mut self, etag: impl Into<ETag>) -> Self {
+        self.condition = Some(Condition::IfMatch(etag.into()));
+        self
+    }
+
+    /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`]; `IfNoneMatchAny` is rejected before
+    /// sending (an update needs an existing twin).
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the patch; returns the twin's new ETag.
+    pub async fn send(self) -> Result<ETag, Error> {
+        validate_id("twin_id", &self.twin_id)?;
+        self.patch.validate()?;
+        let if_match = if_match_header("update_twin", self.condition.as_ref())?;
+        let body = patch_body(&self.patch);
+        let id = self.twin_id.as_str();
+        let resp = self
+            .client
+            .call(&self.options, |raw| {
+                raw.digital_twins_update(id, API_VERSION, if_match.as_deref(), None, None, &body)
+            })
+            .await?;
+        resp.etag_or(None)
+    }
+}
+
+/// Builder of [`DigitalTwinsClient::delete_twin`].
+#[derive(Debug)]
+#[must_use = "call .send().await to perform the request"]
+pub struct DeleteTwin {
+    client: DigitalTwinsClient,
+    twin_id: String,
+    condition: Option<Condition>,
+    options: RequestOptions,
+}
+
+impl DeleteTwin {
+    /// Only delete if the twin's ETag is still `etag` (else 412).
+    pub fn if_match(mut self, etag: impl Into<ETag>) -> Self {
+        self.condition = Some(Condition::IfMatch(etag.into()));
+        self
+    }
+
+    /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Per-call options (retry policy, timeout, client request id).
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<(), Error> {
+        validate_id("twin_id", &self.twin_id)?;
+        let if_match = if_match_header("delete_twin", self.condition.as_ref())?;
+        let id = self.twin_id.as_str();
+        self.client
+            .call(&self.options, |raw| {
+                raw.digital_twins_delete(id, API_VERSION, if_match.as_deref(), None, None)
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+// ---- helpers shared with components and relationships ----
+
+/// The generated `If-None-Match: *` enum value, whatever its variant is called.
+pub(crate) fn star<T: std::str::FromStr>() -> Result<T, Error> {
+    "*".parse().map_err(|_| {
+        Error::new(crate::ErrorKind::Other, "the generated client does not accept If-None-Match: *")
+    })
+}
+
+pub(crate) fn condition_not_supported(op: &str, supported: &str) -> Error {
+    Error::invalid_input(
+        "condition",
+        format!("{op} supports only {supported} (the service has no other precondition for it)"),
+    )
+}
+
+/// The `If-Match` value for an update or delete: `IfMatch`/`IfMatchAny`, nothing, or an error.
+pub(crate) fn if_match_header(op: &str, c: Option<&Condition>) -> Result<Option<String>, Error> {
+    match c {
+        None => Ok(None),
+        Some(Condition::IfNoneMatchAny) => Err(condition_not_supported(op, "IfMatch or IfMatchAny")),
+        Some(c) => Ok(c.if_match().map(str::to_owned)),
+    }
+}
+
+/// A validated patch as the generated client's body type.
+pub(crate) fn patch_body(patch: &JsonPatch) -> Vec<serde_json::Map<String, Value>> {
+    patch
+        .to_value()
+        .as_array()
+        .map(|ops| {
+            ops.iter()
+                .filter_map(|o| o.as_object().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A body already checked to be an object.
+pub(crate) fn object(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+pub(crate) fn versioned_value<T: DeserializeOwned>(etag: ETag, v: Value) -> Result<Versioned<T>, Error> {
+    Ok(Versioned {
+        value: super::client::convert(v)?,
+        etag,
+    })
+}
