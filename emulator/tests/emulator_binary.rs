@@ -1,0 +1,105 @@
+//! The `azure-twins-emulator` binary: prints its endpoints, serves, and exits 0 on SIGTERM.
+
+mod iothub_support;
+
+use iothub_support::{API, in_an_hour, parse_cs, sign};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+fn spawn(args: &[&str]) -> (Child, Vec<(String, String)>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_azure-twins-emulator"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let expected = if args.contains(&"--tls") { 3 } else { 2 };
+    let mut vars = Vec::new();
+    for _ in 0..expected {
+        let line = lines.next().expect("a line").expect("utf-8");
+        let (k, v) = line.split_once('=').expect("KEY=value");
+        vars.push((k.to_string(), v.to_string()));
+    }
+    (child, vars)
+}
+
+fn terminate(mut child: Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = child.wait().expect("child exits");
+    assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[tokio::test]
+async fn binary_serves_and_exits_cleanly_on_sigterm() {
+    iothub_support::crypto();
+    let (child, vars) = spawn(&[]);
+    assert_eq!(vars[0].0, "IOTHUB_CONNECTION_STRING");
+    assert_eq!(vars[1].0, "ADT_ENDPOINT");
+    let (host, policy, key) = parse_cs(&vars[0].1);
+    assert!(host.starts_with("127.0.0.1:"));
+    let token = sign(&host, &policy, &key, in_an_hour());
+    let client = reqwest::Client::new();
+    let r = client
+        .put(format!("http://{host}/devices/bin1?api-version={API}"))
+        .header("authorization", token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .get(format!("{}/_emulator/faults", vars[1].1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(client);
+    terminate(child);
+}
+
+#[tokio::test]
+async fn binary_tls_writes_the_certificate() {
+    iothub_support::crypto();
+    let dir = std::env::temp_dir().join(format!("emu-bin-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = dir.join("ca.pem");
+    let (child, vars) = spawn(&["--tls", "--cert-out", cert.to_str().unwrap()]);
+    assert_eq!(vars[2], ("CA_CERT".to_string(), cert.display().to_string()));
+    assert!(vars[1].1.starts_with("https://localhost:"));
+    let pem = std::fs::read(&cert).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/_emulator/faults", vars[1].1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(client);
+    terminate(child);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_arguments_exit_with_usage() {
+    let out = Command::new(env!("CARGO_BIN_EXE_azure-twins-emulator"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument '--bogus'"));
+    let out = Command::new(env!("CARGO_BIN_EXE_azure-twins-emulator"))
+        .args(["--listen", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+}
