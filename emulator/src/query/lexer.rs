@@ -57,7 +57,32 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, QueryError> {
             continue;
         }
         let start = i;
-        let tok = if is_ident_start(c) {
+        let after_dot = matches!(
+            out.last(),
+            Some(Token {
+                tok: Tok::Sym("."),
+                ..
+            })
+        );
+        let tok = if c == '[' && after_dot && chars.get(i + 1) == Some(&'[') {
+            // IoT Hub writes property names with special characters as `.[[name]]`
+            // (e.g. `configurations.[[my-config]].status`, as the service's own metric queries do).
+            let name_start = i + 2;
+            let end = (name_start..chars.len().saturating_sub(1))
+                .find(|&j| chars[j] == ']' && chars[j + 1] == ']')
+                .ok_or_else(|| {
+                    err(
+                        "unterminated [[…]] property name: expected ]]",
+                        start,
+                        chars[start..].iter().take(20).collect::<String>(),
+                    )
+                })?;
+            if end == name_start {
+                return Err(err("empty [[]] property name", start, "[[]]"));
+            }
+            i = end + 2;
+            Tok::Ident(chars[name_start..end].iter().collect())
+        } else if is_ident_start(c) {
             while i < chars.len() && is_ident_char(chars[i]) {
                 i += 1;
             }

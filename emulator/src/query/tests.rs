@@ -1191,3 +1191,20 @@ fn iot_query_length_limit() {
     iot(&padded);
     adt(&long.replace("FROM devices", "FROM DIGITALTWINS"));
 }
+
+#[test]
+fn double_bracket_property_names_after_a_dot() {
+    // The service's own configuration metric query.
+    let q =
+        iot("select deviceId from devices where configurations.[[config-1.x]].status = 'Applied'");
+    let twin = json!({"deviceId": "d1", "configurations": {"config-1.x": {"status": "Applied"}}});
+    assert!(q.matches(&q.bind(&twin), &NoModels));
+    let other = json!({"deviceId": "d2", "configurations": {"config-2": {"status": "Applied"}}});
+    assert!(!q.matches(&q.bind(&other), &NoModels));
+    // Printed with a quoted segment, which parses back to the same tree.
+    assert_eq!(iot(&q.to_string()), q);
+    let bad = "SELECT * FROM devices WHERE configurations.[[abc.status = 'x'";
+    assert_err(&iot_err(bad), bad, "[[abc.status = 'x'", "expected ]]");
+    let bad = "SELECT * FROM devices WHERE configurations.[[]].status = 'x'";
+    assert_err(&iot_err(bad), bad, "[[]]", "empty [[]] property name");
+}
