@@ -1208,3 +1208,110 @@ fn double_bracket_property_names_after_a_dot() {
     let bad = "SELECT * FROM devices WHERE configurations.[[]].status = 'x'";
     assert_err(&iot_err(bad), bad, "[[]]", "empty [[]] property name");
 }
+
+#[test]
+fn random_token_soup_never_panics_and_accepted_queries_round_trip() {
+    let words = [
+        "SELECT",
+        "TOP",
+        "(",
+        ")",
+        "5",
+        "*",
+        "COUNT",
+        "AS",
+        "n",
+        "FROM",
+        "devices",
+        ".",
+        "modules",
+        "jobs",
+        "DIGITALTWINS",
+        "RELATIONSHIPS",
+        "T",
+        "CT",
+        "R",
+        "JOIN",
+        "RELATED",
+        "contains",
+        "WHERE",
+        "GROUP",
+        "BY",
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "NIN",
+        "[",
+        "]",
+        ",",
+        "=",
+        "!=",
+        "<>",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "+",
+        "-",
+        "/",
+        "%",
+        "'s'",
+        "\"d\"",
+        "1.5",
+        "0x1F",
+        "true",
+        "null",
+        "undefined",
+        "IS_DEFINED",
+        "IS_OF_MODEL",
+        "exact",
+        "STARTSWITH",
+        "CONTAINS",
+        "tags",
+        "$dtId",
+        "[[x-y]]",
+        "'unterminated",
+        "\\",
+        "#",
+        "é",
+        "MATCH",
+        ":",
+    ];
+    let mut r = Rng(0xD1B5_4A32_D192_ED03);
+    let doc = json!({"tags": {"s": "s"}, "$dtId": "d", "T": {}});
+    let mut accepted = 0;
+    for i in 0..4000 {
+        let mut text = String::new();
+        if i % 2 == 0 {
+            text.push_str(
+                [
+                    "SELECT * FROM devices WHERE ",
+                    "SELECT T FROM DIGITALTWINS T WHERE ",
+                ][i % 4 / 2],
+            );
+        }
+        for _ in 0..r.below(12) + 1 {
+            text.push_str(words[r.below(words.len() as u64) as usize]);
+            text.push(' ');
+        }
+        for dialect in [Dialect::IotHub, Dialect::DigitalTwins] {
+            match parse(&text, dialect) {
+                Ok(q) => {
+                    accepted += 1;
+                    let again = parse(&q.to_string(), dialect)
+                        .unwrap_or_else(|e| panic!("{text} → {q}: {e}"));
+                    assert_eq!(again, q, "{text}");
+                    let b = q.bind(&doc);
+                    let _ = (q.matches(&b, &NoModels), q.project(&b));
+                }
+                Err(e) => {
+                    assert!(!e.message.is_empty());
+                    assert!(e.position <= text.chars().count(), "{text}: {e}");
+                }
+            }
+        }
+    }
+    // The soup is mostly invalid, but some of it must parse for the round trip to mean anything.
+    assert!(accepted > 20, "only {accepted} accepted");
+}
