@@ -1,0 +1,272 @@
+//! Credentials in the pipeline: SAS signing once per lifetime under concurrency, static tokens,
+//! secrets kept out of Debug and tracing output, and the HTTPS/loopback rule.
+
+mod pipeline_support;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use azure_twins::auth::{Secret, Service};
+use azure_twins::raw::{self, Pipeline};
+use azure_twins::{ClientOptions, Credential, ErrorKind, RetryOptions};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use pipeline_support::{Recorded, Reply, Server};
+use sha2::Sha256;
+
+const IOTHUB_API: &str = "2021-04-12";
+const KEY: &str = "dGVzdC1rZXktZm9yLXNhcy1yZW5ld2FsLW9ubHktMDAwMA==";
+
+fn options() -> ClientOptions {
+    ClientOptions::default()
+        .retry(RetryOptions::default().jitter(0.0))
+        .connect_timeout(Duration::from_secs(3600))
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
+/// Verifies a SAS token the way the service does, written independently of the library:
+/// recompute HMAC-SHA256 over `sr + "\n" + se` with the decoded key and check expiry.
+fn verify_sas(req: &Recorded, expected_resource: &str) -> bool {
+    let Some(auth) = req.header("authorization") else {
+        return false;
+    };
+    let Some(rest) = auth.strip_prefix("SharedAccessSignature ") else {
+        return false;
+    };
+    let fields: std::collections::HashMap<_, _> = rest
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let (Some(sr), Some(sig), Some(se), Some(skn)) = (
+        fields.get("sr"),
+        fields.get("sig"),
+        fields.get("se"),
+        fields.get("skn"),
+    ) else {
+        return false;
+    };
+    if percent_decode(sr) != expected_resource || *skn != "iothubowner" {
+        return false;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if se.parse::<u64>().map_or(true, |se| se <= now) {
+        return false;
+    }
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(KEY)
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{sr}\n{se}").as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    percent_decode(sig) == expected
+}
+
+async fn sas_server() -> Server {
+    Server::start(|req, _| {
+        let host = req.header("host").unwrap_or_default().to_owned();
+        if verify_sas(req, &host) {
+            Reply::json(200, r#"{"deviceId":"d1"}"#)
+        } else {
+            Reply::json(
+                401,
+                r#"{"Message":"ErrorCode:IotHubUnauthorizedAccess;Unauthorized"}"#,
+            )
+            .with_header("iothub-errorcode", "IotHubUnauthorizedAccess")
+        }
+    })
+    .await
+}
+
+/// A raw client with a SAS credential, and its pipeline (clones share the token cache).
+fn sas_client(server: &Server, lifetime: Duration) -> (raw::iothub::Client, Pipeline) {
+    let cs = format!(
+        "HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}",
+        server.addr
+    );
+    let cred = Credential::from_connection_string(&cs)
+        .unwrap()
+        .with_sas_lifetime(lifetime);
+    let pipeline = Pipeline::new(Service::IotHub, &server.url(), Some(&cred), options()).unwrap();
+    let client = raw::iothub::Client::new_with_client(
+        &server.url(),
+        options().build_http_client().unwrap(),
+        pipeline.clone(),
+    );
+    (client, pipeline)
+}
+
+#[tokio::test(start_paused = true)]
+async fn sas_is_signed_once_per_lifetime_across_concurrent_calls() {
+    let server = sas_server().await;
+    // 8 s lifetime: renewed 2 s before expiry, i.e. every 6 s.
+    let (client, pipeline) = sas_client(&server, Duration::from_secs(8));
+    let client = Arc::new(client);
+    for wave in 1..=3usize {
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                client.devices_get_twin("d1", IOTHUB_API).await
+            }));
+        }
+        for t in tasks {
+            let twin = t
+                .await
+                .unwrap()
+                .expect("no 401: every call carried a valid token");
+            assert_eq!(twin.device_id.as_deref(), Some("d1"));
+        }
+        assert_eq!(
+            pipeline.credential_fetch_count(),
+            wave,
+            "one signature per lifetime"
+        );
+        // All 40 calls of the wave carried the same token.
+        let reqs = server.requests();
+        let wave_tokens: std::collections::HashSet<_> = reqs[reqs.len() - 40..]
+            .iter()
+            .map(|r| r.header("authorization").unwrap().to_owned())
+            .collect();
+        assert_eq!(wave_tokens.len(), 1);
+        // Still fresh after 5 s: no new signature.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        client.devices_get_twin("d1", IOTHUB_API).await.unwrap();
+        assert_eq!(pipeline.credential_fetch_count(), wave);
+        // Past the renewal point.
+        tokio::time::advance(Duration::from_secs(2)).await;
+    }
+    assert_eq!(server.count(), 3 * 41);
+}
+
+#[tokio::test]
+async fn ensure_credential_signs_ahead_of_the_call() {
+    let server = sas_server().await;
+    let (client, pipeline) = sas_client(&server, Duration::from_secs(3600));
+    pipeline.ensure_credential().await.unwrap();
+    assert_eq!(pipeline.credential_fetch_count(), 1);
+    client.devices_get_twin("d1", IOTHUB_API).await.unwrap();
+    assert_eq!(pipeline.credential_fetch_count(), 1);
+    assert_eq!(server.count(), 1);
+}
+
+#[tokio::test]
+async fn static_tokens_are_sent_as_given() {
+    let server = Server::always(Reply::json(200, r#"{"deviceId":"d1"}"#)).await;
+    let token = "SharedAccessSignature sr=h&sig=abc%3D&se=99999999999&skn=service";
+    let cred = Credential::sas_token(token).unwrap();
+    let pipeline = Pipeline::new(Service::IotHub, &server.url(), Some(&cred), options()).unwrap();
+    let client = raw::iothub::Client::new_with_client(
+        &server.url(),
+        options().build_http_client().unwrap(),
+        pipeline,
+    );
+    client.devices_get_twin("d1", IOTHUB_API).await.unwrap();
+    assert_eq!(server.requests()[0].header("authorization"), Some(token));
+
+    let cred = Credential::bearer_token("eyJ.static.token");
+    let pipeline =
+        Pipeline::new(Service::DigitalTwins, &server.url(), Some(&cred), options()).unwrap();
+    let client = raw::digitaltwins::Client::new_with_client(
+        &server.url(),
+        options().build_http_client().unwrap(),
+        pipeline,
+    );
+    let _ = client
+        .digital_twins_get_by_id("t1", "2023-10-31", None, None)
+        .await;
+    assert_eq!(
+        server.requests()[1].header("authorization"),
+        Some("Bearer eyJ.static.token")
+    );
+}
+
+#[test]
+fn debug_output_contains_no_secret() {
+    let cs = format!(
+        "HostName=hub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}"
+    );
+    let shown = [
+        format!(
+            "{:?}",
+            azure_twins::auth::ConnectionString::parse(&cs).unwrap()
+        ),
+        format!("{:?}", Credential::from_connection_string(&cs).unwrap()),
+        format!("{:?}", Credential::shared_access_key("p", KEY).unwrap()),
+        format!(
+            "{:?}",
+            Credential::sas_token("SharedAccessSignature sr=a&sig=SIGVALUE&se=1").unwrap()
+        ),
+        format!("{:?}", Credential::bearer_token("BEARERVALUE")),
+        format!("{:?}", Secret::new(KEY)),
+        format!("{}", Secret::new(KEY)),
+        format!(
+            "{:?}",
+            Pipeline::new(
+                Service::IotHub,
+                "https://hub.azure-devices.net",
+                Some(&Credential::from_connection_string(&cs).unwrap()),
+                ClientOptions::default()
+            )
+            .unwrap()
+        ),
+    ];
+    for s in &shown {
+        for secret in [KEY, &KEY[..20], "SIGVALUE", "BEARERVALUE"] {
+            assert!(!s.contains(secret), "{s}");
+        }
+    }
+    // The Debug output still says what it is.
+    assert!(shown[1].contains("iothubowner"));
+}
+
+#[tokio::test]
+async fn credentials_are_refused_over_plain_http_to_remote_hosts() {
+    let cred = Credential::shared_access_key("iothubowner", KEY).unwrap();
+    for endpoint in [
+        "http://hub.azure-devices.net",
+        "http://10.1.2.3:8080",
+        "http://localhost.example.com",
+    ] {
+        let err = Pipeline::new(Service::IotHub, endpoint, Some(&cred), options()).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::InsecureTransport, "{endpoint}");
+        assert!(!err.to_string().contains(KEY));
+    }
+    // Loopback and HTTPS are fine; plain http without a credential too.
+    for endpoint in [
+        "http://127.0.0.1:1",
+        "http://[::1]:1",
+        "http://localhost:1",
+        "https://hub.azure-devices.net",
+    ] {
+        Pipeline::new(Service::IotHub, endpoint, Some(&cred), options()).unwrap();
+    }
+    Pipeline::new(
+        Service::IotHub,
+        "http://hub.azure-devices.net",
+        None,
+        options(),
+    )
+    .unwrap();
+    // A generated client pointed elsewhere than its pipeline: refused in `pre`, nothing sent
+    // (the host does not even resolve, yet the error is about transport, not DNS).
+    let server = Server::always(Reply::json(200, "{}")).await;
+    let pipeline = Pipeline::new(Service::IotHub, &server.url(), Some(&cred), options()).unwrap();
+    let client = raw::iothub::Client::new_with_client(
+        "http://hub.invalid",
+        options().build_http_client().unwrap(),
+        pipeline,
+    );
+    let err = client.devices_get_twin("d1", IOTHUB_API).await.unwrap_err();
+    assert!(err.to_string().contains("insecure transport"), "{err}");
+    assert!(!err.to_string().contains(KEY));
+    assert_eq!(server.count(), 0);
+}
