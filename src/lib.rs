@@ -21,3 +21,9 @@ pub use retry::RetryOptions;
 pub mod digitaltwins;
 #[cfg(feature = "digitaltwins")]
 pub use digitaltwins::DigitalTwinsClient;
+
+// iothub-client: the IoT Hub facade.
+#[cfg(feature = "iothub")]
+pub mod iothub;
+#[cfg(feature = "iothub")]
+pub use iothub::IotHubClient;

@@ -1,0 +1,405 @@
+//! Automatic device/module management configurations and IoT Edge deployments.
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::http::{Req, Resp, seg, to_json};
+use super::models::{Configuration, ConfigurationQueriesTestResult};
+use super::validation;
+use super::IotHubClient;
+use crate::{Condition, ETag, Error, RequestOptions};
+
+fn with_header_etag(resp: &Resp, mut c: Configuration) -> Configuration {
+    if let Some(h) = ETag::from_headers(&resp.headers) {
+        c.etag = Some(h);
+    }
+    c
+}
+
+fn path(id: &str) -> String {
+    format!("/configurations/{}", seg(id))
+}
+
+fn check_config(c: &Configuration) -> Result<(), Error> {
+    validation::check_configuration_id(&c.id)?;
+    if let Some(t) = &c.target_condition {
+        validation::check_query("target_condition", t)?;
+    }
+    Ok(())
+}
+
+/// Creates a configuration: [`IotHubClient::create_configuration`]. Fails with 409 if the id
+/// is taken.
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct CreateConfiguration {
+    client: IotHubClient,
+    configuration: Configuration,
+    options: RequestOptions,
+}
+
+impl CreateConfiguration {
+    /// Per-call options.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request; returns the configuration with its ETag.
+    pub async fn send(self) -> Result<Configuration, Error> {
+        check_config(&self.configuration)?;
+        let mut body = to_json("configuration", &self.configuration)?;
+        if let Value::Object(m) = &mut body {
+            m.remove("etag");
+        }
+        let req = Req::new(
+            Method::PUT,
+            "configuration_create_or_update",
+            path(&self.configuration.id),
+        )
+        .body(body);
+        let resp = self.client.send_req(req, &self.options).await?;
+        Ok(with_header_etag(&resp, resp.json()?))
+    }
+}
+
+/// Reads a configuration: [`IotHubClient::get_configuration`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct GetConfiguration {
+    client: IotHubClient,
+    id: String,
+    options: RequestOptions,
+}
+
+impl GetConfiguration {
+    /// Per-call options.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<Configuration, Error> {
+        validation::check_configuration_id(&self.id)?;
+        let req = Req::new(Method::GET, "configuration_get", path(&self.id));
+        let resp = self.client.send_req(req, &self.options).await?;
+        Ok(with_header_etag(&resp, resp.json()?))
+    }
+}
+
+/// Updates a configuration (its labels, priority, metrics; content and target condition are
+/// fixed once created): [`IotHubClient::update_configuration`]. Unconditional unless you set
+/// a condition.
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct UpdateConfiguration {
+    client: IotHubClient,
+    configuration: Configuration,
+    condition: Option<Condition>,
+    options: RequestOptions,
+}
+
+impl UpdateConfiguration {
+    /// The write condition (default `If-Match: *`).
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Only update if the configuration still has `etag`.
+    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
+        self.condition(Condition::IfMatch(etag.into()))
+    }
+
+    /// Only update if the configuration still has the ETag of the document passed in.
+    pub fn if_unchanged(mut self) -> Self {
+        self.condition = Some(Condition::IfMatch(
+            self.configuration.etag.clone().unwrap_or_else(|| ETag::new("")),
+        ));
+        self
+    }
+
+    /// Per-call options.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request; returns the configuration with its new ETag.
+    pub async fn send(self) -> Result<Configuration, Error> {
+        check_config(&self.configuration)?;
+        let condition = self.condition.unwrap_or(Condition::IfMatchAny);
+        if matches!(condition, Condition::IfNoneMatchAny) {
+            return Err(Error::invalid_input(
+                "condition",
+                "IfNoneMatchAny is not supported; use create_configuration",
+            ));
+        }
+        if let Condition::IfMatch(e) = &condition
+            && e.value().is_empty()
+        {
+            return Err(Error::invalid_input("etag", "is empty: the document has no etag"));
+        }
+        let body = to_json("configuration", &self.configuration)?;
+        let req = Req::new(
+            Method::PUT,
+            "configuration_create_or_update",
+            path(&self.configuration.id),
+        )
+        .condition(Some(&condition))?
+        .body(body);
+        let resp = self.client.send_req(req, &self.options).await?;
+        Ok(with_header_etag(&resp, resp.json()?))
+    }
+}
+
+/// Deletes a configuration: [`IotHubClient::delete_configuration`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct DeleteConfiguration {
+    client: IotHubClient,
+    id: String,
+    condition: Option<Condition>,
+    options: RequestOptions,
+}
+
+impl DeleteConfiguration {
+    /// The delete condition (default `If-Match: *`).
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Only delete if the configuration still has `etag`.
+    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
+        self.condition(Condition::IfMatch(etag.into()))
+    }
+
+    /// Per-call options.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<(), Error> {
+        validation::check_configuration_id(&self.id)?;
+        let condition = self.condition.unwrap_or(Condition::IfMatchAny);
+        if matches!(condition, Condition::IfNoneMatchAny) {
+            return Err(Error::invalid_input("condition", "IfNoneMatchAny is not supported here"));
+        }
+        let req = Req::new(Method::DELETE, "configuration_delete", path(&self.id))
+            .condition(Some(&condition))?;
+        self.client.send_req(req, &self.options).await?;
+        Ok(())
+    }
+}
+
+/// Lists configurations (no paging; the hub holds at most a few hundred):
+/// [`IotHubClient::list_configurations`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct ListConfigurations {
+    client: IotHubClient,
+    top: Option<u32>,
+    options: RequestOptions,
+}
+
+impl ListConfigurations {
+    /// The most configurations to return.
+    pub fn top(mut self, n: u32) -> Self {
+        self.top = Some(n);
+        self
+    }
+
+    /// Per-call options.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<Vec<Configuration>, Error> {
+        let mut req = Req::new(
+            Method::GET,
+            "configuration_get_configurations",
+            "/configurations".into(),
+        );
+        if let Some(n) = self.top {
+            if n == 0 {
+                return Err(Error::invalid_input("top", "must be at least 1"));
+            }
+            req = req.query("top", n);
+        }
+        self.client.send_req(req, &self.options).await?.json()
+    }
+}
+
+/// Checks a target condition and custom metric queries without creating anything:
+/// [`IotHubClient::test_configuration_queries`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct TestConfigurationQueries {
+    client: IotHubClient,
+    target_condition: String,
+    metrics: Map<String, Value>,
+    options: RequestOptions,
+}
+
+impl TestConfigurationQueries {
+    /// Adds a custom metric query to test.
+    pub fn custom_metric(mut self, name: impl Into<String>, query: impl Into<String>) -> Self {
+        self.metrics.insert(name.into(), Value::String(query.into()));
+        self
+    }
+
+    /// Per-call options.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request; errors in the queries are reported in the result, not as `Err`.
+    pub async fn send(self) -> Result<ConfigurationQueriesTestResult, Error> {
+        validation::check_query("target_condition", &self.target_condition)?;
+        let req = Req::new(
+            Method::POST,
+            "configuration_test_queries",
+            "/configurations/testQueries".into(),
+        )
+        .body(json!({
+            "targetCondition": self.target_condition,
+            "customMetricQueries": self.metrics,
+        }));
+        self.client.send_req(req, &self.options).await?.json()
+    }
+}
+
+/// Applies configuration content (modules and routes) to one IoT Edge device:
+/// [`IotHubClient::apply_configuration_on_edge`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct ApplyConfigurationOnEdge {
+    client: IotHubClient,
+    device_id: String,
+    content: Value,
+    options: RequestOptions,
+}
+
+impl ApplyConfigurationOnEdge {
+    /// Per-call options.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<(), Error> {
+        validation::check_device_id(&self.device_id)?;
+        if !self.content.is_object() {
+            return Err(Error::invalid_input(
+                "content",
+                "must be a JSON object such as {\"modulesContent\": {…}}",
+            ));
+        }
+        let req = Req::new(
+            Method::POST,
+            "configuration_apply_on_edge_device",
+            format!("/devices/{}/applyConfigurationContent", seg(&self.device_id)),
+        )
+        .body(self.content);
+        self.client.send_req(req, &self.options).await?;
+        Ok(())
+    }
+}
+
+impl IotHubClient {
+    /// Creates a configuration.
+    ///
+    /// ```no_run
+    /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
+    /// use azure_twins::iothub::Configuration;
+    /// use serde_json::json;
+    /// let cfg = Configuration::new(
+    ///     "fw-21",
+    ///     "tags.site = 'berlin'",
+    ///     10,
+    ///     json!({ "deviceContent": { "properties.desired.fw": "2.1" } }),
+    /// );
+    /// let created = hub.create_configuration(cfg).send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn create_configuration(&self, configuration: Configuration) -> CreateConfiguration {
+        CreateConfiguration {
+            client: self.clone(),
+            configuration,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Reads a configuration.
+    pub fn get_configuration(&self, id: impl Into<String>) -> GetConfiguration {
+        GetConfiguration {
+            client: self.clone(),
+            id: id.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Updates a configuration with `configuration` (typically one you read and modified).
+    pub fn update_configuration(&self, configuration: Configuration) -> UpdateConfiguration {
+        UpdateConfiguration {
+            client: self.clone(),
+            configuration,
+            condition: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Deletes a configuration.
+    pub fn delete_configuration(&self, id: impl Into<String>) -> DeleteConfiguration {
+        DeleteConfiguration {
+            client: self.clone(),
+            id: id.into(),
+            condition: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Lists configurations.
+    pub fn list_configurations(&self) -> ListConfigurations {
+        ListConfigurations {
+            client: self.clone(),
+            top: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Tests a target condition (and custom metric queries).
+    pub fn test_configuration_queries(
+        &self,
+        target_condition: impl Into<String>,
+    ) -> TestConfigurationQueries {
+        TestConfigurationQueries {
+            client: self.clone(),
+            target_condition: target_condition.into(),
+            metrics: Map::new(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Applies configuration `content` (`{"modulesContent": {…}}`) to an IoT Edge device.
+    pub fn apply_configuration_on_edge(
+        &self,
+        device_id: impl Into<String>,
+        content: Value,
+    ) -> ApplyConfigurationOnEdge {
+        ApplyConfigurationOnEdge {
+            client: self.clone(),
+            device_id: device_id.into(),
+            content,
+            options: RequestOptions::default(),
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! Scheduled jobs (`/jobs/v2`): twin updates and direct methods on many devices, with a
+//! completion helper.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::http::{Req, seg};
+use super::models::{Job, JobStatus, JobType};
+use super::query::{JOBS_PREFIX, decode_page};
+use super::twins::TwinPatch;
+use super::validation;
+use super::IotHubClient;
+use crate::paging::{Continuation, ContinuationKind, Page, Pager};
+use crate::{Error, ErrorKind, RequestOptions};
+
+/// A direct method to invoke: its name, payload and timeouts. Used by scheduled method jobs
+/// ([`IotHubClient::schedule_device_method`]).
+///
+/// ```
+/// use azure_twins::iothub::DeviceMethod;
+/// use serde_json::json;
+/// use std::time::Duration;
+/// let m = DeviceMethod::new("reboot")
+///     .payload(json!({ "delay": 5 }))
+///     .response_timeout(Duration::from_secs(30));
+/// assert_eq!(m.name(), "reboot");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceMethod {
+    name: String,
+    payload: Result<Value, String>,
+    response_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+}
+
+impl DeviceMethod {
+    /// A method call by name, with a `null` payload.
+    pub fn new(name: impl Into<String>) -> Self {
+        DeviceMethod {
+            name: name.into(),
+            payload: Ok(Value::Null),
+            response_timeout: None,
+            connect_timeout: None,
+        }
+    }
+
+    /// The payload (any `Serialize`, up to 128 KB of JSON).
+    pub fn payload(mut self, payload: impl Serialize) -> Self {
+        self.payload = serde_json::to_value(payload).map_err(|e| e.to_string());
+        self
+    }
+
+    /// How long the service waits for the device's answer (5–300 s; service default 30 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = Some(timeout);
+        self
+    }
+
+    /// How long the service waits for a disconnected device to connect (0–300 s; default 0).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The method name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The body IoT Hub expects, after checking the name, payload size and timeouts.
+    pub(crate) fn to_json(&self) -> Result<Value, Error> {
+        validation::check_method_name(&self.name)?;
+        let payload = self
+            .payload
+            .clone()
+            .map_err(|e| Error::invalid_input("payload", format!("could not be serialised to JSON: {e}")))?;
+        let size = serde_json::to_vec(&payload).map(|v| v.len()).unwrap_or(0);
+        if size > MAX_PAYLOAD {
+            return Err(Error::invalid_input(
+                "payload",
+                format!("is {size} bytes of JSON; the limit is {MAX_PAYLOAD} (128 KB)"),
+            ));
+        }
+        let mut body = Map::new();
+        body.insert("methodName".into(), Value::String(self.name.clone()));
+        body.insert("payload".into(), payload);
+        if let Some(t) = self.response_timeout {
+            body.insert(
+                "responseTimeoutInSeconds".into(),
+                json!(whole_seconds("response_timeout", t, 5, 300)?),
+            );
+        }
+        if let Some(t) = self.connect_timeout {
+            body.insert(
+                "connectTimeoutInSeconds".into(),
+                json!(whole_seconds("connect_timeout", t, 0, 300)?),
+            );
+        }
+        Ok(Value::Object(body))
+    }
+
+    /// The longest the service may take to answer, for sizing the HTTP timeout.
+    pub(crate) fn service_wait(&self) -> Duration {
+        self.response_timeout.unwrap_or(Duration::from_secs(30))
+            + self.connect_timeout.unwrap_or_default()
+    }
+}
+
+/// Largest direct-method payload, in bytes of JSON.
+const MAX_PAYLOAD: usize = 128 * 1024;
+
+fn whole_seconds(field: &'static str, d: Duration, min: u64, max: u64) -> Result<u64, Error> {
+    if d.subsec_nanos() != 0 {
+        return Err(Error::invalid_input(field, "must be a whole number of seconds"));
+    }
+    let s = d.as_secs();
+    if s < min || s > max {
+        return Err(Error::invalid_input(
+            field,
+            format!("must be between {min} and {max} seconds, got {s}"),
+        ));
+    }
+    Ok(s)
+}
+
+/// Shared parts of both job builders.
+#[derive(Debug, Clone)]
+struct JobCommon {
+    client: IotHubClient,
+    job_id: String,
+    condition: String,
+    start_at: Option<DateTime<Utc>>,
+    max_execution_time: Option<Duration>,
+    options: RequestOptions,
+}
+
+impl JobCommon {
+    fn body(&self, job_type: &str) -> Result<Map<String, Value>, Error> {
+        validation::check_job_id(&self.job_id)?;
+        validation::check_query("condition", &self.condition)?;
+        let mut body = Map::new();
+        body.insert("jobId".into(), json!(self.job_id));
+        body.insert("type".into(), json!(job_type));
+        body.insert("queryCondition".into(), json!(self.condition));
+        let start = self.start_at.unwrap_or_else(Utc::now);
+        body.insert(
+            "startTime".into(),
+            json!(start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        );
+        let max = self.max_execution_time.unwrap_or(Duration::from_secs(3600));
+        if max.as_secs() == 0 {
+            return Err(Error::invalid_input(
+                "max_execution_time",
+                "must be at least one second",
+            ));
+        }
+        body.insert("maxExecutionTimeInSeconds".into(), json!(max.as_secs()));
+        Ok(body)
+    }
+
+    async fn create(self, body: Map<String, Value>) -> Result<Job, Error> {
+        let req = Req::new(
+            Method::PUT,
+            "jobs_create_scheduled_job",
+            format!("/jobs/v2/{}", seg(&self.job_id)),
+        )
+        .body(Value::Object(body));
+        self.client.send_req(req, &self.options).await?.json()
+    }
+}
+
+macro_rules! job_setters {
+    () => {
+        /// When the job starts (default: now).
+        pub fn start_at(mut self, start: DateTime<Utc>) -> Self {
+            self.common.start_at = Some(start);
+            self
+        }
+
+        /// How long the job may run (default: 1 hour; whole seconds are sent).
+        pub fn max_execution_time(mut self, max: Duration) -> Self {
+            self.common.max_execution_time = Some(max);
+            self
+        }
+
+        /// Per-call options (retry policy, timeout, client request id). Job creation carries a
+        /// fixed job id, so it is retried by default: a repeat cannot create a second job.
+        pub fn options(mut self, options: RequestOptions) -> Self {
+            self.common.options = options;
+            self
+        }
+    };
+}
+
+/// Schedules a twin update on every device matching a condition:
+/// [`IotHubClient::schedule_twin_update`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct ScheduleTwinUpdate {
+    common: JobCommon,
+    patch: TwinPatch,
+}
+
+impl ScheduleTwinUpdate {
+    job_setters!();
+
+    /// Validates and creates the job; returns it as the service accepted it.
+    pub async fn send(self) -> Result<Job, Error> {
+        let mut body = self.common.body("scheduleUpdateTwin")?;
+        if self.patch.is_empty() {
+            return Err(Error::invalid_input(
+                "patch",
+                "a twin-update job needs a patch with tags or desired properties",
+            ));
+        }
+        let mut twin = self.patch.to_json()?;
+        if let Value::Object(m) = &mut twin {
+            m.insert("etag".into(), json!("*"));
+        }
+        body.insert("updateTwin".into(), twin);
+        self.common.create(body).await
+    }
+}
+
+/// Schedules a direct method on every device matching a condition:
+/// [`IotHubClient::schedule_device_method`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct ScheduleDeviceMethod {
+    common: JobCommon,
+    method: DeviceMethod,
+}
+
+impl ScheduleDeviceMethod {
+    job_setters!();
+
+    /// Validates and creates the job; returns it as the service accepted it.
+    pub async fn send(self) -> Result<Job, Error> {
+        let mut body = self.common.body("scheduleDeviceMethod")?;
+        body.insert("cloudToDeviceMethod".into(), self.method.to_json()?);
+        self.common.create(body).await
+    }
+}
+
+/// Reads a job: [`IotHubClient::get_job`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct GetJob {
+    client: IotHubClient,
+    job_id: String,
+    options: RequestOptions,
+}
+
+impl GetJob {
+    /// Per-call options.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<Job, Error> {
+        validation::check_job_id(&self.job_id)?;
+        let req = Req::new(
+            Method::GET,
+            "jobs_get_scheduled_job",
+            format!("/jobs/v2/{}", seg(&self.job_id)),
+        );
+        self.client.send_req(req, &self.options).await?.json()
+    }
+}
+
+/// Cancels a job: [`IotHubClient::cancel_job`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .send().await"]
+pub struct CancelJob {
+    client: IotHubClient,
+    job_id: String,
+    options: RequestOptions,
+}
+
+impl CancelJob {
+    /// Per-call options.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends the request; returns the job as cancelled.
+    pub async fn send(self) -> Result<Job, Error> {
+        validation::check_job_id(&self.job_id)?;
+        let req = Req::new(
+            Method::POST,
+            "jobs_cancel_scheduled_job",
+            format!("/jobs/v2/{}/cancel", seg(&self.job_id)),
+        );
+        self.client.send_req(req, &self.options).await?.json()
+    }
+}
+
+/// Lists jobs, optionally by type and status: [`IotHubClient::query_jobs`].
+#[derive(Debug, Clone)]
+#[must_use = "finish with .into_stream()"]
+pub struct QueryJobs {
+    client: IotHubClient,
+    job_type: Option<JobType>,
+    status: Option<JobStatus>,
+    page_size: Option<u32>,
+    start: Option<Continuation>,
+    options: RequestOptions,
+}
+
+impl QueryJobs {
+    /// Only jobs of this type.
+    pub fn job_type(mut self, job_type: JobType) -> Self {
+        self.job_type = Some(job_type);
+        self
+    }
+
+    /// Only jobs in this status.
+    pub fn status(mut self, status: JobStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The most jobs per page.
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
+    /// Starts at a saved continuation of the same job query.
+    pub fn continue_from(mut self, continuation: Continuation) -> Self {
+        self.start = Some(continuation);
+        self
+    }
+
+    /// Per-call options applied to every page.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// A stream of jobs across all pages.
+    pub fn into_stream(self) -> Pager<Job> {
+        let key = format!(
+            "{JOBS_PREFIX}jobType={}&jobStatus={}",
+            self.job_type.as_ref().map(JobType::as_str).unwrap_or(""),
+            self.status.as_ref().map(JobStatus::as_str).unwrap_or("")
+        );
+        let client = self.client;
+        let options = self.options;
+        let job_type = self.job_type;
+        let status = self.status;
+        let page_size = self.page_size;
+        Pager::new(self.start, move |cont: Option<Continuation>| {
+            let client = client.clone();
+            let options = options.clone();
+            let key = key.clone();
+            let job_type = job_type.clone();
+            let status = status.clone();
+            async move {
+                if page_size == Some(0) {
+                    return Err(Error::invalid_input("page_size", "must be at least 1"));
+                }
+                let token = match cont.as_ref().map(|c| c.kind()) {
+                    None => None,
+                    Some(ContinuationKind::IotHubQuery { query, token, .. }) if *query == key => {
+                        Some(token.clone())
+                    }
+                    Some(_) => {
+                        return Err(Error::invalid_input(
+                            "continuation",
+                            "was made for a different query (job type and status must match)",
+                        ));
+                    }
+                };
+                let mut req = Req::new(
+                    Method::GET,
+                    "jobs_query_scheduled_jobs",
+                    "/jobs/v2/query".into(),
+                );
+                if let Some(t) = &job_type {
+                    req = req.query("jobType", t.as_str());
+                }
+                if let Some(s) = &status {
+                    req = req.query("jobStatus", s.as_str());
+                }
+                if let Some(n) = page_size {
+                    req = req.header("x-ms-max-item-count", &n.to_string())?;
+                }
+                if let Some(t) = &token {
+                    req = req.header("x-ms-continuation", t)?;
+                }
+                let resp = client.send_req(req, &options).await?;
+                let (items, next) = decode_page::<Job>(&resp, "job")?;
+                let next = next.map(|t| Continuation::iothub_query(key.clone(), page_size, t));
+                Ok(Page::new(items, next).with_headers(resp.headers.clone()))
+            }
+        })
+    }
+}
+
+/// Waits until a job reaches a terminal state: [`IotHubClient::wait_for_job`].
+///
+/// Polls [`IotHubClient::get_job`] with a growing interval (starting at
+/// [`WaitForJob::poll_every`], ×1.5 per poll, capped at [`WaitForJob::max_poll_interval`])
+/// until the job is `completed`, `failed` or `cancelled`, and returns that final job. If the
+/// [`WaitForJob::timeout`] passes first, it fails with [`ErrorKind::Timeout`] and a message
+/// naming the job and its last status. Await it directly or call [`WaitForJob::send`].
+#[derive(Debug, Clone)]
+#[must_use = "await it"]
+pub struct WaitForJob {
+    client: IotHubClient,
+    job_id: String,
+    poll_every: Duration,
+    max_poll_interval: Duration,
+    timeout: Duration,
+    options: RequestOptions,
+}
+
+impl WaitForJob {
+    /// The first poll interval (default 1 s).
+    pub fn poll_every(mut self, interval: Duration) -> Self {
+        self.poll_every = interval;
+        self
+    }
+
+    /// The longest interval between polls (default 30 s).
+    pub fn max_poll_interval(mut self, interval: Duration) -> Self {
+        self.max_poll_interval = interval;
+        self
+    }
+
+    /// How long to wait in total (default 10 minutes).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Per-call options for each poll.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Polls until the job is terminal or the timeout passes.
+    pub async fn send(self) -> Result<Job, Error> {
+        validation::check_job_id(&self.job_id)?;
+        if self.poll_every.is_zero() {
+            return Err(Error::invalid_input("poll_every", "must be greater than zero"));
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut interval = self.poll_every;
+        loop {
+            let job = self
+                .client
+                .get_job(self.job_id.clone())
+                .options(self.options.clone())
+                .send()
+                .await?;
+            let status = job.status.clone().unwrap_or(JobStatus::Unknown);
+            if status.is_terminal() {
+                return Ok(job);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "job '{}' did not finish within {:?} (last status: {status})",
+                        self.job_id, self.timeout
+                    ),
+                ));
+            }
+            let sleep = interval.min(deadline - now);
+            tokio::time::sleep(sleep).await;
+            interval = interval.mul_f64(1.5).min(self.max_poll_interval.max(self.poll_every));
+        }
+    }
+}
+
+impl IntoFuture for WaitForJob {
+    type Output = Result<Job, Error>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Job, Error>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+impl IotHubClient {
+    /// Schedules a twin update (tags and/or desired properties) on every device matching
+    /// `condition` (a `WHERE` clause without `WHERE`, e.g. `"tags.site = 'berlin'"`).
+    ///
+    /// ```no_run
+    /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
+    /// use azure_twins::iothub::TwinPatch;
+    /// use serde_json::json;
+    /// use std::time::Duration;
+    /// hub.schedule_twin_update("job-42", "tags.site = 'berlin'", TwinPatch::new().desired(json!({ "fw": "2.1" })))
+    ///     .start_at(chrono::Utc::now() + chrono::Duration::minutes(5))
+    ///     .max_execution_time(Duration::from_secs(600))
+    ///     .send()
+    ///     .await?;
+    /// let done = hub.wait_for_job("job-42").poll_every(Duration::from_secs(5)).await?;
+    /// println!("{:?}", done.device_job_statistics);
+    /// # Ok(()) }
+    /// ```
+    pub fn schedule_twin_update(
+        &self,
+        job_id: impl Into<String>,
+        condition: impl Into<String>,
+        patch: TwinPatch,
+    ) -> ScheduleTwinUpdate {
+        ScheduleTwinUpdate {
+            common: self.job_common(job_id.into(), condition.into()),
+            patch,
+        }
+    }
+
+    /// Schedules a direct method on every device matching `condition`.
+    ///
+    /// ```no_run
+    /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
+    /// use azure_twins::iothub::DeviceMethod;
+    /// hub.schedule_device_method("reboot-all", "tags.site = 'berlin'", DeviceMethod::new("reboot"))
+    ///     .send()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn schedule_device_method(
+        &self,
+        job_id: impl Into<String>,
+        condition: impl Into<String>,
+        method: DeviceMethod,
+    ) -> ScheduleDeviceMethod {
+        ScheduleDeviceMethod {
+            common: self.job_common(job_id.into(), condition.into()),
+            method,
+        }
+    }
+
+    fn job_common(&self, job_id: String, condition: String) -> JobCommon {
+        JobCommon {
+            client: self.clone(),
+            job_id,
+            condition,
+            start_at: None,
+            max_execution_time: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Reads a job's current state.
+    pub fn get_job(&self, job_id: impl Into<String>) -> GetJob {
+        GetJob {
+            client: self.clone(),
+            job_id: job_id.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Cancels a job that has not finished.
+    pub fn cancel_job(&self, job_id: impl Into<String>) -> CancelJob {
+        CancelJob {
+            client: self.clone(),
+            job_id: job_id.into(),
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Lists jobs (filter with `.job_type(…)` and `.status(…)`) as a stream.
+    ///
+    /// ```no_run
+    /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
+    /// use azure_twins::iothub::{JobStatus, JobType};
+    /// use futures::TryStreamExt;
+    /// let running: Vec<_> = hub.query_jobs()
+    ///     .job_type(JobType::ScheduleUpdateTwin)
+    ///     .status(JobStatus::Running)
+    ///     .into_stream()
+    ///     .try_collect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn query_jobs(&self) -> QueryJobs {
+        QueryJobs {
+            client: self.clone(),
+            job_type: None,
+            status: None,
+            page_size: None,
+            start: None,
+            options: RequestOptions::default(),
+        }
+    }
+
+    /// Waits for a job to complete, fail or be cancelled (see [`WaitForJob`]).
+    pub fn wait_for_job(&self, job_id: impl Into<String>) -> WaitForJob {
+        WaitForJob {
+            client: self.clone(),
+            job_id: job_id.into(),
+            poll_every: Duration::from_secs(1),
+            max_poll_interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(600),
+            options: RequestOptions::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_body_and_limits() {
+        let b = DeviceMethod::new("reboot")
+            .payload(json!({"a": 1}))
+            .response_timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(0))
+            .to_json()
+            .unwrap();
+        assert_eq!(
+            b,
+            json!({"methodName": "reboot", "payload": {"a": 1}, "responseTimeoutInSeconds": 30, "connectTimeoutInSeconds": 0})
+        );
+        let e = DeviceMethod::new("re boot").to_json().unwrap_err();
+        assert!(e.to_string().contains("method_name"));
+        let e = DeviceMethod::new("m").response_timeout(Duration::from_secs(301)).to_json().unwrap_err();
+        assert!(e.to_string().contains("response_timeout"), "{e}");
+        let e = DeviceMethod::new("m").response_timeout(Duration::from_millis(5500)).to_json().unwrap_err();
+        assert!(e.to_string().contains("whole number"), "{e}");
+        let e = DeviceMethod::new("m").payload("x".repeat(MAX_PAYLOAD)).to_json().unwrap_err();
+        assert!(e.to_string().contains("payload"), "{e}");
+    }
+}

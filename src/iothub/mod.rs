@@ -1,0 +1,313 @@
+//! [`IotHubClient`]: the service side of Azure IoT Hub (REST api-version 2021-04-12).
+//!
+//! One client, cheap to clone, with one method per operation. Required identifiers are
+//! positional; options are chained setters; `.send().await` finishes a call and
+//! `.into_stream()` a paged one. Every call goes through the shared pipeline (SAS or Entra ID
+//! auth, retries with backoff for idempotent calls, tracing) and fails with one [`Error`] type.
+//!
+//! | Area | Methods |
+//! |---|---|
+//! | Twins | [`get_twin`](IotHubClient::get_twin), [`update_twin`](IotHubClient::update_twin), [`replace_twin`](IotHubClient::replace_twin), and the `*_module_twin` variants |
+//! | Query | [`query`](IotHubClient::query) (twins, projections, aggregates) |
+//! | Jobs | [`schedule_twin_update`](IotHubClient::schedule_twin_update), [`schedule_device_method`](IotHubClient::schedule_device_method), [`get_job`](IotHubClient::get_job), [`cancel_job`](IotHubClient::cancel_job), [`query_jobs`](IotHubClient::query_jobs), [`wait_for_job`](IotHubClient::wait_for_job) |
+//! | Direct methods | [`invoke_device_method`](IotHubClient::invoke_device_method), [`invoke_module_method`](IotHubClient::invoke_module_method) |
+//! | Identities | [`create_device`](IotHubClient::create_device), [`get_device`](IotHubClient::get_device), [`update_device`](IotHubClient::update_device), [`delete_device`](IotHubClient::delete_device), [`list_devices`](IotHubClient::list_devices), and the module equivalents |
+//! | Configurations | [`create_configuration`](IotHubClient::create_configuration), [`get_configuration`](IotHubClient::get_configuration), [`update_configuration`](IotHubClient::update_configuration), [`delete_configuration`](IotHubClient::delete_configuration), [`list_configurations`](IotHubClient::list_configurations), [`test_configuration_queries`](IotHubClient::test_configuration_queries), [`apply_configuration_on_edge`](IotHubClient::apply_configuration_on_edge) |
+//! | Statistics | [`get_device_statistics`](IotHubClient::get_device_statistics), [`get_service_statistics`](IotHubClient::get_service_statistics) |
+//! | Bulk | [`bulk_registry`](IotHubClient::bulk_registry) |
+//!
+//! Left to [`raw`](crate::raw::iothub) (reach it with [`IotHubClient::raw`]): import/export
+//! jobs, cloud-to-device feedback, purging a device's cloud-to-device queue, and the IoT Plug
+//! and Play digital twin operations (`/digitaltwins/{id}`).
+//!
+//! ```no_run
+//! use azure_twins::IotHubClient;
+//! use futures::TryStreamExt;
+//! use serde_json::json;
+//! # async fn demo() -> Result<(), azure_twins::Error> {
+//! let hub = IotHubClient::from_connection_string(
+//!     "HostName=my-hub.azure-devices.net;SharedAccessKeyName=service;SharedAccessKey=<key>",
+//! )?;
+//! let twin = hub.get_module_twin("dev-1", "mod-a").send().await?;
+//! let updated = hub
+//!     .update_module_twin("dev-1", "mod-a")
+//!     .desired(json!({ "telemetryInterval": 30 }))
+//!     .if_match(&twin.etag)
+//!     .send()
+//!     .await?;
+//! let mut twins = hub.query("SELECT * FROM devices WHERE tags.site = 'berlin'").page_size(100).into_stream();
+//! while let Some(t) = twins.try_next().await? {
+//!     println!("{}", t.device_id);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod bulk;
+mod configurations;
+mod http;
+mod identities;
+mod jobs;
+mod methods;
+mod models;
+mod query;
+mod statistics;
+mod twins;
+pub mod validation;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use models::*;
+pub use twins::TwinPatch;
+pub use jobs::{DeviceMethod, WaitForJob};
+pub use bulk::{BulkOperation, BulkOperationMode, MAX_BULK_OPERATIONS};
+
+/// The builder types returned by [`IotHubClient`] methods, one per operation, named after it.
+/// Finish each with `.send().await` (or `.into_stream()` for paged ones).
+pub mod builders {
+    pub use super::bulk::BulkRegistry;
+    pub use super::configurations::{
+        ApplyConfigurationOnEdge, CreateConfiguration, DeleteConfiguration, GetConfiguration,
+        ListConfigurations, TestConfigurationQueries, UpdateConfiguration,
+    };
+    pub use super::identities::{
+        CreateDevice, CreateModule, DeleteDevice, DeleteModule, GetDevice, GetModule,
+        ListDevices, ListModules, UpdateDevice, UpdateModule,
+    };
+    pub use super::jobs::{CancelJob, GetJob, QueryJobs, ScheduleDeviceMethod, ScheduleTwinUpdate};
+    pub use super::methods::InvokeMethod;
+    pub use super::query::Query;
+    pub use super::statistics::{GetDeviceStatistics, GetServiceStatistics};
+    pub use super::twins::{GetTwin, ReplaceTwin, UpdateTwin};
+}
+
+use crate::auth::{ConnectionString, Service};
+use crate::raw::iothub as raw;
+use crate::{ClientOptions, Credential, Error};
+
+/// The api-version this client speaks.
+pub(crate) const API_VERSION: &str = "2021-04-12";
+
+/// A client for one IoT hub's service API. Cheap to clone (the connection pool, credential
+/// cache and options are shared); `Send + Sync`.
+///
+/// Build it with [`IotHubClient::from_connection_string`] or [`IotHubClient::builder`].
+///
+/// ```
+/// use azure_twins::{Credential, IotHubClient};
+/// // A service connection string (shared access policy):
+/// let hub = IotHubClient::from_connection_string(
+///     "HostName=my-hub.azure-devices.net;SharedAccessKeyName=service;SharedAccessKey=c2VjcmV0",
+/// )?;
+/// assert_eq!(hub.endpoint(), "https://my-hub.azure-devices.net");
+///
+/// // The local emulator (plain http is allowed for loopback hosts only):
+/// let emu = IotHubClient::builder("http://127.0.0.1:8443")
+///     .credential(Credential::from_connection_string(
+///         "HostName=127.0.0.1:8443;SharedAccessKeyName=iothubowner;SharedAccessKey=c2VjcmV0",
+///     )?)
+///     .build()?;
+/// assert!(IotHubClient::builder("http://my-hub.azure-devices.net").build().is_err());
+/// # Ok::<(), azure_twins::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct IotHubClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) raw: raw::Client,
+    pub(crate) endpoint: String,
+}
+
+impl fmt::Debug for IotHubClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IotHubClient")
+            .field("endpoint", &self.inner.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder of an [`IotHubClient`]: endpoint, credential and options.
+#[derive(Debug, Clone)]
+pub struct IotHubClientBuilder {
+    endpoint: String,
+    credential: Option<Credential>,
+    options: ClientOptions,
+}
+
+impl IotHubClient {
+    /// A client from a service connection string
+    /// (`HostName=…;SharedAccessKeyName=…;SharedAccessKey=…`), signing SAS tokens with its key.
+    ///
+    /// The hub is reached over `https://<HostName>`; a loopback `HostName` (the local emulator,
+    /// `127.0.0.1:<port>`) is reached over plain `http://`. For the emulator's TLS mode use
+    /// [`IotHubClient::builder`] with its `https://` endpoint and root certificate.
+    pub fn from_connection_string(connection_string: &str) -> Result<IotHubClient, Error> {
+        Self::from_connection_string_with_options(connection_string, ClientOptions::default())
+    }
+
+    /// [`IotHubClient::from_connection_string`] with client options (retries, timeouts, roots).
+    pub fn from_connection_string_with_options(
+        connection_string: &str,
+        options: ClientOptions,
+    ) -> Result<IotHubClient, Error> {
+        let cs = ConnectionString::parse(connection_string)?;
+        let host = cs.host_name();
+        let authority_host = host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(host, |(h, _)| h);
+        let scheme = if crate::auth::is_loopback_host(authority_host) {
+            "http"
+        } else {
+            "https"
+        };
+        IotHubClient::builder(format!("{scheme}://{host}"))
+            .credential(Credential::from(&cs))
+            .options(options)
+            .build()
+    }
+
+    /// Starts building a client for `endpoint`: a host name (`my-hub.azure-devices.net`,
+    /// `https://` implied) or a full URL. `http://` is accepted only for loopback hosts.
+    pub fn builder(endpoint: impl Into<String>) -> IotHubClientBuilder {
+        IotHubClientBuilder {
+            endpoint: endpoint.into(),
+            credential: None,
+            options: ClientOptions::default(),
+        }
+    }
+
+    /// The normalised endpoint (scheme and authority, no trailing slash).
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    /// The generated raw client this facade drives (same pipeline: auth, retries, tracing), for
+    /// operations the facade leaves out. Semver-exempt: see [`crate::raw`].
+    ///
+    /// ```no_run
+    /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), Box<dyn std::error::Error>> {
+    /// // Purge a device's cloud-to-device queue (not wrapped by the facade):
+    /// let purged = hub.raw()
+    ///     .cloud_to_device_messages_purge_cloud_to_device_message_queue("dev-1", "2021-04-12")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn raw(&self) -> &raw::Client {
+        &self.inner.raw
+    }
+}
+
+impl IotHubClientBuilder {
+    /// How to authenticate: a shared access key or connection string (SAS tokens signed and
+    /// renewed for you), a pre-made SAS token, a bearer token or an Entra ID token credential.
+    /// Without one, no `Authorization` header is sent.
+    pub fn credential(mut self, credential: Credential) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// Client-wide options: retries, timeouts, extra root certificates, user agent.
+    pub fn options(mut self, options: ClientOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Validates the endpoint and builds the client.
+    ///
+    /// Fails when the endpoint is not a host name or an `http(s)` URL, when it is `http://` to
+    /// a host that is not loopback, or when the options are invalid (e.g. a bad PEM).
+    pub fn build(self) -> Result<IotHubClient, Error> {
+        let endpoint = normalize_endpoint(&self.endpoint)?;
+        let http = self.options.build_http_client()?;
+        let pipeline = crate::pipeline::Pipeline::new(
+            Service::IotHub,
+            &endpoint,
+            self.credential.as_ref(),
+            self.options.clone(),
+        )?;
+        let raw = raw::Client::new_with_client(&endpoint, http, pipeline);
+        Ok(IotHubClient {
+            inner: Arc::new(Inner { raw, endpoint }),
+        })
+    }
+}
+
+/// `host` → `https://host`; URLs keep their scheme; path, query and trailing slash are dropped.
+fn normalize_endpoint(endpoint: &str) -> Result<String, Error> {
+    let e = endpoint.trim();
+    if e.is_empty() {
+        return Err(Error::invalid_input("endpoint", "must not be empty"));
+    }
+    let with_scheme = if e.contains("://") {
+        e.to_owned()
+    } else {
+        format!("https://{e}")
+    };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|err| {
+        Error::invalid_input(
+            "endpoint",
+            format!("must be a host name or an http(s) URL ({err})"),
+        )
+    })?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(Error::invalid_input(
+            "endpoint",
+            "must be a host name or an http(s) URL",
+        ));
+    }
+    crate::auth::check_transport(&url)?;
+    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    if let Some(port) = url.port() {
+        out.push_str(&format!(":{port}"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            normalize_endpoint("hub.azure-devices.net").unwrap(),
+            "https://hub.azure-devices.net"
+        );
+        assert_eq!(
+            normalize_endpoint("http://127.0.0.1:9000/").unwrap(),
+            "http://127.0.0.1:9000"
+        );
+        assert!(normalize_endpoint("").is_err());
+        assert!(normalize_endpoint("ftp://x").is_err());
+        assert!(matches!(
+            normalize_endpoint("http://hub.azure-devices.net").unwrap_err().kind(),
+            ErrorKind::InsecureTransport
+        ));
+    }
+
+    #[test]
+    fn connection_string_schemes() {
+        let hub = IotHubClient::from_connection_string(
+            "HostName=Hub.azure-devices.net;SharedAccessKeyName=service;SharedAccessKey=c2VjcmV0",
+        )
+        .unwrap();
+        assert_eq!(hub.endpoint(), "https://hub.azure-devices.net");
+        let emu = IotHubClient::from_connection_string(
+            "HostName=127.0.0.1:4711;SharedAccessKeyName=iothubowner;SharedAccessKey=c2VjcmV0",
+        )
+        .unwrap();
+        assert_eq!(emu.endpoint(), "http://127.0.0.1:4711");
+        let e = IotHubClient::from_connection_string("HostName=x;SharedAccessKey=c2VjcmV0").unwrap_err();
+        assert!(!e.to_string().contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn client_is_send_sync_clone() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<IotHubClient>();
+    }
+}

@@ -1,0 +1,238 @@
+//! The IoT Hub query language over twins (`POST /devices/query`), as a resumable stream.
+
+use std::marker::PhantomData;
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::http::{Req, Resp};
+use super::models::Twin;
+use super::validation;
+use super::IotHubClient;
+use crate::paging::{Continuation, ContinuationKind, Page, Pager};
+use crate::{Error, RequestOptions};
+
+/// A twin query: [`IotHubClient::query`]. Finish with [`Query::into_stream`] (twins),
+/// [`Query::into_stream_as`] (projections, aggregates, your own types) or
+/// `.into_stream().into_pages()` for page boundaries.
+///
+/// Every page is requested with the same query text and page size, and the service's
+/// `x-ms-continuation` is followed until the last page. [`Pager::continuation`] gives a
+/// [`Continuation`] holding the query text, the page size and the token, which you can store
+/// (serde, or [`Continuation::to_token_string`]) and resume from later with
+/// [`IotHubClient::resume_query`].
+///
+/// IoT Hub queries are eventually consistent: a twin written a moment ago may not be returned
+/// yet. Read a twin by id ([`IotHubClient::get_twin`]) when you need the current state.
+#[derive(Debug, Clone)]
+#[must_use = "finish with .into_stream()"]
+pub struct Query<T = Twin> {
+    client: IotHubClient,
+    query: String,
+    page_size: Option<u32>,
+    start: Option<Continuation>,
+    options: RequestOptions,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T> Query<T> {
+    /// The most items per page (`x-ms-max-item-count`); the service may return fewer.
+    pub fn page_size(mut self, n: u32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
+    /// Starts at a saved continuation of the same query (see [`IotHubClient::resume_query`]
+    /// to resume without restating the query). The page size stored in the continuation is
+    /// used unless [`Query::page_size`] sets one.
+    pub fn continue_from(mut self, continuation: Continuation) -> Self {
+        self.start = Some(continuation);
+        self
+    }
+
+    /// Per-call options (retry policy, timeout) applied to every page.
+    pub fn options(mut self, options: RequestOptions) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+impl Query<Twin> {
+    /// A stream of twins across all pages.
+    pub fn into_stream(self) -> Pager<Twin> {
+        self.into_stream_as()
+    }
+}
+
+impl<T> Query<T> {
+    /// A stream of rows decoded as `U`: a projection struct, `serde_json::Value`, or an
+    /// aggregate row such as `{"n": 3}`.
+    pub fn into_stream_as<U: DeserializeOwned + Send + 'static>(self) -> Pager<U> {
+        let problem = self.check();
+        let client = self.client;
+        let query = self.query;
+        let options = self.options;
+        let page_size = self.page_size.or(match self.start.as_ref().map(|c| c.kind()) {
+            Some(ContinuationKind::IotHubQuery { page_size, .. }) => *page_size,
+            _ => None,
+        });
+        Pager::new(self.start, move |cont: Option<Continuation>| {
+            let client = client.clone();
+            let query = query.clone();
+            let options = options.clone();
+            let problem = problem.clone();
+            async move {
+                if let Some((field, reason)) = problem {
+                    return Err(Error::invalid_input(field, reason));
+                }
+                let token = match cont.as_ref().map(|c| c.kind()) {
+                    None => None,
+                    Some(ContinuationKind::IotHubQuery { query: q, token, .. }) if *q == query => {
+                        Some(token.clone())
+                    }
+                    Some(_) => {
+                        return Err(Error::invalid_input(
+                            "continuation",
+                            "was made for a different query; resume with IotHubClient::resume_query",
+                        ));
+                    }
+                };
+                let mut req = Req::new(Method::POST, "query_get_twins", "/devices/query".into())
+                    .body(json!({ "query": query }));
+                if let Some(n) = page_size {
+                    req = req.header("x-ms-max-item-count", &n.to_string())?;
+                }
+                if let Some(t) = &token {
+                    req = req.header("x-ms-continuation", t)?;
+                }
+                let resp = client.send_req(req, &options).await?;
+                let (items, next) = decode_page::<U>(&resp, "query row")?;
+                let next = next.map(|t| Continuation::iothub_query(query.clone(), page_size, t));
+                Ok(Page::new(items, next).with_headers(resp.headers.clone()))
+            }
+        })
+    }
+
+    fn check(&self) -> Option<(String, String)> {
+        let err = validation::check_query("query", &self.query)
+            .err()
+            .or_else(|| (self.page_size == Some(0)).then(|| Error::invalid_input("page_size", "must be at least 1")));
+        err.map(|e| match e.kind() {
+            crate::ErrorKind::InvalidInput { field, reason } => (field.to_string(), reason.clone()),
+            _ => ("query".to_owned(), e.to_string()),
+        })
+    }
+}
+
+/// Decodes one page of an IoT Hub query: a JSON array (twin queries), or a `QueryResult`
+/// object `{"items": […], "continuationToken": …}`; the continuation comes from the
+/// `x-ms-continuation` header or the body.
+pub(crate) fn decode_page<U: DeserializeOwned>(
+    resp: &Resp,
+    what: &str,
+) -> Result<(Vec<U>, Option<String>), Error> {
+    let body: Value = resp.json()?;
+    let mut token = resp.header("x-ms-continuation").map(str::to_owned);
+    let rows = match body {
+        Value::Array(rows) => rows,
+        Value::Object(mut m) => {
+            if token.is_none() {
+                token = m
+                    .get("continuationToken")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned);
+            }
+            match m.remove("items") {
+                Some(Value::Array(rows)) => rows,
+                None | Some(Value::Null) => Vec::new(),
+                Some(_) => {
+                    return Err(Error::new(
+                        crate::ErrorKind::DataConversion,
+                        "a query page's items were not an array",
+                    ));
+                }
+            }
+        }
+        Value::Null => Vec::new(),
+        _ => {
+            return Err(Error::new(
+                crate::ErrorKind::DataConversion,
+                "a query page was neither an array nor a query result",
+            ));
+        }
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| super::http::from_json(what, r))
+        .collect::<Result<Vec<U>, Error>>()?;
+    Ok((items, token))
+}
+
+impl IotHubClient {
+    /// Runs a query over device twins (`FROM devices`), module twins (`FROM devices.modules`)
+    /// or device jobs (`FROM devices.jobs`), as a stream that follows continuations.
+    ///
+    /// ```no_run
+    /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
+    /// use futures::{StreamExt, TryStreamExt};
+    /// // Twins:
+    /// let twins: Vec<_> = hub.query("SELECT * FROM devices WHERE tags.site = 'berlin'")
+    ///     .page_size(100)
+    ///     .into_stream()
+    ///     .try_collect()
+    ///     .await?;
+    /// // A projection into your own type:
+    /// #[derive(serde::Deserialize)]
+    /// struct Row { #[serde(rename = "deviceId")] id: String }
+    /// let rows: Vec<Row> = hub.query("SELECT deviceId FROM devices").into_stream_as().try_collect().await?;
+    /// // Page by page, saving where to resume:
+    /// let mut pages = hub.query("SELECT * FROM devices").page_size(50).into_stream().into_pages();
+    /// if let Some(page) = pages.next().await {
+    ///     let page = page?;
+    ///     let saved = pages.continuation().map(|c| c.to_token_string());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn query(&self, query: impl Into<String>) -> Query<Twin> {
+        Query {
+            client: self.clone(),
+            query: query.into(),
+            page_size: None,
+            start: None,
+            options: RequestOptions::default(),
+            _item: PhantomData,
+        }
+    }
+
+    /// Resumes a query from a saved continuation, which carries the query text and page size.
+    ///
+    /// ```no_run
+    /// # async fn demo(hub: azure_twins::IotHubClient, saved: String) -> Result<(), azure_twins::Error> {
+    /// use azure_twins::Continuation;
+    /// use futures::TryStreamExt;
+    /// let rest: Vec<_> = hub.resume_query(Continuation::from_token_string(&saved)?)?
+    ///     .into_stream()
+    ///     .try_collect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn resume_query(&self, continuation: Continuation) -> Result<Query<Twin>, Error> {
+        match continuation.kind() {
+            ContinuationKind::IotHubQuery { query, page_size, .. } if !query.starts_with(JOBS_PREFIX) => {
+                let mut q = self.query(query.clone());
+                q.page_size = *page_size;
+                q.start = Some(continuation);
+                Ok(q)
+            }
+            _ => Err(Error::invalid_input(
+                "continuation",
+                "is not the continuation of an IoT Hub twin query",
+            )),
+        }
+    }
+}
+
+/// Prefix of the pseudo query text that identifies a jobs query in a [`Continuation`].
+pub(crate) const JOBS_PREFIX: &str = "jobs/v2/query?";
