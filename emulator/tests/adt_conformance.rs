@@ -259,17 +259,17 @@ impl Replay<'_> {
                     self.seed_model(m["id"].as_str().unwrap(), Some(m)).await;
                 }
             }
-            (Some("digitaltwins"), 2) if ok && x.method != "PUT" => {
-                if self.adt.get(&x.path).await.status == 404 {
-                    self.seed_model("dtmi:conformance:Seed;1", None).await;
-                    self.adt
-                        .put(
-                            &x.path,
-                            &json!({"$metadata": {"$model": "dtmi:conformance:Seed;1"}}),
-                        )
-                        .await
-                        .assert_status(200);
-                }
+            (Some("digitaltwins"), 2)
+                if ok && x.method != "PUT" && self.adt.get(&x.path).await.status == 404 =>
+            {
+                self.seed_model("dtmi:conformance:Seed;1", None).await;
+                self.adt
+                    .put(
+                        &x.path,
+                        &json!({"$metadata": {"$model": "dtmi:conformance:Seed;1"}}),
+                    )
+                    .await
+                    .assert_status(200);
             }
             (Some("query"), 1) if ok => {
                 for t in x.resp_body["value"].as_array().into_iter().flatten() {

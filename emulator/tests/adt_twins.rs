@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 fn is_weak_etag(s: &str) -> bool {
     s.strip_prefix("W/\"")
         .and_then(|r| r.strip_suffix('"'))
-        .is_some_and(|u| uuid_like(u))
+        .is_some_and(uuid_like)
 }
 
 fn uuid_like(s: &str) -> bool {
