@@ -640,4 +640,87 @@ mod tests {
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(e.error_code(), None);
     }
+
+    /// Every error response in the recorded real sessions maps to the status, the service
+    /// error code the recording carries (header or body) and a request id when one was sent.
+    #[test]
+    fn recorded_error_responses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recordings");
+        let mut seen = 0;
+        let mut codes = Vec::new();
+        for sub in std::fs::read_dir(&dir).unwrap() {
+            let sub = sub.unwrap().path();
+            if !sub.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(&sub).unwrap() {
+                let file = file.unwrap().path();
+                let json: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+                let Some(entries) = json.get("Entries").and_then(Value::as_array) else {
+                    continue;
+                };
+                for e in entries {
+                    let status = e["StatusCode"].as_u64().unwrap_or(0) as u16;
+                    if status < 400 {
+                        continue;
+                    }
+                    let mut h = HeaderMap::new();
+                    for (k, v) in e["ResponseHeaders"].as_object().unwrap() {
+                        let v = match v {
+                            Value::String(s) => s.clone(),
+                            Value::Array(a) => {
+                                a.first().and_then(Value::as_str).unwrap_or("").to_owned()
+                            }
+                            _ => continue,
+                        };
+                        h.insert(
+                            reqwest::header::HeaderName::from_bytes(
+                                k.to_ascii_lowercase().as_bytes(),
+                            )
+                            .unwrap(),
+                            HeaderValue::from_str(&v).unwrap(),
+                        );
+                    }
+                    let body = match &e["ResponseBody"] {
+                        Value::String(s) => s.clone().into_bytes(),
+                        Value::Null => Vec::new(),
+                        other => serde_json::to_vec(other).unwrap(),
+                    };
+                    let status = StatusCode::from_u16(status).unwrap();
+                    let err = Error::from_response_parts(status, &h, &body);
+                    assert_eq!(err.status(), Some(status));
+                    let expected = h
+                        .get("iothub-errorcode")
+                        .or(h.get("x-ms-error-code"))
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .or_else(|| {
+                            serde_json::from_slice::<Value>(&body)
+                                .ok()
+                                .and_then(|b| b["error"]["code"].as_str().map(str::to_owned))
+                        });
+                    assert_eq!(
+                        err.error_code().map(str::to_owned),
+                        expected,
+                        "{}",
+                        file.display()
+                    );
+                    if h.contains_key("x-ms-request-id") {
+                        assert!(err.request_id().is_some());
+                    }
+                    if status == StatusCode::PRECONDITION_FAILED {
+                        assert!(err.is_precondition_failed());
+                    }
+                    if status == StatusCode::NOT_FOUND {
+                        assert!(err.is_not_found());
+                    }
+                    codes.push(err.error_code().unwrap_or("-").to_owned());
+                    seen += 1;
+                }
+            }
+        }
+        // 2 IoT Hub 412s, ADT 404/412/400s (see tests/recordings/PROVENANCE.md).
+        assert!(seen >= 8, "only {seen} error responses found");
+        assert!(codes.iter().any(|c| c == "DigitalTwinNotFound"));
+        assert!(codes.iter().filter(|c| *c == "PreconditionFailed").count() >= 4);
+    }
 }

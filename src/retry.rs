@@ -210,22 +210,26 @@ pub(crate) fn classify_transport_error(e: &reqwest::Error) -> TransportRetry {
 }
 
 fn is_tls_error(e: &reqwest::Error) -> bool {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = src {
-        if s.downcast_ref::<rustls::Error>().is_some() {
+    fn check(e: &(dyn std::error::Error + 'static), depth: usize) -> bool {
+        if depth > 16 {
+            return false;
+        }
+        if e.downcast_ref::<rustls::Error>().is_some() {
             return true;
         }
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
-            {
+        // io::Error hides its payload from `source()` (it skips to the payload's source), so
+        // look inside it explicitly; hyper nests io errors two deep around rustls errors.
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if check(inner, depth + 1) {
                 return true;
             }
         }
-        src = s.source();
+        e.source().is_some_and(|s| check(s, depth + 1))
     }
-    false
+    check(e, 0)
 }
 
 /// Reads the server's retry hint: `retry-after-ms`, `x-ms-retry-after-ms`, then `Retry-After`
