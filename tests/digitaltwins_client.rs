@@ -719,7 +719,7 @@ async fn delete_job_start_and_wait() {
     assert_eq!(job.id, "wipe-1");
     let done = dt
         .wait_for_delete_job(&job.id)
-        .poll_interval(Duration::from_millis(20))
+        .poll_every(Duration::from_millis(20))
         .timeout(Duration::from_secs(60))
         .await
         .unwrap();

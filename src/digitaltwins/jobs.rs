@@ -252,10 +252,11 @@ impl DigitalTwinsClient {
         }
     }
 
-    /// Polls a delete job until it succeeds (returns it), fails or is cancelled (returns an
-    /// error naming the job's error code), or the timeout passes (an error of kind
-    /// [`ErrorKind::Timeout`]). Polls start every second and back off to every 30 s; await the
-    /// returned builder directly.
+    /// Polls a delete job until it is finished (succeeded, failed or cancelled: check
+    /// `status`, and `error` for the reason of a failure) and returns it, or fails with
+    /// [`ErrorKind::Timeout`] when the timeout passes first. Polls start every second and back
+    /// off to every 30 s; await the builder directly or call `.send()`. Same shape as
+    /// `IotHubClient::wait_for_job`.
     pub fn wait_for_delete_job(&self, job_id: impl Into<String>) -> WaitForJob<DeleteJob> {
         WaitForJob::new(self.clone(), job_id.into(), JobKind::Delete)
     }
@@ -617,8 +618,8 @@ enum JobKind {
 
 /// Waits for an import or delete job to finish; `.await` it directly.
 ///
-/// Polls with exponential backoff from [`poll_interval`](Self::poll_interval) (default 1 s) up
-/// to [`max_poll_interval`](Self::max_poll_interval) (default 30 s), for at most
+/// Polls with exponential backoff from [`poll_every`](Self::poll_every) (default 1 s) up
+/// to [`max_poll_every`](Self::max_poll_every) (default 30 s), for at most
 /// [`timeout`](Self::timeout) (default 30 minutes).
 #[derive(Debug)]
 #[must_use = "await it to wait for the job"]
@@ -626,8 +627,8 @@ pub struct WaitForJob<J> {
     client: DigitalTwinsClient,
     job_id: String,
     kind: JobKind,
-    poll_interval: Duration,
-    max_poll_interval: Duration,
+    poll_every: Duration,
+    max_poll_every: Duration,
     timeout: Duration,
     options: RequestOptions,
     _j: std::marker::PhantomData<fn() -> J>,
@@ -639,8 +640,8 @@ impl<J> WaitForJob<J> {
             client,
             job_id,
             kind,
-            poll_interval: Duration::from_secs(1),
-            max_poll_interval: Duration::from_secs(30),
+            poll_every: Duration::from_secs(1),
+            max_poll_every: Duration::from_secs(30),
             timeout: Duration::from_secs(30 * 60),
             options: RequestOptions::default(),
             _j: std::marker::PhantomData,
@@ -648,14 +649,14 @@ impl<J> WaitForJob<J> {
     }
 
     /// First delay between polls (then doubling).
-    pub fn poll_interval(mut self, d: Duration) -> Self {
-        self.poll_interval = d;
+    pub fn poll_every(mut self, d: Duration) -> Self {
+        self.poll_every = d;
         self
     }
 
     /// Longest delay between polls.
-    pub fn max_poll_interval(mut self, d: Duration) -> Self {
-        self.max_poll_interval = d;
+    pub fn max_poll_every(mut self, d: Duration) -> Self {
+        self.max_poll_every = d;
         self
     }
 
@@ -672,27 +673,34 @@ impl<J> WaitForJob<J> {
     }
 }
 
+impl WaitForJob<DeleteJob> {
+    /// Polls until the delete job is finished; the same as awaiting the builder.
+    pub async fn send(self) -> Result<DeleteJob, Error> {
+        self.run().await
+    }
+}
+
+impl WaitForJob<ImportJob> {
+    /// Polls until the import job is finished; the same as awaiting the builder.
+    pub async fn send(self) -> Result<ImportJob, Error> {
+        self.run().await
+    }
+}
+
 /// What the waiter needs from a job.
 trait JobState {
     fn status(&self) -> Option<&JobStatus>;
-    fn error(&self) -> Option<&JobError>;
 }
 
 impl JobState for ImportJob {
     fn status(&self) -> Option<&JobStatus> {
         self.status.as_ref()
     }
-    fn error(&self) -> Option<&JobError> {
-        self.error.as_ref()
-    }
 }
 
 impl JobState for DeleteJob {
     fn status(&self) -> Option<&JobStatus> {
         self.status.as_ref()
-    }
-    fn error(&self) -> Option<&JobError> {
-        self.error.as_ref()
     }
 }
 
@@ -703,7 +711,7 @@ impl<J> WaitForJob<J> {
     {
         validate_id("job_id", &self.job_id)?;
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut delay = self.poll_interval.max(Duration::from_millis(1));
+        let mut delay = self.poll_every.max(Duration::from_millis(1));
         loop {
             let id = self.job_id.as_str();
             let job: J = match self.kind {
@@ -722,25 +730,8 @@ impl<J> WaitForJob<J> {
                     convert(r.value)?
                 }
             };
-            match job.status() {
-                Some(JobStatus::Succeeded) => return Ok(job),
-                Some(s @ (JobStatus::Failed | JobStatus::Cancelled)) => {
-                    let detail = job
-                        .error()
-                        .map(|e| {
-                            format!(
-                                ": {} {}",
-                                e.code.as_deref().unwrap_or("(no code)"),
-                                e.message.as_deref().unwrap_or("")
-                            )
-                        })
-                        .unwrap_or_default();
-                    return Err(Error::new(
-                        ErrorKind::Other,
-                        format!("job {:?} ended {s}{detail}", self.job_id),
-                    ));
-                }
-                _ => {}
+            if job.status().is_some_and(JobStatus::is_terminal) {
+                return Ok(job);
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
@@ -755,7 +746,7 @@ impl<J> WaitForJob<J> {
                 ));
             }
             tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(self.max_poll_interval.max(self.poll_interval));
+            delay = (delay * 2).min(self.max_poll_every.max(self.poll_every));
         }
     }
 }
