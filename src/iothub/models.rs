@@ -99,6 +99,11 @@ mod etag_body {
     }
 }
 
+/// The service sends `""` for "no error".
+fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+}
+
 mod secret_opt {
     use super::*;
 
@@ -733,8 +738,12 @@ impl Configuration {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigurationQueriesTestResult {
-    /// The target condition's error, if it is invalid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The target condition's error, if it is invalid (`None` when it is valid).
+    #[serde(
+        default,
+        deserialize_with = "empty_as_none",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_condition_error: Option<String>,
     /// Errors per custom metric query.
     #[serde(default)]
