@@ -40,13 +40,16 @@ pub(crate) struct HubState {
     pub device_jobs: Vec<Value>,
 }
 
+/// Registered direct-method handlers are keyed by (device id, module id, method name).
+type MethodKey = (String, Option<String>, String);
+
 /// Shared hub internals.
 pub(crate) struct HubInner {
     pub auth: auth::Authenticator,
     pub state: RwLock<HubState>,
     /// Global identity etag counter (identity etags are base64 of its decimal value).
     pub identity_etags: AtomicU64,
-    pub methods: RwLock<HashMap<(String, Option<String>, String), MethodHandler>>,
+    pub methods: RwLock<HashMap<MethodKey, MethodHandler>>,
     /// Stops the job scheduler tasks on shutdown.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
