@@ -147,7 +147,11 @@ where
     let start = Instant::now();
     let (ok, summary, facts) = match f.await {
         Ok((summary, facts)) => (true, summary, facts),
-        Err(e) => (false, format!("error: {e}"), json!({"error": e.to_string()})),
+        Err(e) => (
+            false,
+            format!("error: {e}"),
+            json!({"error": e.to_string()}),
+        ),
     };
     Step {
         service,
@@ -171,7 +175,13 @@ async fn iothub_half(hub: &IotHubClient, n: &Names, live: bool, out: &mut dyn Fn
         }
         hub.create_module(n.device(0), "sensor").send().await?;
         Ok((
-            format!("{}..{} tagged tour={}, module {}/sensor", n.device(0), n.device(DEVICES - 1), n.prefix, n.device(0)),
+            format!(
+                "{}..{} tagged tour={}, module {}/sensor",
+                n.device(0),
+                n.device(DEVICES - 1),
+                n.prefix,
+                n.device(0)
+            ),
             json!({"devices": DEVICES, "module": "sensor"}),
         ))
     })
@@ -182,37 +192,44 @@ async fn iothub_half(hub: &IotHubClient, n: &Names, live: bool, out: &mut dyn Fn
         return false;
     }
 
-    let s = timed("iothub", "module twin: stale etag (412), then fresh", async {
-        let first = hub.get_module_twin(n.device(0), "sensor").send().await?;
-        let second = hub
-            .update_module_twin(n.device(0), "sensor")
-            .desired(json!({"interval": 10}))
-            .send()
-            .await?;
-        let stale = hub
-            .update_module_twin(n.device(0), "sensor")
-            .desired(json!({"interval": 20}))
-            .if_match(&first.etag)
-            .send()
-            .await;
-        let got_412 = matches!(&stale, Err(e) if e.is_precondition_failed());
-        if !got_412 {
-            return Err(Error::new(
-                azure_twins::ErrorKind::Other,
-                format!("expected 412 for the stale etag, got {stale:?}"),
-            ));
-        }
-        let fresh = hub
-            .update_module_twin(n.device(0), "sensor")
-            .desired(json!({"interval": 20}))
-            .if_match(&second.etag)
-            .send()
-            .await?;
-        Ok((
-            format!("stale etag -> 412 PreconditionFailed; fresh etag -> updated ({})", fresh.etag),
-            json!({"stale_status": 412, "fresh_etag_changed": fresh.etag != second.etag}),
-        ))
-    })
+    let s = timed(
+        "iothub",
+        "module twin: stale etag (412), then fresh",
+        async {
+            let first = hub.get_module_twin(n.device(0), "sensor").send().await?;
+            let second = hub
+                .update_module_twin(n.device(0), "sensor")
+                .desired(json!({"interval": 10}))
+                .send()
+                .await?;
+            let stale = hub
+                .update_module_twin(n.device(0), "sensor")
+                .desired(json!({"interval": 20}))
+                .if_match(&first.etag)
+                .send()
+                .await;
+            let got_412 = matches!(&stale, Err(e) if e.is_precondition_failed());
+            if !got_412 {
+                return Err(Error::new(
+                    azure_twins::ErrorKind::Other,
+                    format!("expected 412 for the stale etag, got {stale:?}"),
+                ));
+            }
+            let fresh = hub
+                .update_module_twin(n.device(0), "sensor")
+                .desired(json!({"interval": 20}))
+                .if_match(&second.etag)
+                .send()
+                .await?;
+            Ok((
+                format!(
+                    "stale etag -> 412 PreconditionFailed; fresh etag -> updated ({})",
+                    fresh.etag
+                ),
+                json!({"stale_status": 412, "fresh_etag_changed": fresh.etag != second.etag}),
+            ))
+        },
+    )
     .await;
     let ok = s.ok;
     out(s);
@@ -225,7 +242,11 @@ async fn iothub_half(hub: &IotHubClient, n: &Names, live: bool, out: &mut dyn Fn
         // A real hub indexes new twins with a delay of seconds: retry until all are visible.
         let deadline = Instant::now() + Duration::from_secs(if live { 60 } else { 0 });
         loop {
-            let mut pages = hub.query(q.clone()).page_size(PAGE_SIZE).into_stream().into_pages();
+            let mut pages = hub
+                .query(q.clone())
+                .page_size(PAGE_SIZE)
+                .into_stream()
+                .into_pages();
             let (mut page_count, mut rows) = (0, 0);
             while let Some(p) = pages.next().await {
                 let p = p?;
@@ -249,7 +270,11 @@ async fn iothub_half(hub: &IotHubClient, n: &Names, live: bool, out: &mut dyn Fn
     }
 
     let s = timed("iothub", "schedule a twin-update job and wait", async {
-        let job_id = format!("{}-job-{}", n.prefix, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let job_id = format!(
+            "{}-job-{}",
+            n.prefix,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         hub.schedule_twin_update(
             &job_id,
             format!("tags.tour = '{}'", n.prefix),
@@ -264,7 +289,11 @@ async fn iothub_half(hub: &IotHubClient, n: &Names, live: bool, out: &mut dyn Fn
             .poll_every(Duration::from_millis(if live { 2000 } else { 50 }))
             .timeout(Duration::from_secs(if live { 600 } else { 30 }))
             .await?;
-        let status = done.status.as_ref().map(|s| s.to_string()).unwrap_or_default();
+        let status = done
+            .status
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         let succeeded = done
             .device_job_statistics
             .as_ref()
@@ -293,7 +322,10 @@ async fn adt_half(dt: &DigitalTwinsClient, n: &Names, live: bool, out: &mut dyn 
             ]
         });
         let created = dt.create_models([room]).send().await?;
-        Ok((format!("uploaded {}", created[0].id), json!({"models": created.len()})))
+        Ok((
+            format!("uploaded {}", created[0].id),
+            json!({"models": created.len()}),
+        ))
     })
     .await;
     let ok = s.ok;
@@ -323,21 +355,36 @@ async fn adt_half(dt: &DigitalTwinsClient, n: &Names, live: bool, out: &mut dyn 
         }
         etag = Some(created.etag.clone());
         Ok((
-            format!("created {} ({}); second try -> 412 PreconditionFailed", n.room(), created.etag),
+            format!(
+                "created {} ({}); second try -> 412 PreconditionFailed",
+                n.room(),
+                created.etag
+            ),
             json!({"second_status": 412}),
         ))
     })
     .await;
     let ok = s.ok;
     out(s);
-    let Some(etag) = etag.filter(|_| ok) else { return };
+    let Some(etag) = etag.filter(|_| ok) else {
+        return;
+    };
 
     let s = timed("adt", "JSON Patch with If-Match", async {
-        let patch = JsonPatch::new().replace("/temperature", 22.0).add("/occupied", true);
-        let new_etag = dt.update_twin(n.room(), patch).if_match(&etag).send().await?;
+        let patch = JsonPatch::new()
+            .replace("/temperature", 22.0)
+            .add("/occupied", true);
+        let new_etag = dt
+            .update_twin(n.room(), patch)
+            .if_match(&etag)
+            .send()
+            .await?;
         let twin = dt.get_twin(n.room()).send().await?;
         Ok((
-            format!("temperature={} occupied={}, etag {} -> {}", twin.value["temperature"], twin.value["occupied"], etag, new_etag),
+            format!(
+                "temperature={} occupied={}, etag {} -> {}",
+                twin.value["temperature"], twin.value["occupied"], etag, new_etag
+            ),
             json!({"temperature": twin.value["temperature"], "etag_changed": new_etag != etag}),
         ))
     })
@@ -352,10 +399,14 @@ async fn adt_half(dt: &DigitalTwinsClient, n: &Names, live: bool, out: &mut dyn 
         let q = format!("SELECT * FROM digitaltwins WHERE IS_OF_MODEL('{model}')");
         let deadline = Instant::now() + Duration::from_secs(if live { 30 } else { 0 });
         loop {
-            let rows: Vec<BasicDigitalTwin> = dt.query(q.clone()).into_stream_as().try_collect().await?;
+            let rows: Vec<BasicDigitalTwin> =
+                dt.query(q.clone()).into_stream_as().try_collect().await?;
             if !rows.is_empty() || Instant::now() >= deadline {
                 let ids: Vec<&str> = rows.iter().map(|t| t.id.as_str()).collect();
-                return Ok((format!("{} twin(s): {}", rows.len(), ids.join(", ")), json!({"rows": rows.len()})));
+                return Ok((
+                    format!("{} twin(s): {}", rows.len(), ids.join(", ")),
+                    json!({"rows": rows.len()}),
+                ));
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -378,7 +429,16 @@ fn adt_credential() -> Result<Credential, String> {
         return Ok(Credential::bearer_token(t));
     }
     let out = std::process::Command::new("az")
-        .args(["account", "get-access-token", "--resource", "https://digitaltwins.azure.net", "--query", "accessToken", "-o", "tsv"])
+        .args([
+            "account",
+            "get-access-token",
+            "--resource",
+            "https://digitaltwins.azure.net",
+            "--query",
+            "accessToken",
+            "-o",
+            "tsv",
+        ])
         .output();
     match out {
         Ok(o) if o.status.success() && !o.stdout.is_empty() => {
@@ -394,38 +454,63 @@ fn adt_credential() -> Result<Credential, String> {
 #[cfg_attr(test, allow(dead_code))]
 #[tokio::main]
 async fn main() {
-    let iothub_cs = std::env::var("IOTHUB_CONNECTION_STRING").ok().filter(|s| !s.is_empty());
+    let iothub_cs = std::env::var("IOTHUB_CONNECTION_STRING")
+        .ok()
+        .filter(|s| !s.is_empty());
     let adt_endpoint = std::env::var("ADT_ENDPOINT").ok().filter(|s| !s.is_empty());
     let live = iothub_cs.is_some() || adt_endpoint.is_some();
     let started = Instant::now();
 
     let (mode, hub, dt) = if live {
-        let hub = iothub_cs.map(|cs| IotHubClient::from_connection_string(&cs).unwrap_or_else(|e| fail(&e.to_string())));
+        let hub = iothub_cs.map(|cs| {
+            IotHubClient::from_connection_string(&cs).unwrap_or_else(|e| fail(&e.to_string()))
+        });
         let dt = adt_endpoint.map(|ep| {
             let cred = adt_credential().unwrap_or_else(|e| fail(&e));
-            DigitalTwinsClient::builder(ep).credential(cred).build().unwrap_or_else(|e| fail(&e.to_string()))
+            DigitalTwinsClient::builder(ep)
+                .credential(cred)
+                .build()
+                .unwrap_or_else(|e| fail(&e.to_string()))
         });
-        println!("azure-twins tour against the real services ({}{})",
+        println!(
+            "azure-twins tour against the real services ({}{})",
             if hub.is_some() { "IoT Hub" } else { "" },
-            if dt.is_some() { if hub.is_some() { " + Azure Digital Twins" } else { "Azure Digital Twins" } } else { "" });
+            if dt.is_some() {
+                if hub.is_some() {
+                    " + Azure Digital Twins"
+                } else {
+                    "Azure Digital Twins"
+                }
+            } else {
+                ""
+            }
+        );
         (Mode::Live, hub, dt)
     } else {
         let emu = azure_twins_emulator::Emulator::builder()
             .start()
             .await
             .unwrap_or_else(|e| fail(&format!("could not start the emulator: {e}")));
-        let hub = IotHubClient::from_connection_string(&emu.iothub_connection_string()).unwrap_or_else(|e| fail(&e.to_string()));
+        let hub = IotHubClient::from_connection_string(&emu.iothub_connection_string())
+            .unwrap_or_else(|e| fail(&e.to_string()));
         let dt = DigitalTwinsClient::builder(emu.adt_endpoint())
             .credential(Credential::bearer_token("emulator"))
             .build()
             .unwrap_or_else(|e| fail(&e.to_string()));
-        println!("azure-twins tour against the in-process emulator (IoT Hub {}, ADT {})", emu.iothub_endpoint(), emu.adt_endpoint());
+        println!(
+            "azure-twins tour against the in-process emulator (IoT Hub {}, ADT {})",
+            emu.iothub_endpoint(),
+            emu.adt_endpoint()
+        );
         println!("(set IOTHUB_CONNECTION_STRING and/or ADT_ENDPOINT to run it against Azure)");
         (Mode::Emulator(emu), Some(hub), Some(dt))
     };
 
     let names = Names::new(live);
-    let steps = run(hub.as_ref(), dt.as_ref(), &names, live, &mut |s| println!("{s}")).await;
+    let steps = run(hub.as_ref(), dt.as_ref(), &names, live, &mut |s| {
+        println!("{s}")
+    })
+    .await;
     let failed = steps.iter().filter(|s| !s.ok).count();
     println!(
         "{} steps, {} failed, {} ms in total",

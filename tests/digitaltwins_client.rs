@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use azure_twins::digitaltwins::{
-    BasicDigitalTwin, BasicDigitalTwinComponent, BasicRelationship, DigitalTwinsClient,
-    EventRoute, IncomingRelationship, JobStatus, JsonPatch, Pointer,
+    BasicDigitalTwin, BasicDigitalTwinComponent, BasicRelationship, DigitalTwinsClient, EventRoute,
+    IncomingRelationship, JobStatus, JsonPatch, Pointer,
 };
 use azure_twins::paging::Continuation;
 use azure_twins::{Condition, Credential, ErrorKind};
@@ -52,7 +52,10 @@ async fn setup() -> (Emulator, DigitalTwinsClient) {
         .credential(Credential::bearer_token("test-token"))
         .build()
         .expect("client builds");
-    dt.create_models(models()).send().await.expect("models upload");
+    dt.create_models(models())
+        .send()
+        .await
+        .expect("models upload");
     (emu, dt)
 }
 
@@ -72,7 +75,11 @@ async fn add_twin_only_if_absent_then_412() {
         .await
         .unwrap();
     assert_eq!(created.value["$dtId"], "room-1");
-    assert!(created.etag.is_weak(), "ADT etags are weak: {}", created.etag);
+    assert!(
+        created.etag.is_weak(),
+        "ADT etags are weak: {}",
+        created.etag
+    );
     assert_eq!(created.value["$etag"], created.etag.as_header());
 
     let err = dt
@@ -86,7 +93,11 @@ async fn add_twin_only_if_absent_then_412() {
     assert_eq!(err.error_code(), Some("PreconditionFailed"));
 
     // Unconditional PUT replaces.
-    let replaced = dt.add_twin("room-1", room("room-1", 25.0)).send().await.unwrap();
+    let replaced = dt
+        .add_twin("room-1", room("room-1", 25.0))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(replaced.value["temperature"], 25.0);
     assert_ne!(replaced.etag, created.etag);
 }
@@ -148,7 +159,11 @@ async fn add_and_get_twin_from_value_basic_and_custom_types() {
 #[tokio::test]
 async fn update_twin_with_stale_etag_is_412_then_fresh_etag_succeeds() {
     let (_emu, dt) = setup().await;
-    let created = dt.add_twin("room-1", room("room-1", 20.0)).send().await.unwrap();
+    let created = dt
+        .add_twin("room-1", room("room-1", 20.0))
+        .send()
+        .await
+        .unwrap();
     let etag2 = dt
         .update_twin("room-1", JsonPatch::new().replace("/temperature", 21.0))
         .if_match(&created.etag)
@@ -224,7 +239,10 @@ async fn service_errors_are_typed() {
     assert!(e.error_code().is_some(), "{e:?}");
     // Unknown model.
     let e = dt
-        .add_twin("x", json!({"$metadata": {"$model": "dtmi:com:example:Nope;1"}}))
+        .add_twin(
+            "x",
+            json!({"$metadata": {"$model": "dtmi:com:example:Nope;1"}}),
+        )
         .send()
         .await
         .unwrap_err();
@@ -237,7 +255,10 @@ async fn local_validation_names_field_and_rule() {
     let cases = vec![
         (dt.get_twin("").send().await.unwrap_err(), "twin_id"),
         (
-            dt.add_twin("a", json!({"temperature": 1})).send().await.unwrap_err(),
+            dt.add_twin("a", json!({"temperature": 1}))
+                .send()
+                .await
+                .unwrap_err(),
             "twin.$metadata.$model",
         ),
         (
@@ -253,7 +274,10 @@ async fn local_validation_names_field_and_rule() {
             "condition",
         ),
         (
-            dt.update_twin("a", JsonPatch::new()).send().await.unwrap_err(),
+            dt.update_twin("a", JsonPatch::new())
+                .send()
+                .await
+                .unwrap_err(),
             "patch",
         ),
         (
@@ -286,10 +310,16 @@ async fn local_validation_names_field_and_rule() {
             "models[1].@id",
         ),
         (
-            dt.create_models(Vec::<Value>::new()).send().await.unwrap_err(),
+            dt.create_models(Vec::<Value>::new())
+                .send()
+                .await
+                .unwrap_err(),
             "models",
         ),
-        (dt.get_model("not-a-dtmi").send().await.unwrap_err(), "model_id"),
+        (
+            dt.get_model("not-a-dtmi").send().await.unwrap_err(),
+            "model_id",
+        ),
         (
             dt.send_telemetry("a", json!([1])).send().await.unwrap_err(),
             "payload",
@@ -302,7 +332,12 @@ async fn local_validation_names_field_and_rule() {
             "relationship.$relationshipName",
         ),
         (
-            dt.query("   ").into_stream().next().await.unwrap().unwrap_err(),
+            dt.query("   ")
+                .into_stream()
+                .next()
+                .await
+                .unwrap()
+                .unwrap_err(),
             "query",
         ),
         (
@@ -335,7 +370,12 @@ async fn delete_twin_with_condition() {
         .send()
         .await
         .unwrap();
-    let e = dt.delete_twin("d").if_match(&created.etag).send().await.unwrap_err();
+    let e = dt
+        .delete_twin("d")
+        .if_match(&created.etag)
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.is_precondition_failed(), "{e:?}");
     dt.delete_twin("d").if_match(&etag2).send().await.unwrap();
     assert!(dt.get_twin("d").send().await.unwrap_err().is_not_found());
@@ -346,9 +386,16 @@ async fn delete_twin_with_condition() {
 #[tokio::test]
 async fn components_get_and_update() {
     let (_emu, dt) = setup().await;
-    dt.add_twin("room-1", room("room-1", 20.0)).send().await.unwrap();
+    dt.add_twin("room-1", room("room-1", 20.0))
+        .send()
+        .await
+        .unwrap();
     let etag = dt
-        .update_component("room-1", "thermostat", JsonPatch::new().add("/setPoint", 19.5))
+        .update_component(
+            "room-1",
+            "thermostat",
+            JsonPatch::new().add("/setPoint", 19.5),
+        )
         .send()
         .await
         .unwrap();
@@ -360,7 +407,11 @@ async fn components_get_and_update() {
     assert_eq!(c.value.contents["setPoint"], 19.5);
     assert_eq!(c.etag, etag);
     let stale = dt
-        .update_component("room-1", "thermostat", JsonPatch::new().add("/setPoint", 1.0))
+        .update_component(
+            "room-1",
+            "thermostat",
+            JsonPatch::new().add("/setPoint", 1.0),
+        )
         .if_match("W/\"00000000-0000-0000-0000-000000000000\"")
         .send()
         .await
@@ -411,13 +462,21 @@ async fn relationships_crud_and_listing_across_pages() {
         .unwrap();
     assert_eq!(got.value.properties["since"], "2026");
     let new_etag = dt
-        .update_relationship("floor-1", "f1-r0", JsonPatch::new().replace("/since", "2027"))
+        .update_relationship(
+            "floor-1",
+            "f1-r0",
+            JsonPatch::new().replace("/since", "2027"),
+        )
         .if_match(&got.etag)
         .send()
         .await
         .unwrap();
     let stale = dt
-        .update_relationship("floor-1", "f1-r0", JsonPatch::new().replace("/since", "2028"))
+        .update_relationship(
+            "floor-1",
+            "f1-r0",
+            JsonPatch::new().replace("/since", "2028"),
+        )
         .if_match(&got.etag)
         .send()
         .await
@@ -499,7 +558,10 @@ async fn relationships_crud_and_listing_across_pages() {
 #[tokio::test]
 async fn telemetry_message_id_defaults_and_source_time() {
     let (emu, dt) = setup().await;
-    dt.add_twin("room-1", room("room-1", 20.0)).send().await.unwrap();
+    dt.add_twin("room-1", room("room-1", 20.0))
+        .send()
+        .await
+        .unwrap();
     let id1 = dt
         .send_telemetry("room-1", json!({"reading": 21.5}))
         .send()
@@ -524,7 +586,11 @@ async fn telemetry_message_id_defaults_and_source_time() {
     assert_eq!(seen[0].body, json!({"reading": 21.5}));
     assert_eq!(seen[1].component.as_deref(), Some("thermostat"));
     assert_eq!(seen[1].source_time.as_deref(), Some("2026-11-23T10:00:00Z"));
-    let e = dt.send_telemetry("missing", json!({})).send().await.unwrap_err();
+    let e = dt
+        .send_telemetry("missing", json!({}))
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.is_not_found());
 }
 
@@ -544,10 +610,21 @@ async fn models_lifecycle() {
     assert_eq!(m.id, ROOM);
     assert_eq!(m.display_name.get("en").map(String::as_str), Some("Room"));
     assert_eq!(m.model.as_ref().unwrap()["@id"], ROOM);
-    let m = dt.get_model(ROOM).include_definition(false).send().await.unwrap();
+    let m = dt
+        .get_model(ROOM)
+        .include_definition(false)
+        .send()
+        .await
+        .unwrap();
     assert!(m.model.is_none());
 
-    let all: Vec<_> = dt.list_models().page_size(1).into_stream().try_collect().await.unwrap();
+    let all: Vec<_> = dt
+        .list_models()
+        .page_size(1)
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(all.len(), 3);
     let deps: Vec<String> = dt
         .list_models()
@@ -557,7 +634,10 @@ async fn models_lifecycle() {
         .try_collect()
         .await
         .unwrap();
-    assert!(deps.contains(&ROOM.to_string()) && deps.contains(&THERMOSTAT.to_string()), "{deps:?}");
+    assert!(
+        deps.contains(&ROOM.to_string()) && deps.contains(&THERMOSTAT.to_string()),
+        "{deps:?}"
+    );
     assert!(!deps.contains(&FLOOR.to_string()), "{deps:?}");
 
     // decommission: no new twins of that model
@@ -606,8 +686,15 @@ async fn query_across_many_pages_resumed_from_a_saved_token() {
     for _ in 0..2 {
         let page = pages.next().await.unwrap().unwrap();
         assert_eq!(page.items().len(), 5);
-        assert!(page.query_charge().is_some_and(|c| c > 0.0), "query-charge header");
-        first_ids.extend(page.items().iter().map(|t| t["$dtId"].as_str().unwrap().to_owned()));
+        assert!(
+            page.query_charge().is_some_and(|c| c > 0.0),
+            "query-charge header"
+        );
+        first_ids.extend(
+            page.items()
+                .iter()
+                .map(|t| t["$dtId"].as_str().unwrap().to_owned()),
+        );
     }
     let saved = pages.continuation().expect("more pages").to_token_string();
     drop(pages);
@@ -625,7 +712,10 @@ async fn query_across_many_pages_resumed_from_a_saved_token() {
     let mut resumed_ids: Vec<String> = first_ids;
     resumed_ids.extend(rest.iter().map(|t| t["$dtId"].as_str().unwrap().to_owned()));
     resumed_ids.sort();
-    assert_eq!(resumed_ids, ids, "no row lost or repeated across the resume");
+    assert_eq!(
+        resumed_ids, ids,
+        "no row lost or repeated across the resume"
+    );
 
     // Projections
     let rows: Vec<Value> = dt
@@ -637,7 +727,12 @@ async fn query_across_many_pages_resumed_from_a_saved_token() {
     assert_eq!(rows.len(), 3, "{rows:?}");
 
     // Errors from the service are typed
-    let e = dt.query("SELEKT nonsense").into_stream().try_next().await.unwrap_err();
+    let e = dt
+        .query("SELEKT nonsense")
+        .into_stream()
+        .try_next()
+        .await
+        .unwrap_err();
     assert_eq!(e.status().map(|s| s.as_u16()), Some(400), "{e:?}");
 }
 
@@ -653,7 +748,11 @@ async fn event_routes_crud_and_paging() {
     let r = dt.get_event_route("route-1").send().await.unwrap();
     assert_eq!(r.id.as_deref(), Some("route-1"));
     assert_eq!(r.endpoint_name, "hub");
-    let mut pages = dt.list_event_routes().page_size(1).into_stream().into_pages();
+    let mut pages = dt
+        .list_event_routes()
+        .page_size(1)
+        .into_stream()
+        .into_pages();
     let mut n = 0;
     while let Some(p) = pages.next().await {
         assert_eq!(p.unwrap().items().len(), 1);
@@ -661,7 +760,13 @@ async fn event_routes_crud_and_paging() {
     }
     assert_eq!(n, 3);
     dt.delete_event_route("route-1").send().await.unwrap();
-    assert!(dt.get_event_route("route-1").send().await.unwrap_err().is_not_found());
+    assert!(
+        dt.get_event_route("route-1")
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     let e = dt
         .add_event_route("r", EventRoute::new("hub", " "))
         .send()
@@ -687,17 +792,39 @@ async fn import_jobs_lifecycle() {
     assert_eq!(job.id, "job-1");
     assert!(job.status.is_some());
     assert!(job.created.is_some());
-    let listed: Vec<_> = dt.list_import_jobs().into_stream().try_collect().await.unwrap();
+    let listed: Vec<_> = dt
+        .list_import_jobs()
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     let got = dt.get_import_job("job-1").send().await.unwrap();
-    assert_eq!(got.input_blob_uri, "https://acct.blob.core.windows.net/c/in.ndjson");
+    assert_eq!(
+        got.input_blob_uri,
+        "https://acct.blob.core.windows.net/c/in.ndjson"
+    );
     let cancelled = dt.cancel_import_job("job-1").send().await.unwrap();
-    assert!(matches!(
-        cancelled.status,
-        Some(JobStatus::Cancelling | JobStatus::Cancelled | JobStatus::Succeeded | JobStatus::Failed)
-    ), "{cancelled:?}");
+    assert!(
+        matches!(
+            cancelled.status,
+            Some(
+                JobStatus::Cancelling
+                    | JobStatus::Cancelled
+                    | JobStatus::Succeeded
+                    | JobStatus::Failed
+            )
+        ),
+        "{cancelled:?}"
+    );
     dt.delete_import_job("job-1").send().await.unwrap();
-    assert!(dt.get_import_job("job-1").send().await.unwrap_err().is_not_found());
+    assert!(
+        dt.get_import_job("job-1")
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     let e = dt
         .create_import_job("job-2", "not a url", "https://a/b")
         .send()
@@ -709,7 +836,10 @@ async fn import_jobs_lifecycle() {
 #[tokio::test]
 async fn delete_job_start_and_wait() {
     let (_emu, dt) = setup().await;
-    dt.add_twin("room-1", room("room-1", 20.0)).send().await.unwrap();
+    dt.add_twin("room-1", room("room-1", 20.0))
+        .send()
+        .await
+        .unwrap();
     let job = dt
         .start_delete_job()
         .operation_id("wipe-1")
@@ -724,9 +854,20 @@ async fn delete_job_start_and_wait() {
         .await
         .unwrap();
     assert_eq!(done.status, Some(JobStatus::Succeeded));
-    assert!(dt.get_twin("room-1").send().await.unwrap_err().is_not_found());
+    assert!(
+        dt.get_twin("room-1")
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert!(dt.get_model(ROOM).send().await.unwrap_err().is_not_found());
-    let jobs: Vec<_> = dt.list_delete_jobs().into_stream().try_collect().await.unwrap();
+    let jobs: Vec<_> = dt
+        .list_delete_jobs()
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
     assert!(jobs.iter().any(|j| j.id == "wipe-1"));
     let e = dt.get_delete_job("nope").send().await.unwrap_err();
     assert!(e.is_not_found());
@@ -735,7 +876,9 @@ async fn delete_job_start_and_wait() {
 #[tokio::test]
 async fn unauthorized_without_credential() {
     let emu = Emulator::builder().start().await.unwrap();
-    let dt = DigitalTwinsClient::builder(emu.adt_endpoint()).build().unwrap();
+    let dt = DigitalTwinsClient::builder(emu.adt_endpoint())
+        .build()
+        .unwrap();
     let e = dt.get_twin("x").send().await.unwrap_err();
     assert_eq!(e.status().map(|s| s.as_u16()), Some(401), "{e:?}");
 }

@@ -51,8 +51,12 @@ fn apply(doc: &Value, patch: &JsonPatch) -> Value {
 /// An `old` document and a `new` one derived from it by random edits, so the two share
 /// structure (independent random documents would mostly differ at the top level).
 fn related_pair() -> impl Strategy<Value = (Value, Value)> {
-    (json_object(), json_object(), prop::collection::vec(any::<bool>(), 8)).prop_map(
-        |(old, other, keep)| {
+    (
+        json_object(),
+        json_object(),
+        prop::collection::vec(any::<bool>(), 8),
+    )
+        .prop_map(|(old, other, keep)| {
             let mut new = old.as_object().unwrap().clone();
             for (i, (k, v)) in other.as_object().unwrap().iter().enumerate() {
                 if keep[i % keep.len()] {
@@ -62,8 +66,7 @@ fn related_pair() -> impl Strategy<Value = (Value, Value)> {
                 }
             }
             (old, Value::Object(new))
-        },
-    )
+        })
 }
 
 proptest! {

@@ -49,7 +49,9 @@ fn parse_body(v: &Value) -> Option<Value> {
     match v {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))),
+        Value::String(s) => {
+            Some(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())))
+        }
         other => Some(other.clone()),
     }
 }
@@ -64,7 +66,9 @@ fn split_url(url: &str) -> (String, BTreeMap<String, String>) {
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn load(file: &str) -> Vec<Entry> {
@@ -89,7 +93,12 @@ fn load(file: &str) -> Vec<Entry> {
                     .as_object()
                     .unwrap()
                     .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or_default().to_owned()))
+                    .map(|(k, v)| {
+                        (
+                            k.to_ascii_lowercase(),
+                            v.as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
                     .collect(),
                 body: parse_body(&e["RequestBody"]),
                 status,
@@ -97,7 +106,12 @@ fn load(file: &str) -> Vec<Entry> {
                     .as_object()
                     .unwrap()
                     .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or_default().to_owned()))
+                    .map(|(k, v)| {
+                        (
+                            k.to_ascii_lowercase(),
+                            v.as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
                     .collect(),
                 response_body,
             });
@@ -121,14 +135,21 @@ fn load(file: &str) -> Vec<Entry> {
                     .as_object()
                     .unwrap()
                     .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or_default().to_owned()))
+                    .map(|(k, v)| {
+                        (
+                            k.to_ascii_lowercase(),
+                            v.as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
                     .collect(),
                 response_body: e["response"].as_str().unwrap_or_default().to_owned(),
             });
         }
     }
     // AAD calls are not part of the ADT data plane.
-    out.retain(|e| !e.path.contains("oauth2") && !e.path.contains("openid") && !e.path.contains("discovery"));
+    out.retain(|e| {
+        !e.path.contains("oauth2") && !e.path.contains("openid") && !e.path.contains("discovery")
+    });
     out
 }
 
@@ -149,25 +170,34 @@ struct Server {
     base: String,
 }
 
-async fn respond(State(s): State<Server>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let query = uri
-        .query()
-        .map(|q| {
-            url_pairs(q)
-        })
-        .unwrap_or_default();
+async fn respond(
+    State(s): State<Server>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = uri.query().map(url_pairs).unwrap_or_default();
     s.captured.lock().unwrap().push(Captured {
         method: method.to_string(),
         path: percent_decode(uri.path()),
         query,
         headers: headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect(),
         body: if body.is_empty() {
             None
         } else {
-            Some(serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into())))
+            Some(
+                serde_json::from_slice(&body)
+                    .unwrap_or(Value::String(String::from_utf8_lossy(&body).into())),
+            )
         },
     });
     let Some(e) = s.script.lock().unwrap().pop_front() else {
@@ -236,14 +266,20 @@ async fn replay(file: &str, pick: impl Fn(usize, &Entry) -> bool) -> Replay {
         captured: Arc::new(Mutex::new(Vec::new())),
         base: base.clone(),
     };
-    let app = axum::Router::new().fallback(respond).with_state(server.clone());
+    let app = axum::Router::new()
+        .fallback(respond)
+        .with_state(server.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let dt = DigitalTwinsClient::builder(&base)
         .credential(Credential::bearer_token("replay"))
         .options(ClientOptions::default().retry(RetryOptions::default().max_retries(3)))
         .build()
         .unwrap();
-    Replay { server, entries, dt }
+    Replay {
+        server,
+        entries,
+        dt,
+    }
 }
 
 impl Replay {
@@ -256,12 +292,19 @@ impl Replay {
             "sent {} requests, the recording has {}: {:#?}",
             captured.len(),
             self.entries.len(),
-            captured.iter().map(|c| format!("{} {}", c.method, c.path)).collect::<Vec<_>>()
+            captured
+                .iter()
+                .map(|c| format!("{} {}", c.method, c.path))
+                .collect::<Vec<_>>()
         );
         for (i, (ours, rec)) in captured.iter().zip(&self.entries).enumerate() {
             let ctx = format!("request #{i} ({} {})", rec.method, rec.path);
             assert_eq!(ours.method, rec.method, "{ctx}: method");
-            assert_eq!(ours.path.to_ascii_lowercase(), rec.path.to_ascii_lowercase(), "{ctx}: path");
+            assert_eq!(
+                ours.path.to_ascii_lowercase(),
+                rec.path.to_ascii_lowercase(),
+                "{ctx}: path"
+            );
             let mut q = ours.query.clone();
             // A followed nextLink is used verbatim, so it keeps the service's api-version.
             let expected_api = if rec.query.contains_key("continuationToken") {
@@ -269,7 +312,11 @@ impl Replay {
             } else {
                 Some("2023-10-31")
             };
-            assert_eq!(q.remove("api-version").as_deref(), expected_api, "{ctx}: api-version");
+            assert_eq!(
+                q.remove("api-version").as_deref(),
+                expected_api,
+                "{ctx}: api-version"
+            );
             let mut rq = rec.query.clone();
             rq.remove("api-version");
             // python sends includeModelDefinition=false explicitly; .NET omits the default.
@@ -289,7 +336,9 @@ impl Replay {
                 && rec.body.is_some()
             {
                 assert_eq!(
-                    ours.headers.get("content-type").map(|s| s.split(';').next().unwrap().trim()),
+                    ours.headers
+                        .get("content-type")
+                        .map(|s| s.split(';').next().unwrap().trim()),
                     Some(ct.split(';').next().unwrap().trim()),
                     "{ctx}: content-type"
                 );
@@ -316,45 +365,61 @@ const PY: &str = "python-digitaltwins/test_digital_twins.pyTestDigitalTwinstest_
 
 async fn python_model_setup(r: &Replay) {
     // list models, delete the test model, list again, upload it (entries 0..4)
-    let models: Vec<_> = r.dt.list_models().include_definition(false).into_stream().try_collect().await.unwrap();
+    let models: Vec<_> =
+        r.dt.list_models()
+            .include_definition(false)
+            .into_stream()
+            .try_collect()
+            .await
+            .unwrap();
     assert_eq!(models[0].id, "dtmi:samples:DTTestBuilding;1");
     r.dt.delete_model(&models[0].id).send().await.unwrap();
-    let models: Vec<_> = r.dt.list_models().include_definition(false).into_stream().try_collect().await.unwrap();
+    let models: Vec<_> =
+        r.dt.list_models()
+            .include_definition(false)
+            .into_stream()
+            .try_collect()
+            .await
+            .unwrap();
     assert!(models.is_empty());
     let upload = r.recorded_body(3);
-    let created = r
-        .dt
-        .create_models(upload.as_array().unwrap().clone())
-        .send()
-        .await
-        .unwrap();
+    let created =
+        r.dt.create_models(upload.as_array().unwrap().clone())
+            .send()
+            .await
+            .unwrap();
     assert_eq!(created[0].id, "dtmi:samples:DTTestBuilding;1");
     assert_eq!(created[0].display_name["en"], "Building");
 }
 
 #[tokio::test]
 async fn python_create_digitaltwin_conditionally_if_missing() {
-    let r = replay(&format!("{PY}create_digitaltwin_conditionally_if_missing.json"), |_, _| true).await;
+    let r = replay(
+        &format!("{PY}create_digitaltwin_conditionally_if_missing.json"),
+        |_, _| true,
+    )
+    .await;
     python_model_setup(&r).await;
     let twin_id = "digitalTwin-f5f63883";
     r.dt.delete_twin(twin_id).send().await.unwrap();
     let body = r.recorded_body(5);
-    let created = r
-        .dt
-        .add_twin(twin_id, &body)
-        .condition(Condition::IfNoneMatchAny)
-        .send_as::<BasicDigitalTwin>()
-        .await
-        .unwrap();
+    let created =
+        r.dt.add_twin(twin_id, &body)
+            .condition(Condition::IfNoneMatchAny)
+            .send_as::<BasicDigitalTwin>()
+            .await
+            .unwrap();
     assert_eq!(created.value.id, twin_id);
-    assert_eq!(created.etag.as_header(), created.value.etag.unwrap().as_header());
-    let e = r
-        .dt
-        .add_twin(twin_id, &body)
-        .condition(Condition::IfNoneMatchAny)
-        .send()
-        .await
-        .unwrap_err();
+    assert_eq!(
+        created.etag.as_header(),
+        created.value.etag.unwrap().as_header()
+    );
+    let e =
+        r.dt.add_twin(twin_id, &body)
+            .condition(Condition::IfNoneMatchAny)
+            .send()
+            .await
+            .unwrap_err();
     assert!(e.is_precondition_failed());
     assert_eq!(e.error_code(), Some("PreconditionFailed"));
     assert!(e.service_message().unwrap().contains("If-None-Match: *"));
@@ -363,43 +428,85 @@ async fn python_create_digitaltwin_conditionally_if_missing() {
 
 #[tokio::test]
 async fn python_delete_digitaltwin_conditionally_if_not_modified() {
-    let r = replay(&format!("{PY}delete_digitaltwin_conditionally_if_not_modified.json"), |_, _| true).await;
+    let r = replay(
+        &format!("{PY}delete_digitaltwin_conditionally_if_not_modified.json"),
+        |_, _| true,
+    )
+    .await;
     python_model_setup(&r).await;
     let twin_id = "digitalTwin-19a63a79";
     let e = r.dt.delete_twin(twin_id).send().await.unwrap_err();
     assert!(e.is_not_found());
     assert_eq!(e.error_code(), Some("DigitalTwinNotFound"));
-    let created = r.dt.add_twin(twin_id, r.recorded_body(5)).send().await.unwrap();
+    let created =
+        r.dt.add_twin(twin_id, r.recorded_body(5))
+            .send()
+            .await
+            .unwrap();
     let stale = r.entries[6].headers["if-match"].clone();
-    let e = r.dt.delete_twin(twin_id).if_match(stale.as_str()).send().await.unwrap_err();
+    let e =
+        r.dt.delete_twin(twin_id)
+            .if_match(stale.as_str())
+            .send()
+            .await
+            .unwrap_err();
     assert!(e.is_precondition_failed());
-    r.dt.delete_twin(twin_id).if_match(&created.etag).send().await.unwrap();
-    assert!(r.dt.get_twin(twin_id).send().await.unwrap_err().is_not_found());
+    r.dt.delete_twin(twin_id)
+        .if_match(&created.etag)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.dt.get_twin(twin_id)
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     r.assert_same_requests();
 }
 
 #[tokio::test]
 async fn python_update_digitaltwin_conditionally_if_not_match() {
-    let r = replay(&format!("{PY}update_digitaltwin_conditionally_if_not_match.json"), |_, _| true).await;
+    let r = replay(
+        &format!("{PY}update_digitaltwin_conditionally_if_not_match.json"),
+        |_, _| true,
+    )
+    .await;
     python_model_setup(&r).await;
     let twin_id = "digitalTwin-6c533955";
     r.dt.delete_twin(twin_id).send().await.unwrap();
-    let created = r.dt.add_twin(twin_id, r.recorded_body(5)).send().await.unwrap();
+    let created =
+        r.dt.add_twin(twin_id, r.recorded_body(5))
+            .send()
+            .await
+            .unwrap();
     let patch = JsonPatch::new().replace("/AverageTemperature", 42);
     let stale = r.entries[6].headers["if-match"].clone();
-    let e = r
-        .dt
-        .update_twin(twin_id, patch.clone())
-        .if_match(stale.as_str())
-        .send()
-        .await
-        .unwrap_err();
+    let e =
+        r.dt.update_twin(twin_id, patch.clone())
+            .if_match(stale.as_str())
+            .send()
+            .await
+            .unwrap_err();
     assert!(e.is_precondition_failed());
     assert_eq!(e.error_code(), Some("PreconditionFailed"));
-    let new_etag = r.dt.update_twin(twin_id, patch).if_match(&created.etag).send().await.unwrap();
-    let got = r.dt.get_twin(twin_id).send_as::<BasicDigitalTwin>().await.unwrap();
+    let new_etag =
+        r.dt.update_twin(twin_id, patch)
+            .if_match(&created.etag)
+            .send()
+            .await
+            .unwrap();
+    let got =
+        r.dt.get_twin(twin_id)
+            .send_as::<BasicDigitalTwin>()
+            .await
+            .unwrap();
     assert_eq!(got.value.contents["AverageTemperature"], 42);
-    assert_eq!(got.etag, new_etag, "the PATCH's ETag header is the twin's new etag");
+    assert_eq!(
+        got.etag, new_etag,
+        "the PATCH's ETag header is the twin's new etag"
+    );
     assert!(got.value.metadata.last_update_time.is_some());
     r.assert_same_requests();
 }
@@ -408,31 +515,66 @@ async fn python_update_digitaltwin_conditionally_if_not_match() {
 async fn python_update_digitaltwin_invalid_patch() {
     // The recorded client sent a `move` op, a non-object op and a `[{}]` twin; ours refuses all
     // three locally, so only the setup is replayed …
-    let r = replay(&format!("{PY}update_digitaltwin_invalid_patch.json"), |i, _| i < 6).await;
+    let r = replay(
+        &format!("{PY}update_digitaltwin_invalid_patch.json"),
+        |i, _| i < 6,
+    )
+    .await;
     python_model_setup(&r).await;
     let twin_id = "digitalTwin-973e33e8";
     r.dt.delete_twin(twin_id).send().await.unwrap();
-    r.dt.add_twin(twin_id, r.recorded_body(5)).send().await.unwrap();
+    r.dt.add_twin(twin_id, r.recorded_body(5))
+        .send()
+        .await
+        .unwrap();
     let before = r.sent();
-    let e = JsonPatch::try_from(json!([{"op": "move", "path": "/AverageTemperature", "value": 42}])).unwrap_err();
+    let e =
+        JsonPatch::try_from(json!([{"op": "move", "path": "/AverageTemperature", "value": 42}]))
+            .unwrap_err();
     assert!(e.to_string().contains("not supported"), "{e}");
     let e = JsonPatch::try_from(json!(["AverageTemperature"])).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::InvalidInput { field, .. } if field == "patch[0]"));
-    let e = r.dt.add_twin(twin_id, json!([{}])).send().await.unwrap_err();
+    let e =
+        r.dt.add_twin(twin_id, json!([{}]))
+            .send()
+            .await
+            .unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::InvalidInput { field, .. } if field == "twin"));
     assert_eq!(r.sent(), before, "nothing sent for invalid input");
     r.assert_same_requests();
 
     // … and the recorded error responses are answered to valid requests to check their parsing.
-    let errors = replay(&format!("{PY}update_digitaltwin_invalid_patch.json"), |i, _| i >= 6).await;
+    let errors = replay(
+        &format!("{PY}update_digitaltwin_invalid_patch.json"),
+        |i, _| i >= 6,
+    )
+    .await;
     let patch = JsonPatch::new().replace("/AverageTemperature", 42);
-    let e = errors.dt.update_twin(twin_id, patch.clone()).send().await.unwrap_err();
+    let e = errors
+        .dt
+        .update_twin(twin_id, patch.clone())
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.status().map(|s| s.as_u16()), Some(400));
     assert_eq!(e.error_code(), Some("JsonPatchInvalid"));
     // ASP.NET problem+json body without an ADT error code: still a typed 400.
-    let e = errors.dt.update_twin(twin_id, patch).send().await.unwrap_err();
+    let e = errors
+        .dt
+        .update_twin(twin_id, patch)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.status().map(|s| s.as_u16()), Some(400), "{e:?}");
-    let e = errors.dt.add_twin(twin_id, errors.recorded_body(2)).send().await.unwrap_err();
+    let e = errors
+        .dt
+        .add_twin(
+            twin_id,
+            json!({"$metadata": {"$model": "dtmi:samples:DTTestBuilding;1"}}),
+        )
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.error_code(), Some("InvalidArgument"));
     assert_eq!(e.service_message(), Some("Payload is invalid."));
 }
@@ -441,20 +583,26 @@ async fn python_update_digitaltwin_invalid_patch() {
 async fn dotnet_query_pagination() {
     // Only the query part of the recording (the setup PUTs send `$dtId: null`, which our twin
     // types leave out).
-    let r = replay("dotnet-digitaltwins/Query_PaginationWorks.json", |_, e| e.path == "/query").await;
+    let r = replay("dotnet-digitaltwins/Query_PaginationWorks.json", |_, e| {
+        e.path == "/query"
+    })
+    .await;
     assert_eq!(r.entries.len(), 6);
     for run in 0..2 {
-        let mut pages = r
-            .dt
-            .query("SELECT * FROM digitaltwins")
-            .page_size(5)
-            .into_stream_as::<BasicDigitalTwin>()
-            .into_pages();
+        let mut pages =
+            r.dt.query("SELECT * FROM digitaltwins")
+                .page_size(5)
+                .into_stream_as::<BasicDigitalTwin>()
+                .into_pages();
         let mut sizes = Vec::new();
         while let Some(p) = pages.next().await {
             let p = p.unwrap();
             assert!(p.query_charge().is_some(), "run {run}: query-charge");
-            assert!(p.items().iter().all(|t| t.metadata.model.starts_with("dtmi:example:") && t.etag.is_some()));
+            assert!(
+                p.items()
+                    .iter()
+                    .all(|t| t.metadata.model.starts_with("dtmi:example:") && t.etag.is_some())
+            );
             sizes.push(p.items().len());
         }
         assert_eq!(sizes, vec![5, 5, 3], "run {run}");
@@ -474,33 +622,76 @@ async fn dotnet_models_lifecycle() {
         assert_eq!(e.error_code(), Some("ModelNotFound"));
     }
     let upload = r.recorded_body(4);
-    let created = r.dt.create_models(upload.as_array().unwrap().clone()).send().await.unwrap();
+    let created =
+        r.dt.create_models(upload.as_array().unwrap().clone())
+            .send()
+            .await
+            .unwrap();
     assert_eq!(created.len(), 3);
-    assert!(created.iter().all(|m| !m.decommissioned && m.upload_time.is_some()));
-    let listed: Vec<_> = r.dt.list_models().into_stream().try_collect().await.unwrap();
+    assert!(
+        created
+            .iter()
+            .all(|m| !m.decommissioned && m.upload_time.is_some())
+    );
+    let listed: Vec<_> =
+        r.dt.list_models()
+            .into_stream()
+            .try_collect()
+            .await
+            .unwrap();
     assert!(!listed.is_empty());
     let m = r.dt.get_model(&ids[0]).send().await.unwrap();
     assert_eq!(m.model.as_ref().unwrap()["@id"], ids[0].as_str());
-    let _: Vec<_> = r.dt.list_models().into_stream().try_collect().await.unwrap();
+    let _: Vec<_> =
+        r.dt.list_models()
+            .into_stream()
+            .try_collect()
+            .await
+            .unwrap();
     r.dt.decommission_model(&ids[0]).send().await.unwrap();
     for e in &r.entries[9..] {
-        r.dt.delete_model(e.path.trim_start_matches("/models/")).send().await.unwrap();
+        r.dt.delete_model(e.path.trim_start_matches("/models/"))
+            .send()
+            .await
+            .unwrap();
     }
     r.assert_same_requests();
 }
 
 #[tokio::test]
 async fn dotnet_event_routes_list_pagination() {
-    let r = replay("dotnet-digitaltwins/EventRoutes_ListPaginationWorks.json", |_, _| true).await;
-    let existing: Vec<EventRoute> = r.dt.list_event_routes().into_stream().try_collect().await.unwrap();
+    let r = replay(
+        "dotnet-digitaltwins/EventRoutes_ListPaginationWorks.json",
+        |_, _| true,
+    )
+    .await;
+    let existing: Vec<EventRoute> =
+        r.dt.list_event_routes()
+            .into_stream()
+            .try_collect()
+            .await
+            .unwrap();
     assert_eq!(existing.len(), 1);
-    r.dt.delete_event_route(existing[0].id.clone().unwrap()).send().await.unwrap();
+    r.dt.delete_event_route(existing[0].id.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
     for e in &r.entries[2..4] {
         let body = e.body.clone().unwrap();
-        let route = EventRoute::new(body["endpointName"].as_str().unwrap(), body["filter"].as_str().unwrap());
-        r.dt.add_event_route(e.path.trim_start_matches("/eventroutes/"), route).send().await.unwrap();
+        let route = EventRoute::new(
+            body["endpointName"].as_str().unwrap(),
+            body["filter"].as_str().unwrap(),
+        );
+        r.dt.add_event_route(e.path.trim_start_matches("/eventroutes/"), route)
+            .send()
+            .await
+            .unwrap();
     }
-    let mut pages = r.dt.list_event_routes().page_size(1).into_stream().into_pages();
+    let mut pages =
+        r.dt.list_event_routes()
+            .page_size(1)
+            .into_stream()
+            .into_pages();
     let mut n = 0;
     while let Some(p) = pages.next().await {
         assert_eq!(p.unwrap().items().len(), 1);
@@ -518,9 +709,8 @@ async fn dotnet_import_jobs_lifecycle_with_throttling() {
     assert_eq!(e.error_code(), Some("JobNotFound"));
     let body = r.recorded_body(1);
     // 429 (recorded) then 201: the PUT has a caller-chosen id, so it is retried.
-    let job = r
-        .dt
-        .create_import_job(
+    let job =
+        r.dt.create_import_job(
             job_id,
             body["inputBlobUri"].as_str().unwrap(),
             body["outputBlobUri"].as_str().unwrap(),
@@ -533,16 +723,24 @@ async fn dotnet_import_jobs_lifecycle_with_throttling() {
     let job = r.dt.get_import_job(job_id).send().await.unwrap();
     assert_eq!(job.status, Some(JobStatus::Succeeded));
     assert!(job.finished.is_some());
-    let all: Vec<_> = r.dt.list_import_jobs().into_stream().try_collect().await.unwrap();
+    let all: Vec<_> =
+        r.dt.list_import_jobs()
+            .into_stream()
+            .try_collect()
+            .await
+            .unwrap();
     assert_eq!(all.len(), 7);
-    let cancelled = r
-        .dt
-        .cancel_import_job(job_id)
-        .options(azure_twins::RequestOptions::default().retry_non_idempotent(true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cancelled.status, Some(JobStatus::Succeeded), "finished job returned unchanged");
+    let cancelled =
+        r.dt.cancel_import_job(job_id)
+            .options(azure_twins::RequestOptions::default().retry_non_idempotent(true))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        cancelled.status,
+        Some(JobStatus::Succeeded),
+        "finished job returned unchanged"
+    );
     r.dt.get_import_job(job_id).send().await.unwrap();
     r.dt.delete_import_job(job_id).send().await.unwrap();
     let e = r.dt.get_import_job(job_id).send().await.unwrap_err();
@@ -552,22 +750,39 @@ async fn dotnet_import_jobs_lifecycle_with_throttling() {
 
 #[tokio::test]
 async fn js_query_digital_twin() {
-    let r = replay("js-digitaltwins/recording_query_digital_twin.json", |_, _| true).await;
+    let r = replay(
+        "js-digitaltwins/recording_query_digital_twin.json",
+        |_, _| true,
+    )
+    .await;
     let model_id = percent_decode(r.entries[0].path.trim_start_matches("/models/"));
     let e = r.dt.delete_model(&model_id).send().await.unwrap_err();
     assert_eq!(e.error_code(), Some("ModelNotFound"));
-    r.dt.create_models(r.recorded_body(1).as_array().unwrap().clone()).send().await.unwrap();
-    let rows: Vec<Value> = r.dt.query("SELECT * FROM digitaltwins").into_stream().try_collect().await.unwrap();
-    assert!(rows.is_empty());
-    let twin_id = r.entries[3].path.trim_start_matches("/digitaltwins/").to_owned();
-    r.dt.add_twin(&twin_id, r.recorded_body(3)).send().await.unwrap();
-    let rows: Vec<BasicDigitalTwin> = r
-        .dt
-        .query("SELECT * FROM digitaltwins")
-        .into_stream_as()
-        .try_collect()
+    r.dt.create_models(r.recorded_body(1).as_array().unwrap().clone())
+        .send()
         .await
         .unwrap();
+    let rows: Vec<Value> =
+        r.dt.query("SELECT * FROM digitaltwins")
+            .into_stream()
+            .try_collect()
+            .await
+            .unwrap();
+    assert!(rows.is_empty());
+    let twin_id = r.entries[3]
+        .path
+        .trim_start_matches("/digitaltwins/")
+        .to_owned();
+    r.dt.add_twin(&twin_id, r.recorded_body(3))
+        .send()
+        .await
+        .unwrap();
+    let rows: Vec<BasicDigitalTwin> =
+        r.dt.query("SELECT * FROM digitaltwins")
+            .into_stream_as()
+            .try_collect()
+            .await
+            .unwrap();
     assert_eq!(rows.len(), 1);
     r.dt.delete_twin(&twin_id).send().await.unwrap();
     r.dt.delete_model(&model_id).send().await.unwrap();
@@ -576,7 +791,11 @@ async fn js_query_digital_twin() {
 
 #[tokio::test]
 async fn js_list_incoming_relationships() {
-    let r = replay("js-digitaltwins/recording_list_incoming_relationships.json", |_, _| true).await;
+    let r = replay(
+        "js-digitaltwins/recording_list_incoming_relationships.json",
+        |_, _| true,
+    )
+    .await;
     let mut i = 0;
     // Cleanup DELETEs that all 404 in the recording.
     let cleanup = async |i: &mut usize| {
@@ -585,37 +804,49 @@ async fn js_list_incoming_relationships() {
             let err = if let Some(m) = p.strip_prefix("/models/") {
                 r.dt.delete_model(m).send().await.unwrap_err()
             } else {
-                r.dt.delete_twin(p.trim_start_matches("/digitaltwins/")).send().await.unwrap_err()
+                r.dt.delete_twin(p.trim_start_matches("/digitaltwins/"))
+                    .send()
+                    .await
+                    .unwrap_err()
             };
             assert!(err.is_not_found(), "{err:?}");
             *i += 1;
         }
     };
     cleanup(&mut i).await;
-    r.dt.create_models(r.recorded_body(i).as_array().unwrap().clone()).send().await.unwrap();
+    r.dt.create_models(r.recorded_body(i).as_array().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
     i += 1;
     cleanup(&mut i).await;
     while r.entries[i].method == "PUT" && !r.entries[i].path.contains("/relationships/") {
-        r.dt.add_twin(r.entries[i].path.trim_start_matches("/digitaltwins/"), r.recorded_body(i))
-            .send()
-            .await
-            .unwrap();
+        r.dt.add_twin(
+            r.entries[i].path.trim_start_matches("/digitaltwins/"),
+            r.recorded_body(i),
+        )
+        .send()
+        .await
+        .unwrap();
         i += 1;
     }
     let rel_body = r.recorded_body(i);
     let source = rel_body["$sourceId"].as_str().unwrap().to_owned();
     let rel_id = rel_body["$relationshipId"].as_str().unwrap().to_owned();
-    let created = r
-        .dt
-        .add_relationship(&source, &rel_id, &rel_body)
-        .send_as::<BasicRelationship>()
-        .await
-        .unwrap();
+    let created =
+        r.dt.add_relationship(&source, &rel_id, &rel_body)
+            .send_as::<BasicRelationship>()
+            .await
+            .unwrap();
     assert_eq!(created.value.name, rel_body["$relationshipName"]);
     i += 1;
-    let incoming: Vec<_> = r
-        .dt
-        .list_incoming_relationships(r.entries[i].path.trim_start_matches("/digitaltwins/").trim_end_matches("/incomingrelationships"))
+    let incoming: Vec<_> =
+        r.dt.list_incoming_relationships(
+            r.entries[i]
+                .path
+                .trim_start_matches("/digitaltwins/")
+                .trim_end_matches("/incomingrelationships"),
+        )
         .into_stream()
         .try_collect()
         .await
@@ -650,7 +881,10 @@ async fn nested_inner_error_codes_are_reachable() {
         )
     });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let dt = DigitalTwinsClient::builder(&base).credential(Credential::bearer_token("t")).build().unwrap();
+    let dt = DigitalTwinsClient::builder(&base)
+        .credential(Credential::bearer_token("t"))
+        .build()
+        .unwrap();
     let e = dt.get_twin("x").send().await.unwrap_err();
     assert_eq!(e.error_code(), Some("ValidationFailed"));
     assert_eq!(e.inner_error_code(), Some("SchemaMismatch"));

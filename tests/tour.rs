@@ -44,7 +44,12 @@ async fn tour_steps_against_the_emulator() {
         assert!(s.ok, "step failed: {s}");
     }
     assert_eq!(printed.len(), steps.len());
-    assert!(printed.iter().all(|l| l.starts_with("ok ") && l.contains(" ms ")), "{printed:#?}");
+    assert!(
+        printed
+            .iter()
+            .all(|l| l.starts_with("ok ") && l.contains(" ms ")),
+        "{printed:#?}"
+    );
 
     let f = |i: usize| &steps[i].facts;
     assert_eq!(f(0)["devices"], tour::DEVICES);
@@ -66,7 +71,19 @@ async fn tour_steps_against_the_emulator() {
     assert_eq!(f(8)["rows"], 1);
 
     // What the tour created is gone.
-    assert!(hub.get_device("tour-dev-0").send().await.unwrap_err().is_not_found());
-    assert!(dt.get_twin("tour-room-1").send().await.unwrap_err().is_not_found());
+    assert!(
+        hub.get_device("tour-dev-0")
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        dt.get_twin("tour-room-1")
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     emu.shutdown().await;
 }

@@ -209,22 +209,15 @@ impl DigitalTwinsClient {
     ) -> Result<Response<T>, Error>
     where
         F: FnOnce(&'a raw::Client) -> Fut,
-        Fut: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<raw::types::ErrorResponse>>>,
+        Fut: Future<
+            Output = Result<ResponseValue<T>, progenitor_client::Error<raw::types::ErrorResponse>>,
+        >,
     {
-        // TEMPORARY(adt-client): `crate::pipeline::call` is the intended path, but its future is
-        // not `Send` yet (a MutexGuard held across an await in `map_raw_error`), which pagers
-        // and `IntoFuture` need. Until that is fixed the raw call runs without per-call options.
-        let _ = options;
-        match f(&self.inner.raw).await {
-            Ok(rv) => {
-                let headers = rv.headers().clone();
-                Ok(Response {
-                    value: rv.into_inner(),
-                    headers,
-                })
-            }
-            Err(e) => Err(Error::from_raw(e).await),
-        }
+        let reply = crate::pipeline::call(options, f(&self.inner.raw)).await?;
+        Ok(Response {
+            value: reply.value,
+            headers: reply.headers,
+        })
     }
 
     /// Authenticated GET of an absolute `nextLink` through the pipeline (same auth, retries and
@@ -242,7 +235,11 @@ impl DigitalTwinsClient {
         let (bytes, headers) =
             crate::pipeline::get_absolute(&self.inner.raw, options, url, headers).await?;
         let value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(ErrorKind::DataConversion, "a list page did not have the {value, nextLink} shape").with_source(e)
+            Error::new(
+                ErrorKind::DataConversion,
+                "a list page did not have the {value, nextLink} shape",
+            )
+            .with_source(e)
         })?;
         Ok(Response { value, headers })
     }
@@ -280,10 +277,14 @@ impl DigitalTwinsClient {
                         ));
                     }
                 };
-                let collection: Collection<T> = serde_json::from_value(resp.value).map_err(|e| {
-                    Error::new(ErrorKind::DataConversion, "a list page did not have the expected shape")
+                let collection: Collection<T> =
+                    serde_json::from_value(resp.value).map_err(|e| {
+                        Error::new(
+                            ErrorKind::DataConversion,
+                            "a list page did not have the expected shape",
+                        )
                         .with_source(e)
-                })?;
+                    })?;
                 let next = collection
                     .next_link
                     .filter(|l| !l.is_empty())

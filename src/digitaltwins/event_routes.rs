@@ -113,7 +113,10 @@ impl AddEventRoute {
         {
             return Err(Error::invalid_input(
                 "route.id",
-                format!("is {id:?} but the route id is {:?}; leave it out or make them equal", self.route_id),
+                format!(
+                    "is {id:?} but the route id is {:?}; leave it out or make them equal",
+                    self.route_id
+                ),
             ));
         }
         let body = types::EventRoute {
@@ -123,7 +126,9 @@ impl AddEventRoute {
         };
         let id = self.route_id.as_str();
         self.client
-            .call(&self.options, |raw| raw.event_routes_add(id, API_VERSION, None, None, &body))
+            .call(&self.options, |raw| {
+                raw.event_routes_add(id, API_VERSION, None, None, &body)
+            })
             .await?;
         Ok(())
     }
@@ -151,7 +156,9 @@ impl GetEventRoute {
         let id = self.route_id.as_str();
         let resp = self
             .client
-            .call(&self.options, |raw| raw.event_routes_get_by_id(id, API_VERSION, None, None))
+            .call(&self.options, |raw| {
+                raw.event_routes_get_by_id(id, API_VERSION, None, None)
+            })
             .await?;
         convert(resp.value)
     }
@@ -178,7 +185,9 @@ impl DeleteEventRoute {
         validate_id("route_id", &self.route_id)?;
         let id = self.route_id.as_str();
         self.client
-            .call(&self.options, |raw| raw.event_routes_delete(id, API_VERSION, None, None))
+            .call(&self.options, |raw| {
+                raw.event_routes_delete(id, API_VERSION, None, None)
+            })
             .await?;
         Ok(())
     }
@@ -225,7 +234,9 @@ impl ListEventRoutes {
             self.continuation,
             move |client, options| async move {
                 let resp = client
-                    .call(&options, |raw| raw.event_routes_list(API_VERSION, page_size, None, None))
+                    .call(&options, |raw| {
+                        raw.event_routes_list(API_VERSION, page_size, None, None)
+                    })
                     .await?;
                 Ok(super::client::Response {
                     value: serde_json::to_value(resp.value)?,

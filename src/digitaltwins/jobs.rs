@@ -38,7 +38,10 @@ pub enum JobStatus {
 impl JobStatus {
     /// True once the job can no longer change: succeeded, failed or cancelled.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
+        )
     }
 
     /// The wire value.
@@ -108,16 +111,32 @@ pub struct ImportJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<JobStatus>,
     /// When the job was created.
-    #[serde(rename = "createdDateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "createdDateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created: Option<DateTime<Utc>>,
     /// When the service last acted on the job.
-    #[serde(rename = "lastActionDateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastActionDateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_action: Option<DateTime<Utc>>,
     /// When the job finished.
-    #[serde(rename = "finishedDateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "finishedDateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finished: Option<DateTime<Utc>>,
     /// When the service will forget the job.
-    #[serde(rename = "purgeDateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "purgeDateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub purge: Option<DateTime<Utc>>,
     /// The failure, for failed jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,13 +153,25 @@ pub struct DeleteJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<JobStatus>,
     /// When the job was created.
-    #[serde(rename = "createdDateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "createdDateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created: Option<DateTime<Utc>>,
     /// When the job finished.
-    #[serde(rename = "finishedDateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "finishedDateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finished: Option<DateTime<Utc>>,
     /// When the service will forget the job.
-    #[serde(rename = "purgeDateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "purgeDateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub purge: Option<DateTime<Utc>>,
     /// The failure, for failed jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -302,7 +333,10 @@ impl CreateImportJob {
             let ok = reqwest::Url::parse(uri)
                 .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some());
             if !ok {
-                return Err(Error::invalid_input(field, "must be an absolute https URL of a blob"));
+                return Err(Error::invalid_input(
+                    field,
+                    "must be an absolute https URL of a blob",
+                ));
             }
         }
         let body = types::ImportJob {
@@ -319,7 +353,9 @@ impl CreateImportJob {
         let id = self.job_id.as_str();
         let resp = self
             .client
-            .call(&self.options, |raw| raw.import_jobs_add(id, API_VERSION, None, None, &body))
+            .call(&self.options, |raw| {
+                raw.import_jobs_add(id, API_VERSION, None, None, &body)
+            })
             .await?;
         convert(resp.value)
     }
@@ -343,7 +379,9 @@ impl GetImportJob {
         let id = self.job_id.as_str();
         let resp = self
             .client
-            .call(&self.options, |raw| raw.import_jobs_get_by_id(id, API_VERSION, None, None))
+            .call(&self.options, |raw| {
+                raw.import_jobs_get_by_id(id, API_VERSION, None, None)
+            })
             .await?;
         convert(resp.value)
     }
@@ -367,7 +405,9 @@ impl CancelImportJob {
         let id = self.job_id.as_str();
         let resp = self
             .client
-            .call(&self.options, |raw| raw.import_jobs_cancel(id, API_VERSION, None, None))
+            .call(&self.options, |raw| {
+                raw.import_jobs_cancel(id, API_VERSION, None, None)
+            })
             .await?;
         convert(resp.value)
     }
@@ -390,7 +430,9 @@ impl DeleteImportJob {
         validate_id("job_id", &self.job_id)?;
         let id = self.job_id.as_str();
         self.client
-            .call(&self.options, |raw| raw.import_jobs_delete(id, API_VERSION, None, None))
+            .call(&self.options, |raw| {
+                raw.import_jobs_delete(id, API_VERSION, None, None)
+            })
             .await?;
         Ok(())
     }
@@ -433,7 +475,9 @@ impl ListImportJobs {
             self.continuation,
             move |client, options| async move {
                 let resp = client
-                    .call(&options, |raw| raw.import_jobs_list(API_VERSION, page_size, None, None))
+                    .call(&options, |raw| {
+                        raw.import_jobs_list(API_VERSION, page_size, None, None)
+                    })
                     .await?;
                 Ok(super::client::Response {
                     value: serde_json::to_value(resp.value)?,
@@ -477,17 +521,23 @@ impl StartDeleteJob {
         }
         let timeout = match self.timeout_in_minutes {
             Some(0) => {
-                return Err(Error::invalid_input("timeout_in_minutes", "must be at least 1"));
+                return Err(Error::invalid_input(
+                    "timeout_in_minutes",
+                    "must be at least 1",
+                ));
             }
-            Some(m) => Some(i32::try_from(m).map_err(|_| {
-                Error::invalid_input("timeout_in_minutes", "is too large")
-            })?),
+            Some(m) => Some(
+                i32::try_from(m)
+                    .map_err(|_| Error::invalid_input("timeout_in_minutes", "is too large"))?,
+            ),
             None => None,
         };
         let op = self.operation_id.as_deref();
         let resp = self
             .client
-            .call(&self.options, |raw| raw.delete_jobs_add(API_VERSION, timeout, op, None, None))
+            .call(&self.options, |raw| {
+                raw.delete_jobs_add(API_VERSION, timeout, op, None, None)
+            })
             .await?;
         let location = resp
             .headers
@@ -556,7 +606,9 @@ impl GetDeleteJob {
         let id = self.job_id.as_str();
         let resp = self
             .client
-            .call(&self.options, |raw| raw.delete_jobs_get_by_id(id, API_VERSION, None, None))
+            .call(&self.options, |raw| {
+                raw.delete_jobs_get_by_id(id, API_VERSION, None, None)
+            })
             .await?;
         convert(resp.value)
     }
@@ -599,7 +651,9 @@ impl ListDeleteJobs {
             self.continuation,
             move |client, options| async move {
                 let resp = client
-                    .call(&options, |raw| raw.delete_jobs_list(API_VERSION, page_size, None, None))
+                    .call(&options, |raw| {
+                        raw.delete_jobs_list(API_VERSION, page_size, None, None)
+                    })
                     .await?;
                 Ok(super::client::Response {
                     value: serde_json::to_value(resp.value)?,
@@ -718,14 +772,18 @@ impl<J> WaitForJob<J> {
                 JobKind::Import => {
                     let r = self
                         .client
-                        .call(&self.options, |raw| raw.import_jobs_get_by_id(id, API_VERSION, None, None))
+                        .call(&self.options, |raw| {
+                            raw.import_jobs_get_by_id(id, API_VERSION, None, None)
+                        })
                         .await?;
                     convert(r.value)?
                 }
                 JobKind::Delete => {
                     let r = self
                         .client
-                        .call(&self.options, |raw| raw.delete_jobs_get_by_id(id, API_VERSION, None, None))
+                        .call(&self.options, |raw| {
+                            raw.delete_jobs_get_by_id(id, API_VERSION, None, None)
+                        })
                         .await?;
                     convert(r.value)?
                 }
@@ -740,7 +798,9 @@ impl<J> WaitForJob<J> {
                     format!(
                         "job {:?} was still {} after {:?}",
                         self.job_id,
-                        job.status().map(JobStatus::as_str).unwrap_or("without status"),
+                        job.status()
+                            .map(JobStatus::as_str)
+                            .unwrap_or("without status"),
                         self.timeout
                     ),
                 ));
@@ -774,10 +834,15 @@ mod tests {
     #[test]
     fn job_id_from_operation_location() {
         assert_eq!(
-            job_id_from_location("https://x.api.weu.digitaltwins.azure.net/jobs/deletions/job%2D1?api-version=2023-10-31"),
+            job_id_from_location(
+                "https://x.api.weu.digitaltwins.azure.net/jobs/deletions/job%2D1?api-version=2023-10-31"
+            ),
             Some("job-1".to_owned())
         );
-        assert_eq!(job_id_from_location("/jobs/deletions/abc/"), Some("abc".to_owned()));
+        assert_eq!(
+            job_id_from_location("/jobs/deletions/abc/"),
+            Some("abc".to_owned())
+        );
         assert_eq!(job_id_from_location(""), None);
     }
 

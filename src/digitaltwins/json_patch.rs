@@ -411,7 +411,9 @@ impl JsonPatch {
         if size > MAX_BODY_BYTES {
             return Err(Error::invalid_input(
                 "patch",
-                format!("serialises to {size} bytes, over the service's limit of {MAX_BODY_BYTES} bytes per request"),
+                format!(
+                    "serialises to {size} bytes, over the service's limit of {MAX_BODY_BYTES} bytes per request"
+                ),
             ));
         }
         Ok(())
@@ -568,8 +570,8 @@ fn strip_metadata(v: &Value) -> Value {
 fn validate_op(i: usize, op: &PatchOperation) -> Result<(), Error> {
     let field = || format!("patch[{i}].path");
     let raw = op.path().as_str();
-    let segments =
-        parse_pointer(raw).map_err(|rule| Error::invalid_input(field(), format!("{raw:?} {rule}")))?;
+    let segments = parse_pointer(raw)
+        .map_err(|rule| Error::invalid_input(field(), format!("{raw:?} {rule}")))?;
     if segments.is_empty() {
         return Err(Error::invalid_input(
             field(),
@@ -579,7 +581,9 @@ fn validate_op(i: usize, op: &PatchOperation) -> Result<(), Error> {
     if let Some(pos) = segments.iter().position(String::is_empty) {
         return Err(Error::invalid_input(
             field(),
-            format!("{raw:?} has an empty segment at position {pos} (property names cannot be empty)"),
+            format!(
+                "{raw:?} has an empty segment at position {pos} (property names cannot be empty)"
+            ),
         ));
     }
     let read_only = |what: &str| {
@@ -598,7 +602,9 @@ fn validate_op(i: usize, op: &PatchOperation) -> Result<(), Error> {
             [] => {
                 return Err(Error::invalid_input(
                     field(),
-                    format!("{raw:?} targets $metadata as a whole; write \"/$metadata/$model\" or \"/$metadata/<property>/sourceTime\""),
+                    format!(
+                        "{raw:?} targets $metadata as a whole; write \"/$metadata/$model\" or \"/$metadata/<property>/sourceTime\""
+                    ),
                 ));
             }
             [model] if model == "$model" => {
@@ -637,7 +643,9 @@ fn validate_op(i: usize, op: &PatchOperation) -> Result<(), Error> {
             _ => {
                 return Err(Error::invalid_input(
                     field(),
-                    format!("{raw:?}: under $metadata only \"$model\" and \"<property>/sourceTime\" can be written"),
+                    format!(
+                        "{raw:?}: under $metadata only \"$model\" and \"<property>/sourceTime\" can be written"
+                    ),
                 ));
             }
         }
@@ -663,19 +671,43 @@ mod tests {
     #[test]
     fn validation_names_index_field_and_rule() {
         let cases: Vec<(JsonPatch, &str)> = vec![
-            (JsonPatch::new().add("/ok", 1).add("no-slash", 1), "patch[1].path"),
+            (
+                JsonPatch::new().add("/ok", 1).add("no-slash", 1),
+                "patch[1].path",
+            ),
             (JsonPatch::new().add("", 1), "must not be empty"),
             (JsonPatch::new().add("/a//b", 1), "empty segment"),
             (JsonPatch::new().add("/a~", 1), "'~'"),
             (JsonPatch::new().replace("/$dtId", "x"), "$dtId"),
-            (JsonPatch::new().replace("/$metadata/$lastUpdateTime", "x"), "maintains"),
-            (JsonPatch::new().replace("/$metadata/t/lastUpdateTime", "x"), "maintains"),
-            (JsonPatch::new().remove("/$metadata/$model"), "every twin needs a model"),
-            (JsonPatch::new().replace("/$metadata/$model", "nope"), "patch[0].value"),
-            (JsonPatch::new().replace("/$metadata", json!({})), "as a whole"),
+            (
+                JsonPatch::new().replace("/$metadata/$lastUpdateTime", "x"),
+                "maintains",
+            ),
+            (
+                JsonPatch::new().replace("/$metadata/t/lastUpdateTime", "x"),
+                "maintains",
+            ),
+            (
+                JsonPatch::new().remove("/$metadata/$model"),
+                "every twin needs a model",
+            ),
+            (
+                JsonPatch::new().replace("/$metadata/$model", "nope"),
+                "patch[0].value",
+            ),
+            (
+                JsonPatch::new().replace("/$metadata", json!({})),
+                "as a whole",
+            ),
             (JsonPatch::new().add("/$metadata/t/other", 1), "only"),
-            (JsonPatch::new().add("/$metadata/t/sourceTime", 5), "RFC 3339"),
-            (JsonPatch::new().add("/c/$metadata/$model", "dtmi:a:b;1"), "root $metadata"),
+            (
+                JsonPatch::new().add("/$metadata/t/sourceTime", 5),
+                "RFC 3339",
+            ),
+            (
+                JsonPatch::new().add("/c/$metadata/$model", "dtmi:a:b;1"),
+                "root $metadata",
+            ),
             (JsonPatch::new().add("/big", "x".repeat(40_000)), "32768"),
         ];
         for (patch, needle) in cases {
@@ -689,7 +721,10 @@ mod tests {
         }
         JsonPatch::new()
             .replace(Pointer::model(), "dtmi:com:example:Room;2")
-            .add(Pointer::component_source_time("c", "p"), "2026-01-01T00:00:00Z")
+            .add(
+                Pointer::component_source_time("c", "p"),
+                "2026-01-01T00:00:00Z",
+            )
             .validate()
             .unwrap();
     }

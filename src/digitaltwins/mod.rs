@@ -44,7 +44,9 @@ mod twins;
 
 pub use client::{DigitalTwinsClient, DigitalTwinsClientBuilder, Versioned};
 pub use components::{GetComponent, UpdateComponent};
-pub use event_routes::{AddEventRoute, DeleteEventRoute, EventRoute, GetEventRoute, ListEventRoutes};
+pub use event_routes::{
+    AddEventRoute, DeleteEventRoute, EventRoute, GetEventRoute, ListEventRoutes,
+};
 pub use jobs::{
     CancelImportJob, CreateImportJob, DeleteImportJob, DeleteJob, GetDeleteJob, GetImportJob,
     ImportJob, JobError, JobStatus, ListDeleteJobs, ListImportJobs, StartDeleteJob, WaitForJob,

@@ -31,7 +31,11 @@ pub struct ModelData {
     #[serde(default)]
     pub decommissioned: bool,
     /// When the model was uploaded.
-    #[serde(rename = "uploadTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "uploadTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub upload_time: Option<DateTime<Utc>>,
     /// The DTDL document, when requested (`include_definition`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,10 +69,7 @@ impl DigitalTwinsClient {
     {
         CreateModels {
             client: self.clone(),
-            models: models
-                .into_iter()
-                .map(|m| to_body("models", m))
-                .collect(),
+            models: models.into_iter().map(|m| to_body("models", m)).collect(),
             options: RequestOptions::default(),
         }
     }
@@ -148,7 +149,10 @@ impl CreateModels {
     /// Sends the models; returns their metadata (without definitions).
     pub async fn send(self) -> Result<Vec<ModelData>, Error> {
         if self.models.is_empty() {
-            return Err(Error::invalid_input("models", "must contain at least one model"));
+            return Err(Error::invalid_input(
+                "models",
+                "must contain at least one model",
+            ));
         }
         if self.models.len() > MAX_MODELS_PER_CALL {
             return Err(Error::invalid_input(

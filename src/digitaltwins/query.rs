@@ -109,7 +109,10 @@ impl QueryTwins {
                         },
                         page_size,
                     ),
-                    Some(ContinuationKind::DigitalTwinsQuery { token, page_size: saved }) => (
+                    Some(ContinuationKind::DigitalTwinsQuery {
+                        token,
+                        page_size: saved,
+                    }) => (
                         types::QuerySpecification {
                             query: None,
                             continuation_token: Some(token.clone()),
@@ -125,7 +128,9 @@ impl QueryTwins {
                 };
                 let max = page_size.map(i64::from);
                 let resp = client
-                    .call(&options, |raw| raw.query_query_twins(API_VERSION, max, None, None, &spec))
+                    .call(&options, |raw| {
+                        raw.query_query_twins(API_VERSION, max, None, None, &spec)
+                    })
                     .await?;
                 let next = resp
                     .value

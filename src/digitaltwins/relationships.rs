@@ -29,7 +29,11 @@ pub struct IncomingRelationship {
     #[serde(rename = "$relationshipName", default)]
     pub relationship_name: String,
     /// `$relationshipLink`: the relationship's path on the source twin.
-    #[serde(rename = "$relationshipLink", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "$relationshipLink",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub relationship_link: Option<String>,
 }
 
@@ -194,7 +198,12 @@ impl AddRelationship {
             Some(Condition::IfNoneMatchAny) => {
                 Some(star::<types::DigitalTwinsAddRelationshipIfNoneMatch>()?)
             }
-            Some(_) => return Err(condition_not_supported("add_relationship", "IfNoneMatchAny")),
+            Some(_) => {
+                return Err(condition_not_supported(
+                    "add_relationship",
+                    "IfNoneMatchAny",
+                ));
+            }
         };
         let map = object(body);
         let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
@@ -422,8 +431,11 @@ impl ListRelationships {
         if let Err(e) = validate_id("source_id", &source_id).and(check_page_size(page_size)) {
             return failed_pager(e);
         }
-        self.client
-            .list_pager(self.options, page_size, self.continuation, move |client, options| {
+        self.client.list_pager(
+            self.options,
+            page_size,
+            self.continuation,
+            move |client, options| {
                 let source_id = source_id.clone();
                 let name = name.clone();
                 async move {
@@ -455,7 +467,8 @@ impl ListRelationships {
                         headers: resp.headers,
                     })
                 }
-            })
+            },
+        )
     }
 }
 
@@ -498,8 +511,11 @@ impl ListIncomingRelationships {
         if let Err(e) = validate_id("twin_id", &twin_id).and(check_page_size(page_size)) {
             return failed_pager(e);
         }
-        self.client
-            .list_pager(self.options, page_size, self.continuation, move |client, options| {
+        self.client.list_pager(
+            self.options,
+            page_size,
+            self.continuation,
+            move |client, options| {
                 let twin_id = twin_id.clone();
                 async move {
                     if let Some(n) = page_size {
@@ -525,14 +541,19 @@ impl ListIncomingRelationships {
                         headers: resp.headers,
                     })
                 }
-            })
+            },
+        )
     }
 }
 
 /// Percent-encodes one path segment or query value (everything but RFC 3986 unreserved).
 fn encode_segment(s: &str) -> String {
     use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const SET: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     utf8_percent_encode(s, SET).to_string()
 }
 

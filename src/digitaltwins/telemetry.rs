@@ -29,7 +29,11 @@ impl DigitalTwinsClient {
     /// println!("sent message {id}");
     /// # Ok(()) }
     /// ```
-    pub fn send_telemetry(&self, twin_id: impl Into<String>, payload: impl Serialize) -> SendTelemetry {
+    pub fn send_telemetry(
+        &self,
+        twin_id: impl Into<String>,
+        payload: impl Serialize,
+    ) -> SendTelemetry {
         SendTelemetry {
             client: self.clone(),
             twin_id: twin_id.into(),

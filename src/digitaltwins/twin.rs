@@ -77,7 +77,11 @@ impl BasicDigitalTwin {
 
     /// Sets a component (builder style). Components declared by the model must be present when
     /// the twin is created, even if empty.
-    pub fn with_component(mut self, name: impl Into<String>, component: BasicDigitalTwinComponent) -> Self {
+    pub fn with_component(
+        mut self,
+        name: impl Into<String>,
+        component: BasicDigitalTwinComponent,
+    ) -> Self {
         // Serialising maps of Values cannot fail.
         let value = serde_json::to_value(component).unwrap_or(Value::Null);
         self.contents.insert(name.into(), value);
@@ -102,7 +106,11 @@ pub struct DigitalTwinMetadata {
     #[serde(rename = "$model", default)]
     pub model: String,
     /// `$lastUpdateTime`: when the twin last changed (service-maintained; api-version 2022-05-31+).
-    #[serde(rename = "$lastUpdateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "$lastUpdateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_update_time: Option<DateTime<Utc>>,
     /// Per-property metadata, by property name.
     #[serde(flatten)]
@@ -113,11 +121,19 @@ pub struct DigitalTwinMetadata {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PropertyMetadata {
     /// `lastUpdateTime`: when the service last wrote the property (service-maintained).
-    #[serde(rename = "lastUpdateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "lastUpdateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_update_time: Option<DateTime<Utc>>,
     /// `sourceTime`: when the value was observed, as written by a client (ISO 8601 text, kept
     /// verbatim because clients may use any ISO 8601 form).
-    #[serde(rename = "sourceTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_time: Option<String>,
 }
 
@@ -152,7 +168,11 @@ impl BasicDigitalTwinComponent {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ComponentMetadata {
     /// `$lastUpdateTime` of the component, when the service reports it.
-    #[serde(rename = "$lastUpdateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "$lastUpdateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_update_time: Option<DateTime<Utc>>,
     /// Per-property metadata, by property name.
     #[serde(flatten)]
@@ -174,13 +194,21 @@ pub struct ComponentMetadata {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BasicRelationship {
     /// `$relationshipId`: unique per source twin.
-    #[serde(rename = "$relationshipId", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "$relationshipId",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub id: String,
     /// `$etag` (service-maintained).
     #[serde(rename = "$etag", default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<ETag>,
     /// `$sourceId`: the twin the relationship starts from.
-    #[serde(rename = "$sourceId", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "$sourceId",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub source_id: String,
     /// `$targetId`: the twin it points to (required on create).
     #[serde(rename = "$targetId", default)]
@@ -232,9 +260,15 @@ pub(crate) fn validate_id(field: &str, id: &str) -> Result<(), Error> {
     let rule = if id.is_empty() {
         "must not be empty".to_owned()
     } else if id.len() > MAX_ID_BYTES {
-        format!("is {} bytes long; at most {MAX_ID_BYTES} are allowed", id.len())
+        format!(
+            "is {} bytes long; at most {MAX_ID_BYTES} are allowed",
+            id.len()
+        )
     } else if let Some(c) = id.chars().find(|c| c.is_control()) {
-        format!("must not contain control characters (found U+{:04X})", c as u32)
+        format!(
+            "must not contain control characters (found U+{:04X})",
+            c as u32
+        )
     } else if id.trim() != id {
         "must not start or end with whitespace".to_owned()
     } else {
@@ -251,10 +285,15 @@ pub(crate) fn validate_id(field: &str, id: &str) -> Result<(), Error> {
 pub(crate) fn validate_model_id(field: &str, id: &str) -> Result<(), Error> {
     let fail = |rule: String| Err(Error::invalid_input(field.to_owned(), rule));
     if id.len() > 2048 {
-        return fail(format!("model id is {} characters long; at most 2048 are allowed", id.len()));
+        return fail(format!(
+            "model id is {} characters long; at most 2048 are allowed",
+            id.len()
+        ));
     }
     let Some(rest) = id.strip_prefix("dtmi:") else {
-        return fail(format!("{id:?} is not a model id: it must start with \"dtmi:\" (e.g. \"dtmi:com:example:Room;1\")"));
+        return fail(format!(
+            "{id:?} is not a model id: it must start with \"dtmi:\" (e.g. \"dtmi:com:example:Room;1\")"
+        ));
     };
     let (path, version) = match rest.split_once(';') {
         Some((p, v)) => (p, Some(v)),
@@ -273,7 +312,9 @@ pub(crate) fn validate_model_id(field: &str, id: &str) -> Result<(), Error> {
     if let Some(v) = version {
         let parts: Vec<&str> = v.split('.').collect();
         let ok = parts.len() <= 2
-            && parts.iter().all(|p| !p.is_empty() && p.len() <= 9 && p.chars().all(|c| c.is_ascii_digit()))
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 9 && p.chars().all(|c| c.is_ascii_digit()))
             && !parts[0].starts_with('0');
         if !ok {
             return fail(format!(
@@ -318,9 +359,10 @@ pub(crate) fn validate_model_document(index: usize, model: &Value) -> Result<Str
     }
     let context_ok = match obj.get("@context") {
         Some(Value::String(c)) => c.starts_with("dtmi:dtdl:context;"),
-        Some(Value::Array(cs)) => cs
-            .iter()
-            .any(|c| c.as_str().is_some_and(|c| c.starts_with("dtmi:dtdl:context;"))),
+        Some(Value::Array(cs)) => cs.iter().any(|c| {
+            c.as_str()
+                .is_some_and(|c| c.starts_with("dtmi:dtdl:context;"))
+        }),
         _ => false,
     };
     if !context_ok {
@@ -402,7 +444,10 @@ pub(crate) fn validate_relationship_body(
             ));
         }
     }
-    for (member, expected) in [("$sourceId", source_id), ("$relationshipId", relationship_id)] {
+    for (member, expected) in [
+        ("$sourceId", source_id),
+        ("$relationshipId", relationship_id),
+    ] {
         if let Some(v) = obj.get(member)
             && v.as_str() != Some(expected)
         {
@@ -445,13 +490,21 @@ mod tests {
             (&"x".repeat(1025)[..], "1025 bytes"),
         ] {
             let e = validate_id("twin_id", bad).unwrap_err();
-            assert!(e.to_string().contains("twin_id") && e.to_string().contains(needle), "{e}");
+            assert!(
+                e.to_string().contains("twin_id") && e.to_string().contains(needle),
+                "{e}"
+            );
         }
     }
 
     #[test]
     fn model_ids() {
-        for ok in ["dtmi:com:example:Room;1", "dtmi:a;2.1", "dtmi:a_b:c9", "dtmi:x:y;123456789"] {
+        for ok in [
+            "dtmi:com:example:Room;1",
+            "dtmi:a;2.1",
+            "dtmi:a_b:c9",
+            "dtmi:x:y;123456789",
+        ] {
             validate_model_id("model", ok).unwrap();
         }
         for bad in [
@@ -475,9 +528,14 @@ mod tests {
         assert_eq!(validate_model_document(0, &good).unwrap(), "dtmi:x:Room;1");
         let e = validate_model_document(2, &json!({"@type": "Interface"})).unwrap_err();
         assert!(e.to_string().contains("models[2].@id"), "{e}");
-        let e = validate_model_document(0, &json!({"@id": "dtmi:x:R;1", "@type": "Telemetry", "@context": "dtmi:dtdl:context;2"})).unwrap_err();
+        let e = validate_model_document(
+            0,
+            &json!({"@id": "dtmi:x:R;1", "@type": "Telemetry", "@context": "dtmi:dtdl:context;2"}),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("@type"), "{e}");
-        let e = validate_model_document(0, &json!({"@id": "dtmi:x:R;1", "@type": "Interface"})).unwrap_err();
+        let e = validate_model_document(0, &json!({"@id": "dtmi:x:R;1", "@type": "Interface"}))
+            .unwrap_err();
         assert!(e.to_string().contains("@context"), "{e}");
         assert!(validate_model_document(0, &json!([1])).is_err());
     }

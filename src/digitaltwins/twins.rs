@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::client::{DigitalTwinsClient, Versioned, to_body, API_VERSION};
+use super::client::{API_VERSION, DigitalTwinsClient, Versioned, to_body};
 use super::json_patch::JsonPatch;
 use super::twin::{validate_id, validate_twin_body};
 use crate::raw::digitaltwins::types;
@@ -156,7 +156,10 @@ impl AddTwin {
                 raw.digital_twins_add(id, API_VERSION, if_none_match, None, None, &map)
             })
             .await?;
-        versioned_value(resp.etag_or(resp.value.0.get("$etag"))?, Value::Object(resp.value.0))
+        versioned_value(
+            resp.etag_or(resp.value.0.get("$etag"))?,
+            Value::Object(resp.value.0),
+        )
     }
 }
 
@@ -189,9 +192,14 @@ impl GetTwin {
         let id = self.twin_id.as_str();
         let resp = self
             .client
-            .call(&self.options, |raw| raw.digital_twins_get_by_id(id, API_VERSION, None, None))
+            .call(&self.options, |raw| {
+                raw.digital_twins_get_by_id(id, API_VERSION, None, None)
+            })
             .await?;
-        versioned_value(resp.etag_or(resp.value.0.get("$etag"))?, Value::Object(resp.value.0))
+        versioned_value(
+            resp.etag_or(resp.value.0.get("$etag"))?,
+            Value::Object(resp.value.0),
+        )
     }
 }
 
@@ -291,7 +299,10 @@ impl DeleteTwin {
 /// The generated `If-None-Match: *` enum value, whatever its variant is called.
 pub(crate) fn star<T: std::str::FromStr>() -> Result<T, Error> {
     "*".parse().map_err(|_| {
-        Error::new(crate::ErrorKind::Other, "the generated client does not accept If-None-Match: *")
+        Error::new(
+            crate::ErrorKind::Other,
+            "the generated client does not accept If-None-Match: *",
+        )
     })
 }
 
@@ -306,7 +317,9 @@ pub(crate) fn condition_not_supported(op: &str, supported: &str) -> Error {
 pub(crate) fn if_match_header(op: &str, c: Option<&Condition>) -> Result<Option<String>, Error> {
     match c {
         None => Ok(None),
-        Some(Condition::IfNoneMatchAny) => Err(condition_not_supported(op, "IfMatch or IfMatchAny")),
+        Some(Condition::IfNoneMatchAny) => {
+            Err(condition_not_supported(op, "IfMatch or IfMatchAny"))
+        }
         Some(c) => Ok(c.if_match().map(str::to_owned)),
     }
 }
@@ -316,11 +329,7 @@ pub(crate) fn patch_body(patch: &JsonPatch) -> Vec<serde_json::Map<String, Value
     patch
         .to_value()
         .as_array()
-        .map(|ops| {
-            ops.iter()
-                .filter_map(|o| o.as_object().cloned())
-                .collect()
-        })
+        .map(|ops| ops.iter().filter_map(|o| o.as_object().cloned()).collect())
         .unwrap_or_default()
 }
 
@@ -332,7 +341,10 @@ pub(crate) fn object(v: Value) -> serde_json::Map<String, Value> {
     }
 }
 
-pub(crate) fn versioned_value<T: DeserializeOwned>(etag: ETag, v: Value) -> Result<Versioned<T>, Error> {
+pub(crate) fn versioned_value<T: DeserializeOwned>(
+    etag: ETag,
+    v: Value,
+) -> Result<Versioned<T>, Error> {
     Ok(Versioned {
         value: super::client::convert(v)?,
         etag,
