@@ -892,3 +892,86 @@ fn shared_access_key_credential_is_refused_for_adt() {
         .unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::InvalidInput { field, .. } if field == "credential"));
 }
+
+fn rule(
+    fault: azure_twins_emulator::Fault,
+    count: usize,
+    method: &str,
+    path: &str,
+) -> azure_twins_emulator::FaultRule {
+    azure_twins_emulator::FaultRule {
+        fault,
+        count,
+        service: Some(azure_twins_emulator::Service::DigitalTwins),
+        method: Some(method.into()),
+        path_prefix: Some(path.into()),
+    }
+}
+
+#[tokio::test]
+async fn reads_are_retried_after_throttling() {
+    use azure_twins_emulator::{Fault, RetryAfter};
+    let (emu, dt) = setup().await;
+    dt.add_twin("room-1", room("room-1", 20.0))
+        .send()
+        .await
+        .unwrap();
+    emu.faults().inject(rule(
+        Fault::Throttle {
+            retry_after: RetryAfter::Millis(10),
+        },
+        2,
+        "GET",
+        "/digitaltwins/room-1",
+    ));
+    let got = dt.get_twin("room-1").send().await.unwrap();
+    assert_eq!(got.value["temperature"], 20.0);
+    assert_eq!(
+        emu.faults().injected(),
+        2,
+        "two 429s absorbed by the retry policy"
+    );
+}
+
+#[tokio::test]
+async fn telemetry_is_not_retried_unless_opted_in() {
+    use azure_twins::RequestOptions;
+    use azure_twins_emulator::Fault;
+    let (emu, dt) = setup().await;
+    dt.add_twin("room-1", room("room-1", 20.0))
+        .send()
+        .await
+        .unwrap();
+    emu.faults().inject(rule(
+        Fault::ServiceUnavailable,
+        1,
+        "POST",
+        "/digitaltwins/room-1/telemetry",
+    ));
+    let e = dt
+        .send_telemetry("room-1", json!({"reading": 1.0}))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(503), "{e:?}");
+    assert!(emu.telemetry().is_empty());
+
+    emu.faults().inject(rule(
+        Fault::ServiceUnavailable,
+        1,
+        "POST",
+        "/digitaltwins/room-1/telemetry",
+    ));
+    let id = dt
+        .send_telemetry("room-1", json!({"reading": 2.0}))
+        .options(RequestOptions::default().retry_non_idempotent(true))
+        .send()
+        .await
+        .unwrap();
+    let seen = emu.telemetry();
+    assert_eq!(seen.len(), 1, "delivered once after one retry");
+    assert_eq!(
+        seen[0].message_id, id,
+        "the retry reused the same Message-Id"
+    );
+}
