@@ -352,10 +352,10 @@ pub(crate) const CREDENTIAL_PREFIX: &str = "credential error: ";
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
-        if let Some(d) = &self.details {
-            if let Some(id) = d.request_id.as_deref().or(d.tracking_id.as_deref()) {
-                write!(f, " [request id {id}]")?;
-            }
+        if let Some(d) = &self.details
+            && let Some(id) = d.request_id.as_deref().or(d.tracking_id.as_deref())
+        {
+            write!(f, " [request id {id}]")?;
         }
         Ok(())
     }
@@ -520,15 +520,15 @@ fn parse_json_error(json: &Value, d: &mut ResponseDetails) {
             d.service_message = Some(trimmed.to_owned());
         }
     }
-    if let Some(em) = get_ci(obj, "ExceptionMessage").and_then(Value::as_str) {
-        if let Some(rest) = em.split("Tracking ID:").nth(1) {
-            let id: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric())
-                .collect();
-            if !id.is_empty() && d.tracking_id.is_none() {
-                d.tracking_id = Some(id);
-            }
+    if let Some(em) = get_ci(obj, "ExceptionMessage").and_then(Value::as_str)
+        && let Some(rest) = em.split("Tracking ID:").nth(1)
+    {
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if !id.is_empty() && d.tracking_id.is_none() {
+            d.tracking_id = Some(id);
         }
     }
 }

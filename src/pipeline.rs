@@ -255,12 +255,11 @@ impl Pipeline {
     /// Before a retry: a fresh `Authorization` (the token may have been renewed while waiting).
     /// The `traceparent` stays: all attempts belong to the caller's one logical operation.
     async fn refresh_for_retry(&self, request: &mut reqwest::Request) {
-        if let Some(a) = &self.inner.authorizer {
-            if let Ok(h) = a.header().await {
-                if let Ok(v) = sensitive(h.expose_secret()) {
-                    request.headers_mut().insert(AUTHORIZATION, v);
-                }
-            }
+        if let Some(a) = &self.inner.authorizer
+            && let Ok(h) = a.header().await
+            && let Ok(v) = sensitive(h.expose_secret())
+        {
+            request.headers_mut().insert(AUTHORIZATION, v);
         }
     }
 }
@@ -399,13 +398,17 @@ fn hook_error<E>(e: Error) -> progenitor_client::Error<E> {
     progenitor_client::Error::Custom(msg)
 }
 
+fn take_hook_error(ctx: &CallContext) -> Option<Error> {
+    ctx.lock().hook_error.take()
+}
+
 /// Maps a raw error with the help of the call context.
 async fn map_raw_error<E: serde::Serialize>(
     ctx: &CallContext,
     e: progenitor_client::Error<E>,
 ) -> Error {
     let mut err = match e {
-        progenitor_client::Error::Custom(msg) => match ctx.lock().hook_error.take() {
+        progenitor_client::Error::Custom(msg) => match take_hook_error(ctx) {
             Some(typed) => typed,
             None => Error::from_raw(progenitor_client::Error::<E>::Custom(msg)).await,
         },

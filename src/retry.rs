@@ -175,10 +175,10 @@ pub(crate) fn is_retryable_response(status: StatusCode, headers: &HeaderMap) -> 
         return false;
     }
     for name in ["iothub-errorcode", "x-ms-error-code"] {
-        if let Some(code) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            if NON_CLEARING_CODES.contains(&code.trim()) {
-                return false;
-            }
+        if let Some(code) = headers.get(name).and_then(|v| v.to_str().ok())
+            && NON_CLEARING_CODES.contains(&code.trim())
+        {
+            return false;
         }
     }
     true
@@ -222,10 +222,9 @@ fn is_tls_error(e: &reqwest::Error) -> bool {
         if let Some(inner) = e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
+            && check(inner, depth + 1)
         {
-            if check(inner, depth + 1) {
-                return true;
-            }
+            return true;
         }
         e.source().is_some_and(|s| check(s, depth + 1))
     }
@@ -236,12 +235,12 @@ fn is_tls_error(e: &reqwest::Error) -> bool {
 /// (delta seconds, or an HTTP date relative to `now`).
 pub(crate) fn retry_after_from_headers(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            if let Ok(ms) = v.trim().parse::<f64>() {
-                if ms.is_finite() && ms >= 0.0 {
-                    return Some(Duration::from_secs_f64(ms / 1000.0));
-                }
-            }
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok())
+            && let Ok(ms) = v.trim().parse::<f64>()
+            && ms.is_finite()
+            && ms >= 0.0
+        {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
         }
     }
     let v = headers
