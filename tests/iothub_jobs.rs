@@ -5,8 +5,8 @@ mod iothub_support;
 
 use std::time::Duration;
 
-use azure_twins::iothub::{DeviceMethod, Job, JobStatus, JobType, TwinPatch};
 use azure_twins::ErrorKind;
+use azure_twins::iothub::{DeviceMethod, Job, JobStatus, JobType, TwinPatch};
 use futures::TryStreamExt;
 use iothub_support::{CaptureServer, invalid_field, start};
 use serde_json::{Value, json};
@@ -14,7 +14,11 @@ use serde_json::{Value, json};
 async fn devices(hub: &azure_twins::IotHubClient, ids: &[&str], site: &str) {
     for id in ids {
         hub.create_device(*id).send().await.unwrap();
-        hub.update_twin(*id).tags(json!({ "site": site })).send().await.unwrap();
+        hub.update_twin(*id)
+            .tags(json!({ "site": site }))
+            .send()
+            .await
+            .unwrap();
     }
 }
 
@@ -28,7 +32,9 @@ async fn twin_update_job_runs_to_completion() {
         .schedule_twin_update(
             "fw-21",
             "tags.site = 'berlin'",
-            TwinPatch::new().desired(json!({ "fw": "2.1" })).tags(json!({ "rollout": 1 })),
+            TwinPatch::new()
+                .desired(json!({ "fw": "2.1" }))
+                .tags(json!({ "rollout": 1 })),
         )
         .max_execution_time(Duration::from_secs(120))
         .send()
@@ -46,7 +52,14 @@ async fn twin_update_job_runs_to_completion() {
         .unwrap();
     assert_eq!(done.status, Some(JobStatus::Completed), "{done:?}");
     let stats = done.device_job_statistics.unwrap();
-    assert_eq!((stats.device_count, stats.succeeded_count, stats.failed_count), (3, 3, 0));
+    assert_eq!(
+        (
+            stats.device_count,
+            stats.succeeded_count,
+            stats.failed_count
+        ),
+        (3, 3, 0)
+    );
 
     for id in ["b1", "b2", "b3"] {
         let t = hub.get_twin(id).send().await.unwrap().value;
@@ -94,7 +107,14 @@ async fn method_job_with_handlers_and_a_device_without_one() {
     assert!(done.status.as_ref().unwrap().is_terminal(), "{done:?}");
     assert_eq!(done.job_type, Some(JobType::ScheduleDeviceMethod));
     let stats = done.device_job_statistics.unwrap();
-    assert_eq!((stats.device_count, stats.succeeded_count, stats.failed_count), (3, 2, 1));
+    assert_eq!(
+        (
+            stats.device_count,
+            stats.succeeded_count,
+            stats.failed_count
+        ),
+        (3, 2, 1)
+    );
     let rows: Vec<Value> = hub
         .query("SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'reboot-lab' AND devices.jobs.status = 'completed'")
         .into_stream_as()
@@ -102,7 +122,10 @@ async fn method_job_with_handlers_and_a_device_without_one() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0]["outcome"]["deviceMethodResponse"]["payload"]["echo"]["delay"], 1);
+    assert_eq!(
+        rows[0]["outcome"]["deviceMethodResponse"]["payload"]["echo"]["delay"],
+        1
+    );
 }
 
 #[tokio::test]
@@ -111,7 +134,11 @@ async fn cancel_a_scheduled_job_and_wait_timeout() {
     devices(&hub, &["c1"], "x").await;
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     let job = hub
-        .schedule_twin_update("later", "tags.site = 'x'", TwinPatch::new().desired(json!({ "a": 1 })))
+        .schedule_twin_update(
+            "later",
+            "tags.site = 'x'",
+            TwinPatch::new().desired(json!({ "a": 1 })),
+        )
         .start_at(later)
         .send()
         .await
@@ -131,7 +158,10 @@ async fn cancel_a_scheduled_job_and_wait_timeout() {
 
     let cancelled = hub.cancel_job("later").send().await.unwrap();
     assert_eq!(cancelled.status, Some(JobStatus::Cancelled));
-    assert_eq!(hub.get_job("later").send().await.unwrap().status, Some(JobStatus::Cancelled));
+    assert_eq!(
+        hub.get_job("later").send().await.unwrap().status,
+        Some(JobStatus::Cancelled)
+    );
     let waited = hub.wait_for_job("later").await.unwrap();
     assert_eq!(waited.status, Some(JobStatus::Cancelled));
     // The twin was never touched.
@@ -145,11 +175,15 @@ async fn query_jobs_by_type_and_status_across_pages() {
     devices(&hub, &["j1"], "y").await;
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     for i in 0..3 {
-        hub.schedule_twin_update(format!("t{i}"), "tags.site = 'y'", TwinPatch::new().desired(json!({ "i": i })))
-            .start_at(later)
-            .send()
-            .await
-            .unwrap();
+        hub.schedule_twin_update(
+            format!("t{i}"),
+            "tags.site = 'y'",
+            TwinPatch::new().desired(json!({ "i": i })),
+        )
+        .start_at(later)
+        .send()
+        .await
+        .unwrap();
     }
     hub.schedule_device_method("m0", "tags.site = 'y'", DeviceMethod::new("ping"))
         .start_at(later)
@@ -158,7 +192,13 @@ async fn query_jobs_by_type_and_status_across_pages() {
         .unwrap();
     hub.cancel_job("t2").send().await.unwrap();
 
-    let all: Vec<Job> = hub.query_jobs().page_size(1).into_stream().try_collect().await.unwrap();
+    let all: Vec<Job> = hub
+        .query_jobs()
+        .page_size(1)
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(all.len(), 4);
     let twin_jobs: Vec<Job> = hub
         .query_jobs()
@@ -176,7 +216,13 @@ async fn query_jobs_by_type_and_status_across_pages() {
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(cancelled.iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(), vec!["t2"]);
+    assert_eq!(
+        cancelled
+            .iter()
+            .map(|j| j.job_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["t2"]
+    );
     let methods: Vec<Job> = hub
         .query_jobs()
         .job_type(JobType::ScheduleDeviceMethod)
@@ -201,8 +247,17 @@ async fn job_errors() {
 
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     let patch = TwinPatch::new().desired(json!({ "a": 1 }));
-    hub.schedule_twin_update("dup", "tags.x = 1", patch.clone()).start_at(later).send().await.unwrap();
-    let err = hub.schedule_twin_update("dup", "tags.x = 1", patch).start_at(later).send().await.unwrap_err();
+    hub.schedule_twin_update("dup", "tags.x = 1", patch.clone())
+        .start_at(later)
+        .send()
+        .await
+        .unwrap();
+    let err = hub
+        .schedule_twin_update("dup", "tags.x = 1", patch)
+        .start_at(later)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(409), "{err:?}");
     assert_eq!(err.error_code(), Some("JobAlreadyExists"));
 }
@@ -213,17 +268,82 @@ async fn job_inputs_are_checked_locally() {
     let hub = server.client();
     let p = || TwinPatch::new().desired(json!({ "a": 1 }));
     let cases = vec![
-        (hub.schedule_twin_update("j", "", p()).send().await.unwrap_err(), "condition"),
-        (hub.schedule_twin_update("j", "tags.a = 1", TwinPatch::new()).send().await.unwrap_err(), "patch"),
-        (hub.schedule_twin_update("j", "tags.a = 1", TwinPatch::new().tags(json!({"a.b": 1}))).send().await.unwrap_err(), "tags.a.b"),
-        (hub.schedule_twin_update("bad id", "tags.a = 1", p()).send().await.unwrap_err(), "job_id"),
-        (hub.schedule_twin_update("j", "tags.a = 1", p()).max_execution_time(Duration::ZERO).send().await.unwrap_err(), "max_execution_time"),
-        (hub.schedule_device_method("j", "tags.a = 1", DeviceMethod::new("")).send().await.unwrap_err(), "method_name"),
-        (hub.schedule_device_method("j", "tags.a = 1", DeviceMethod::new("a b")).send().await.unwrap_err(), "method_name"),
-        (hub.schedule_device_method("j", " ", DeviceMethod::new("m")).send().await.unwrap_err(), "condition"),
-        (hub.schedule_device_method("j", "tags.a = 1", DeviceMethod::new("m").response_timeout(Duration::from_secs(1))).send().await.unwrap_err(), "response_timeout"),
+        (
+            hub.schedule_twin_update("j", "", p())
+                .send()
+                .await
+                .unwrap_err(),
+            "condition",
+        ),
+        (
+            hub.schedule_twin_update("j", "tags.a = 1", TwinPatch::new())
+                .send()
+                .await
+                .unwrap_err(),
+            "patch",
+        ),
+        (
+            hub.schedule_twin_update("j", "tags.a = 1", TwinPatch::new().tags(json!({"a.b": 1})))
+                .send()
+                .await
+                .unwrap_err(),
+            "tags.a.b",
+        ),
+        (
+            hub.schedule_twin_update("bad id", "tags.a = 1", p())
+                .send()
+                .await
+                .unwrap_err(),
+            "job_id",
+        ),
+        (
+            hub.schedule_twin_update("j", "tags.a = 1", p())
+                .max_execution_time(Duration::ZERO)
+                .send()
+                .await
+                .unwrap_err(),
+            "max_execution_time",
+        ),
+        (
+            hub.schedule_device_method("j", "tags.a = 1", DeviceMethod::new(""))
+                .send()
+                .await
+                .unwrap_err(),
+            "method_name",
+        ),
+        (
+            hub.schedule_device_method("j", "tags.a = 1", DeviceMethod::new("a b"))
+                .send()
+                .await
+                .unwrap_err(),
+            "method_name",
+        ),
+        (
+            hub.schedule_device_method("j", " ", DeviceMethod::new("m"))
+                .send()
+                .await
+                .unwrap_err(),
+            "condition",
+        ),
+        (
+            hub.schedule_device_method(
+                "j",
+                "tags.a = 1",
+                DeviceMethod::new("m").response_timeout(Duration::from_secs(1)),
+            )
+            .send()
+            .await
+            .unwrap_err(),
+            "response_timeout",
+        ),
         (hub.get_job("").send().await.unwrap_err(), "job_id"),
-        (hub.wait_for_job("j").poll_every(Duration::ZERO).await.unwrap_err(), "poll_every"),
+        (
+            hub.wait_for_job("j")
+                .poll_every(Duration::ZERO)
+                .await
+                .unwrap_err(),
+            "poll_every",
+        ),
     ];
     for (err, field) in cases {
         assert_eq!(invalid_field(&err), field, "{err}");
@@ -238,13 +358,25 @@ async fn wire_shape_of_job_creation() {
     let hub = server.client();
     let start_at: chrono::DateTime<chrono::Utc> = "2030-01-02T03:04:05Z".parse().unwrap();
     let _ = hub
-        .schedule_twin_update("j1", "tags.a = 1", TwinPatch::new().desired(json!({ "x": 1 })).remove_tag("old"))
+        .schedule_twin_update(
+            "j1",
+            "tags.a = 1",
+            TwinPatch::new()
+                .desired(json!({ "x": 1 }))
+                .remove_tag("old"),
+        )
         .start_at(start_at)
         .max_execution_time(Duration::from_secs(600))
         .send()
         .await;
     let _ = hub
-        .schedule_device_method("j2", "tags.a = 1", DeviceMethod::new("reboot").payload(json!({"p": 1})).connect_timeout(Duration::from_secs(10)))
+        .schedule_device_method(
+            "j2",
+            "tags.a = 1",
+            DeviceMethod::new("reboot")
+                .payload(json!({"p": 1}))
+                .connect_timeout(Duration::from_secs(10)),
+        )
         .start_at(start_at)
         .send()
         .await;

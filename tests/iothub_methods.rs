@@ -38,7 +38,11 @@ async fn device_and_module_methods_return_status_and_payload() {
     assert_eq!(r.payload_as::<Got>().unwrap().got["n"], 1);
 
     // The device's own failure status is data, not an error.
-    let r = hub.invoke_module_method("dev", "mod", "fail").send().await.unwrap();
+    let r = hub
+        .invoke_module_method("dev", "mod", "fail")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status, 503);
     assert_eq!(r.payload, json!("busy"));
 }
@@ -47,13 +51,25 @@ async fn device_and_module_methods_return_status_and_payload() {
 async fn offline_unknown_and_timed_out_devices() {
     let (emu, hub) = start().await;
     hub.create_device("quiet").send().await.unwrap();
-    let err = hub.invoke_device_method("quiet", "reboot").send().await.unwrap_err();
+    let err = hub
+        .invoke_device_method("quiet", "reboot")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
     assert_eq!(err.error_code(), Some("DeviceNotOnline"));
 
-    let err = hub.invoke_device_method("ghost", "reboot").send().await.unwrap_err();
+    let err = hub
+        .invoke_device_method("ghost", "reboot")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.error_code(), Some("DeviceNotFound"));
-    let err = hub.invoke_module_method("quiet", "ghost", "reboot").send().await.unwrap_err();
+    let err = hub
+        .invoke_module_method("quiet", "ghost", "reboot")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.error_code(), Some("ModuleNotFound"));
 
     emu.register_async_method_handler("quiet", None, "slow", |_| async {
@@ -85,7 +101,11 @@ async fn methods_are_not_retried_unless_the_caller_opts_in() {
     };
 
     emu.faults().inject(unavailable());
-    let err = hub.invoke_device_method("dev", "count").send().await.unwrap_err();
+    let err = hub
+        .invoke_device_method("dev", "count")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(503), "{err:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert_eq!(emu.faults().injected(), 1);
@@ -112,7 +132,10 @@ async fn methods_are_not_retried_unless_the_caller_opts_in() {
         ..FaultRule::new(Fault::ServiceUnavailable, 1)
     });
     hub.get_twin("dev")
-        .options(RequestOptions::default().retry(RetryOptions::default().initial_delay(Duration::from_millis(10))))
+        .options(
+            RequestOptions::default()
+                .retry(RetryOptions::default().initial_delay(Duration::from_millis(10))),
+        )
         .send()
         .await
         .unwrap();
@@ -124,13 +147,58 @@ async fn method_inputs_are_checked_locally_and_wire_shape() {
     let server = CaptureServer::start().await;
     let hub = server.client();
     let cases = vec![
-        (hub.invoke_device_method("dev", "").send().await.unwrap_err(), "method_name"),
-        (hub.invoke_device_method("dev", "a/b").send().await.unwrap_err(), "method_name"),
-        (hub.invoke_device_method("a b", "m").send().await.unwrap_err(), "device_id"),
-        (hub.invoke_module_method("d", "", "m").send().await.unwrap_err(), "module_id"),
-        (hub.invoke_device_method("d", "m").response_timeout(Duration::from_secs(4)).send().await.unwrap_err(), "response_timeout"),
-        (hub.invoke_device_method("d", "m").connect_timeout(Duration::from_secs(301)).send().await.unwrap_err(), "connect_timeout"),
-        (hub.invoke_device_method("d", "m").payload("x".repeat(200_000)).send().await.unwrap_err(), "payload"),
+        (
+            hub.invoke_device_method("dev", "")
+                .send()
+                .await
+                .unwrap_err(),
+            "method_name",
+        ),
+        (
+            hub.invoke_device_method("dev", "a/b")
+                .send()
+                .await
+                .unwrap_err(),
+            "method_name",
+        ),
+        (
+            hub.invoke_device_method("a b", "m")
+                .send()
+                .await
+                .unwrap_err(),
+            "device_id",
+        ),
+        (
+            hub.invoke_module_method("d", "", "m")
+                .send()
+                .await
+                .unwrap_err(),
+            "module_id",
+        ),
+        (
+            hub.invoke_device_method("d", "m")
+                .response_timeout(Duration::from_secs(4))
+                .send()
+                .await
+                .unwrap_err(),
+            "response_timeout",
+        ),
+        (
+            hub.invoke_device_method("d", "m")
+                .connect_timeout(Duration::from_secs(301))
+                .send()
+                .await
+                .unwrap_err(),
+            "connect_timeout",
+        ),
+        (
+            hub.invoke_device_method("d", "m")
+                .payload("x".repeat(200_000))
+                .send()
+                .await
+                .unwrap_err(),
+            "payload",
+        ),
     ];
     for (err, field) in cases {
         assert_eq!(invalid_field(&err), field, "{err}");

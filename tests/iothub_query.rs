@@ -134,7 +134,13 @@ async fn projections_aggregates_and_module_twins() {
         .await
         .unwrap();
     let ids: BTreeSet<_> = rows.into_iter().map(|r| r.id).collect();
-    assert_eq!(ids, ["q-000", "q-002", "q-004"].into_iter().map(String::from).collect());
+    assert_eq!(
+        ids,
+        ["q-000", "q-002", "q-004"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
 
     let counts: Vec<serde_json::Value> = hub
         .query("SELECT COUNT() AS n FROM devices")
@@ -186,10 +192,22 @@ async fn query_errors() {
             b = b.page_size(p);
         }
         let err = b.into_stream().next().await.unwrap().unwrap_err();
-        assert!(matches!(err.kind(), ErrorKind::InvalidInput { .. }), "{err:?}");
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            "{err:?}"
+        );
     }
-    let long = format!("SELECT * FROM devices WHERE deviceId = '{}'", "x".repeat(8200));
-    let err = local.query(long).into_stream().next().await.unwrap().unwrap_err();
+    let long = format!(
+        "SELECT * FROM devices WHERE deviceId = '{}'",
+        "x".repeat(8200)
+    );
+    let err = local
+        .query(long)
+        .into_stream()
+        .next()
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(invalid_field(&err), "query");
     assert_eq!(server.count(), 0);
 }

@@ -15,7 +15,10 @@ async fn device_lifecycle_with_conditions() {
     assert_eq!(d.status.as_deref(), Some("enabled"));
     let key = d.primary_key().expect("service generated SAS keys");
     assert!(!key.expose_secret().is_empty());
-    assert!(!format!("{d:?}").contains(key.expose_secret()), "keys hidden in Debug");
+    assert!(
+        !format!("{d:?}").contains(key.expose_secret()),
+        "keys hidden in Debug"
+    );
     let etag = d.etag.clone().unwrap();
 
     let err = hub.create_device("dev-1").send().await.unwrap_err();
@@ -25,20 +28,43 @@ async fn device_lifecycle_with_conditions() {
     let got = hub.get_device("dev-1").send().await.unwrap();
     assert_eq!(got.etag.as_ref(), Some(&etag));
 
-    let disabled = hub.update_device(got.clone().with_status(false)).if_unchanged().send().await.unwrap();
+    let disabled = hub
+        .update_device(got.clone().with_status(false))
+        .if_unchanged()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(disabled.status.as_deref(), Some("disabled"));
     assert_ne!(disabled.etag.as_ref(), Some(&etag));
 
     // The stale document fails with 412, as in the recorded session.
-    let err = hub.update_device(got.clone()).if_unchanged().send().await.unwrap_err();
+    let err = hub
+        .update_device(got.clone())
+        .if_unchanged()
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_precondition_failed(), "{err:?}");
     // Unconditional update succeeds.
-    let enabled = hub.update_device(got.with_status(true)).send().await.unwrap();
+    let enabled = hub
+        .update_device(got.with_status(true))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(enabled.status.as_deref(), Some("enabled"));
 
-    let err = hub.delete_device("dev-1").if_match(&etag).send().await.unwrap_err();
+    let err = hub
+        .delete_device("dev-1")
+        .if_match(&etag)
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_precondition_failed(), "{err:?}");
-    hub.delete_device("dev-1").if_match(enabled.etag.clone().unwrap()).send().await.unwrap();
+    hub.delete_device("dev-1")
+        .if_match(enabled.etag.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
     let err = hub.get_device("dev-1").send().await.unwrap_err();
     assert!(err.is_not_found());
     assert_eq!(err.error_code(), Some("DeviceNotFound"));
@@ -51,11 +77,17 @@ async fn authentication_kinds_and_listing() {
     let (_emu, hub) = start().await;
     let keys = hub
         .create_device("given-keys")
-        .authentication(Authentication::sas_keys("cHJpbWFyeWtleXByaW1hcnlrZXk=", "c2Vjb25kYXJ5a2V5c2Vjb25kYXI="))
+        .authentication(Authentication::sas_keys(
+            "cHJpbWFyeWtleXByaW1hcnlrZXk=",
+            "c2Vjb25kYXJ5a2V5c2Vjb25kYXI=",
+        ))
         .send()
         .await
         .unwrap();
-    assert_eq!(keys.primary_key().unwrap().expose_secret(), "cHJpbWFyeWtleXByaW1hcnlrZXk=");
+    assert_eq!(
+        keys.primary_key().unwrap().expose_secret(),
+        "cHJpbWFyeWtleXByaW1hcnlrZXk="
+    );
     let x509 = hub
         .create_device("x509")
         .authentication(Authentication::x509_thumbprints(
@@ -79,7 +111,10 @@ async fn authentication_kinds_and_listing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ca.authentication.unwrap().kind.as_deref(), Some("certificateAuthority"));
+    assert_eq!(
+        ca.authentication.unwrap().kind.as_deref(),
+        Some("certificateAuthority")
+    );
     assert_eq!(ca.capabilities.map(|c| c.iot_edge), Some(true));
     assert_eq!(ca.status.as_deref(), Some("disabled"));
 
@@ -89,7 +124,14 @@ async fn authentication_kinds_and_listing() {
     assert_eq!(two.len(), 2);
 
     let stats = hub.get_device_statistics().send().await.unwrap();
-    assert_eq!((stats.total_device_count, stats.enabled_device_count, stats.disabled_device_count), (3, 2, 1));
+    assert_eq!(
+        (
+            stats.total_device_count,
+            stats.enabled_device_count,
+            stats.disabled_device_count
+        ),
+        (3, 2, 1)
+    );
     let svc = hub.get_service_statistics().send().await.unwrap();
     assert_eq!(svc.connected_device_count, 0);
 }
@@ -98,7 +140,12 @@ async fn authentication_kinds_and_listing() {
 async fn module_lifecycle() {
     let (_emu, hub) = start().await;
     hub.create_device("edge").send().await.unwrap();
-    let m = hub.create_module("edge", "m1").managed_by("me").send().await.unwrap();
+    let m = hub
+        .create_module("edge", "m1")
+        .managed_by("me")
+        .send()
+        .await
+        .unwrap();
     assert_eq!((m.device_id.as_str(), m.module_id.as_str()), ("edge", "m1"));
     assert_eq!(m.managed_by.as_deref(), Some("me"));
     assert!(m.etag.is_some());
@@ -113,9 +160,19 @@ async fn module_lifecycle() {
     assert_eq!(list.len(), 2);
 
     let got = hub.get_module("edge", "m1").send().await.unwrap();
-    let updated = hub.update_module(got.clone().with_managed_by("other")).if_unchanged().send().await.unwrap();
+    let updated = hub
+        .update_module(got.clone().with_managed_by("other"))
+        .if_unchanged()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(updated.managed_by.as_deref(), Some("other"));
-    let err = hub.update_module(got).if_unchanged().send().await.unwrap_err();
+    let err = hub
+        .update_module(got)
+        .if_unchanged()
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_precondition_failed(), "{err:?}");
     hub.delete_module("edge", "m1").send().await.unwrap();
     let err = hub.get_module("edge", "m1").send().await.unwrap_err();
@@ -129,7 +186,11 @@ async fn module_lifecycle() {
 async fn configurations_crud_queries_and_edge() {
     let (_emu, hub) = start().await;
     hub.create_device("d1").send().await.unwrap();
-    hub.update_twin("d1").tags(json!({ "site": "berlin" })).send().await.unwrap();
+    hub.update_twin("d1")
+        .tags(json!({ "site": "berlin" }))
+        .send()
+        .await
+        .unwrap();
     let mut cfg = Configuration::new(
         "fw-21",
         "tags.site = 'berlin'",
@@ -146,15 +207,28 @@ async fn configurations_crud_queries_and_edge() {
     let mut got = hub.get_configuration("fw-21").send().await.unwrap();
     assert_eq!(got.etag.as_ref(), Some(&etag1));
     got.priority = Some(20);
-    let updated = hub.update_configuration(got.clone()).if_unchanged().send().await.unwrap();
+    let updated = hub
+        .update_configuration(got.clone())
+        .if_unchanged()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(updated.priority, Some(20));
     assert_ne!(updated.etag.as_ref(), Some(&etag1));
-    let err = hub.update_configuration(got).if_unchanged().send().await.unwrap_err();
+    let err = hub
+        .update_configuration(got)
+        .if_unchanged()
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_precondition_failed(), "{err:?}");
 
     let all = hub.list_configurations().send().await.unwrap();
     assert_eq!(all.len(), 1);
-    assert_eq!(hub.list_configurations().top(5).send().await.unwrap().len(), 1);
+    assert_eq!(
+        hub.list_configurations().top(5).send().await.unwrap().len(),
+        1
+    );
 
     let ok = hub
         .test_configuration_queries("tags.site = 'berlin'")
@@ -173,13 +247,32 @@ async fn configurations_crud_queries_and_edge() {
     assert!(bad.target_condition_error.is_some());
     assert!(bad.custom_metric_query_errors.contains_key("broken"));
 
-    let err = hub.delete_configuration("fw-21").if_match(&etag1).send().await.unwrap_err();
+    let err = hub
+        .delete_configuration("fw-21")
+        .if_match(&etag1)
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_precondition_failed(), "{err:?}");
-    hub.delete_configuration("fw-21").condition(Condition::IfMatchAny).send().await.unwrap();
-    assert!(hub.get_configuration("fw-21").send().await.unwrap_err().is_not_found());
+    hub.delete_configuration("fw-21")
+        .condition(Condition::IfMatchAny)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        hub.get_configuration("fw-21")
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 
     // Apply on edge: module twins get the content.
-    hub.create_device("edge").iot_edge(true).send().await.unwrap();
+    hub.create_device("edge")
+        .iot_edge(true)
+        .send()
+        .await
+        .unwrap();
     hub.apply_configuration_on_edge(
         "edge",
         json!({ "modulesContent": { "$edgeAgent": { "properties.desired": { "schemaVersion": "1.1" } } } }),
@@ -187,16 +280,26 @@ async fn configurations_crud_queries_and_edge() {
     .send()
     .await
     .unwrap();
-    let agent = hub.get_module_twin("edge", "$edgeAgent").send().await.unwrap();
+    let agent = hub
+        .get_module_twin("edge", "$edgeAgent")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(agent.value.properties.desired["schemaVersion"], "1.1");
-    let err = hub.apply_configuration_on_edge("ghost", json!({ "modulesContent": {} })).send().await.unwrap_err();
+    let err = hub
+        .apply_configuration_on_edge("ghost", json!({ "modulesContent": {} }))
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_not_found());
 }
 
 #[tokio::test]
 async fn bulk_registry_operations() {
     let (_emu, hub) = start().await;
-    let ops: Vec<_> = (0..10).map(|i| BulkOperation::create(Device::new(format!("b{i}")))).collect();
+    let ops: Vec<_> = (0..10)
+        .map(|i| BulkOperation::create(Device::new(format!("b{i}"))))
+        .collect();
     let r = hub.bulk_registry(ops).send().await.unwrap();
     assert!(r.is_successful);
     assert_eq!(hub.list_devices().send().await.unwrap().len(), 10);
@@ -215,8 +318,17 @@ async fn bulk_registry_operations() {
     assert!(!r.is_successful);
     let failed: Vec<_> = r.errors.iter().map(|e| e.device_id.as_str()).collect();
     assert_eq!(failed, vec!["b2", "b3"], "{r:?}");
-    assert_eq!(hub.get_device("b0").send().await.unwrap().status.as_deref(), Some("disabled"));
-    assert!(hub.get_device("b1").send().await.unwrap_err().is_not_found());
+    assert_eq!(
+        hub.get_device("b0").send().await.unwrap().status.as_deref(),
+        Some("disabled")
+    );
+    assert!(
+        hub.get_device("b1")
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
     assert!(hub.get_device("b2").send().await.is_ok());
 }
 
@@ -224,22 +336,86 @@ async fn bulk_registry_operations() {
 async fn registry_inputs_are_checked_locally() {
     let server = CaptureServer::start().await;
     let hub = server.client();
-    let too_many: Vec<_> = (0..101).map(|i| BulkOperation::delete(format!("d{i}"))).collect();
+    let too_many: Vec<_> = (0..101)
+        .map(|i| BulkOperation::delete(format!("d{i}")))
+        .collect();
     let cases = vec![
-        (hub.create_device("a b").send().await.unwrap_err(), "device_id"),
-        (hub.create_module("d", "").send().await.unwrap_err(), "module_id"),
-        (hub.get_device(&"x".repeat(129)).send().await.unwrap_err(), "device_id"),
-        (hub.update_device(Device::new("d")).if_unchanged().send().await.unwrap_err(), "etag"),
-        (hub.update_module(Module::new("d", "m")).condition(Condition::IfNoneMatchAny).send().await.unwrap_err(), "condition"),
+        (
+            hub.create_device("a b").send().await.unwrap_err(),
+            "device_id",
+        ),
+        (
+            hub.create_module("d", "").send().await.unwrap_err(),
+            "module_id",
+        ),
+        (
+            hub.get_device("x".repeat(129)).send().await.unwrap_err(),
+            "device_id",
+        ),
+        (
+            hub.update_device(Device::new("d"))
+                .if_unchanged()
+                .send()
+                .await
+                .unwrap_err(),
+            "etag",
+        ),
+        (
+            hub.update_module(Module::new("d", "m"))
+                .condition(Condition::IfNoneMatchAny)
+                .send()
+                .await
+                .unwrap_err(),
+            "condition",
+        ),
         (hub.list_devices().top(0).send().await.unwrap_err(), "top"),
-        (hub.bulk_registry(vec![]).send().await.unwrap_err(), "operations"),
-        (hub.bulk_registry(too_many).send().await.unwrap_err(), "operations"),
-        (hub.bulk_registry(vec![BulkOperation::delete("x"), BulkOperation::delete("x")]).send().await.unwrap_err(), "operations"),
-        (hub.bulk_registry(vec![BulkOperation::delete("ok"), BulkOperation::delete("not ok")]).send().await.unwrap_err(), "device_id"),
-        (hub.create_configuration(Configuration::new("c", "", 1, json!({}))).send().await.unwrap_err(), "target_condition"),
-        (hub.get_configuration("").send().await.unwrap_err(), "configuration_id"),
-        (hub.apply_configuration_on_edge("d", json!([1])).send().await.unwrap_err(), "content"),
-        (hub.test_configuration_queries("").send().await.unwrap_err(), "target_condition"),
+        (
+            hub.bulk_registry(vec![]).send().await.unwrap_err(),
+            "operations",
+        ),
+        (
+            hub.bulk_registry(too_many).send().await.unwrap_err(),
+            "operations",
+        ),
+        (
+            hub.bulk_registry(vec![BulkOperation::delete("x"), BulkOperation::delete("x")])
+                .send()
+                .await
+                .unwrap_err(),
+            "operations",
+        ),
+        (
+            hub.bulk_registry(vec![
+                BulkOperation::delete("ok"),
+                BulkOperation::delete("not ok"),
+            ])
+            .send()
+            .await
+            .unwrap_err(),
+            "device_id",
+        ),
+        (
+            hub.create_configuration(Configuration::new("c", "", 1, json!({})))
+                .send()
+                .await
+                .unwrap_err(),
+            "target_condition",
+        ),
+        (
+            hub.get_configuration("").send().await.unwrap_err(),
+            "configuration_id",
+        ),
+        (
+            hub.apply_configuration_on_edge("d", json!([1]))
+                .send()
+                .await
+                .unwrap_err(),
+            "content",
+        ),
+        (
+            hub.test_configuration_queries("").send().await.unwrap_err(),
+            "target_condition",
+        ),
     ];
     for (err, field) in cases {
         assert!(matches!(err.kind(), ErrorKind::InvalidInput { .. }));

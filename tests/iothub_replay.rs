@@ -60,7 +60,11 @@ fn load(name: &str) -> (Vec<Entry>, Vec<Scripted>) {
         for (k, v) in e["ResponseHeaders"].as_object().unwrap() {
             let v = match v {
                 Value::String(s) => s.clone(),
-                Value::Array(parts) => parts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 other => other.to_string(),
             };
             match k.to_ascii_lowercase().as_str() {
@@ -125,13 +129,25 @@ fn check(captured: &[Captured], recorded: &[Entry], meanings: &[Meaning]) {
         let ours: Vec<_> = c.query.iter().filter(|(k, _)| k != "api-version").collect();
         let theirs: Vec<_> = r.query.iter().filter(|(k, _)| k != "api-version").collect();
         assert_eq!(ours, theirs, "#{i} query");
-        assert_eq!(c.query_param("api-version").as_deref(), Some("2021-04-12"), "#{i}");
+        assert_eq!(
+            c.query_param("api-version").as_deref(),
+            Some("2021-04-12"),
+            "#{i}"
+        );
         let recorded_if_match = r.if_match.clone().filter(|v| v != "\"\"");
-        assert_eq!(c.header("if-match"), recorded_if_match, "#{i} If-Match ({} {})", r.method, r.path);
+        assert_eq!(
+            c.header("if-match"),
+            recorded_if_match,
+            "#{i} If-Match ({} {})",
+            r.method,
+            r.path
+        );
         assert_eq!(c.header("if-none-match"), None, "#{i}");
         if !c.body.is_empty() {
             assert!(
-                c.header("content-type").unwrap_or_default().starts_with("application/json"),
+                c.header("content-type")
+                    .unwrap_or_default()
+                    .starts_with("application/json"),
                 "#{i} content type"
             );
         }
@@ -144,7 +160,11 @@ fn check(captured: &[Captured], recorded: &[Entry], meanings: &[Meaning]) {
                 }
             }
             Meaning::TwinChange => {
-                assert_eq!(user_keys(&ours["tags"]), user_keys(&r.body["tags"]), "#{i} tags");
+                assert_eq!(
+                    user_keys(&ours["tags"]),
+                    user_keys(&r.body["tags"]),
+                    "#{i} tags"
+                );
                 assert_eq!(
                     user_keys(&ours["properties"]["desired"]),
                     user_keys(&r.body["properties"]["desired"]),
@@ -169,7 +189,12 @@ async fn devices_client_twin_lifecycle() {
     let twin = hub.get_twin(id).send().await.unwrap();
     assert_eq!(twin.etag.value(), "AAAAAAAAAAE=");
     assert_eq!(twin.value.version, Some(2));
-    let updated = hub.update_twin(id).desired(json!({ "username": "userA" })).send().await.unwrap();
+    let updated = hub
+        .update_twin(id)
+        .desired(json!({ "username": "userA" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(updated.etag.value(), "AAAAAAAAAAI=");
     assert_eq!(updated.value.properties.desired["username"], "userA");
     assert_eq!(updated.value.desired_version(), Some(2));
@@ -177,7 +202,12 @@ async fn devices_client_twin_lifecycle() {
     check(
         &server.captured(),
         &rec,
-        &[Meaning::Fields(&["deviceId"]), Meaning::None, Meaning::TwinChange, Meaning::None],
+        &[
+            Meaning::Fields(&["deviceId"]),
+            Meaning::None,
+            Meaning::TwinChange,
+            Meaning::None,
+        ],
     );
 }
 
@@ -206,9 +236,16 @@ async fn devices_client_update_device_etag_does_not_match() {
         .unwrap_err();
     assert!(err.is_precondition_failed(), "{err:?}");
     assert_eq!(err.error_code(), Some("PreconditionFailed"));
-    assert_eq!(err.request_id(), Some("e4a9090f-bc2f-4a78-b13b-a7a01fb30ffe"));
+    assert_eq!(
+        err.request_id(),
+        Some("e4a9090f-bc2f-4a78-b13b-a7a01fb30ffe")
+    );
     assert_eq!(err.tracking_id(), Some("e4a9090fbc2f4a78b13ba7a01fb30ffe"));
-    assert!(err.service_message().unwrap().contains("Device version did not match"));
+    assert!(
+        err.service_message()
+            .unwrap()
+            .contains("Device version did not match")
+    );
     // Unconditionally: succeeds.
     let forced = hub
         .update_device(created.with_status(true))
@@ -231,7 +268,10 @@ async fn devices_client_update_device_etag_does_not_match() {
     );
     // The keys read from the create response go back unchanged.
     let c = server.captured();
-    assert_eq!(c[1].json()["authentication"]["symmetricKey"]["primaryKey"], "Sanitized");
+    assert_eq!(
+        c[1].json()["authentication"]["symmetricKey"]["primaryKey"],
+        "Sanitized"
+    );
     assert_eq!(c[1].json()["authentication"]["type"], "sas");
 }
 
@@ -239,7 +279,10 @@ async fn devices_client_update_device_etag_does_not_match() {
 async fn modules_client_update_module_twin_etag_does_not_match() {
     let (server, rec) = server_for("ModulesClient_UpdateModuleTwin_EtagDoesNotMatch").await;
     let hub = server.client();
-    let (d, m) = ("TwinLifecycleDevice1651260581", "TwinLifecycleModule672370684");
+    let (d, m) = (
+        "TwinLifecycleDevice1651260581",
+        "TwinLifecycleModule672370684",
+    );
     hub.create_device(d).send().await.unwrap();
     let module = hub.create_module(d, m).send().await.unwrap();
     assert_eq!(module.etag.as_ref().unwrap().value(), "NDkzNDUwMTM0");
@@ -285,20 +328,36 @@ async fn query_client_get_all_devices_twins_with_tag() {
     hub.create_device(id).send().await.unwrap();
     let q = format!("SELECT * FROM devices WHERE deviceId = '{id}'");
     // Eventual consistency, as recorded: the first query finds nothing, the second finds it.
-    let first: Vec<_> = hub.query(q.clone()).into_stream().try_collect().await.unwrap();
+    let first: Vec<_> = hub
+        .query(q.clone())
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
     assert!(first.is_empty());
     let second: Vec<_> = hub.query(q).into_stream().try_collect().await.unwrap();
     assert_eq!(second.len(), 1);
     let t = &second[0];
     assert_eq!(t.device_id, id);
     assert_eq!(t.etag.as_ref().unwrap().value(), "AAAAAAAAAAI=");
-    assert_eq!(t.properties.desired["deviceContent_key"], "deviceContent_value-testconfigurations31074810987");
-    assert_eq!(t.configurations.as_ref().unwrap()["testconfigurations31074810987"]["status"], "Applied");
+    assert_eq!(
+        t.properties.desired["deviceContent_key"],
+        "deviceContent_value-testconfigurations31074810987"
+    );
+    assert_eq!(
+        t.configurations.as_ref().unwrap()["testconfigurations31074810987"]["status"],
+        "Applied"
+    );
     hub.delete_device(id).send().await.unwrap();
     check(
         &server.captured(),
         &rec,
-        &[Meaning::Fields(&["deviceId"]), Meaning::Exact, Meaning::Exact, Meaning::None],
+        &[
+            Meaning::Fields(&["deviceId"]),
+            Meaning::Exact,
+            Meaning::Exact,
+            Meaning::None,
+        ],
     );
 }
 
@@ -318,7 +377,10 @@ async fn configurations_client_configurations_lifecycle() {
     assert_eq!(created.etag, Some(ETag::new("\"MQ==\"")));
     assert!(created.created_time_utc.is_some());
     let mut got = hub.get_configuration(id).send().await.unwrap();
-    assert_eq!(got.system_metrics.as_ref().unwrap()["queries"]["targetedCount"], "select deviceId from devices");
+    assert_eq!(
+        got.system_metrics.as_ref().unwrap()["queries"]["targetedCount"],
+        "select deviceId from devices"
+    );
     got.priority = Some(1500054980);
     let updated = hub
         .update_configuration(got)
@@ -333,6 +395,11 @@ async fn configurations_client_configurations_lifecycle() {
     check(
         &server.captured(),
         &rec,
-        &[Meaning::Fields(fields), Meaning::None, Meaning::Fields(fields), Meaning::None],
+        &[
+            Meaning::Fields(fields),
+            Meaning::None,
+            Meaning::Fields(fields),
+            Meaning::None,
+        ],
     );
 }

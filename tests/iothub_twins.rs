@@ -85,7 +85,10 @@ async fn device_twin_merge_and_explicit_removals() {
     assert!(d["cfg"].get("b").is_none(), "removed: {d:?}");
     assert_eq!(d["cfg"]["c"], json!({ "d": 3, "e": "x" }));
     assert_eq!(d["keep"], true);
-    assert_eq!(t.value.tags, json!({ "site": "berlin" }).as_object().unwrap().clone());
+    assert_eq!(
+        t.value.tags,
+        json!({ "site": "berlin" }).as_object().unwrap().clone()
+    );
     assert!(t.value.desired_version().unwrap() > v1);
 }
 
@@ -121,7 +124,13 @@ async fn typed_values_and_typed_reads() {
     }
     let typed: Versioned<MyTwin> = hub.get_twin("dev-3").send_as().await.unwrap();
     assert_eq!(typed.value.id, "dev-3");
-    assert_eq!(typed.value.properties.desired.telemetry, Telemetry { interval: 5, unit: "s".into() });
+    assert_eq!(
+        typed.value.properties.desired.telemetry,
+        Telemetry {
+            interval: 5,
+            unit: "s".into()
+        }
+    );
     let raw: Versioned<Value> = hub.get_twin("dev-3").send_as().await.unwrap();
     assert_eq!(raw.etag, typed.etag);
     assert_eq!(raw.value["properties"]["desired"]["telemetry"]["unit"], "s");
@@ -157,12 +166,30 @@ async fn replace_device_and_module_twins() {
     assert!(replaced.value.tags.get("oldtag").is_none());
 
     // Read-modify-write with the twin's own etag as the condition.
-    let mut current: Twin = hub.get_module_twin("dev-4", "m").send().await.unwrap().value;
-    current.properties.desired.insert("mode".into(), json!("eco"));
+    let mut current: Twin = hub
+        .get_module_twin("dev-4", "m")
+        .send()
+        .await
+        .unwrap()
+        .value;
+    current
+        .properties
+        .desired
+        .insert("mode".into(), json!("eco"));
     let stale = current.clone();
-    let r = hub.replace_module_twin("dev-4", "m").twin(&current).send().await.unwrap();
+    let r = hub
+        .replace_module_twin("dev-4", "m")
+        .twin(&current)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.value.properties.desired["mode"], "eco");
-    let err = hub.replace_module_twin("dev-4", "m").twin(&stale).send().await.unwrap_err();
+    let err = hub
+        .replace_module_twin("dev-4", "m")
+        .twin(&stale)
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_precondition_failed(), "{err:?}");
 }
 
@@ -173,7 +200,11 @@ async fn errors_for_missing_twins_and_bad_conditions() {
     assert!(err.is_not_found(), "{err:?}");
     assert_eq!(err.error_code(), Some("DeviceNotFound"));
     hub.create_device("dev-5").send().await.unwrap();
-    let err = hub.get_module_twin("dev-5", "nope").send().await.unwrap_err();
+    let err = hub
+        .get_module_twin("dev-5", "nope")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
     let err = hub
         .update_twin("dev-5")
@@ -207,23 +238,103 @@ async fn local_validation_sends_nothing() {
     let server = CaptureServer::start().await;
     let hub = server.client();
     let cases: Vec<(azure_twins::Error, &str)> = vec![
-        (hub.update_twin("bad id").desired(json!({"a": 1})).send().await.unwrap_err(), "device_id"),
-        (hub.update_module_twin("d", &"m".repeat(129)).desired(json!({"a": 1})).send().await.unwrap_err(), "module_id"),
-        (hub.update_twin("d").desired(json!({"a.b": 1})).send().await.unwrap_err(), "desired.a.b"),
-        (hub.update_twin("d").tags(json!({"$x": 1})).send().await.unwrap_err(), "tags.$x"),
-        (hub.update_twin("d").tags(json!({"a b": 1})).send().await.unwrap_err(), "tags.a b"),
-        (hub.update_twin("d").desired(json!({"s": "x".repeat(4097)})).send().await.unwrap_err(), "desired.s"),
-        (hub.update_twin("d").desired(json!({"k".repeat(1025): 1})).send().await.unwrap_err(), ""),
-        (hub.update_twin("d").tags(deep(11)).send().await.unwrap_err(), "tags.l1"),
-        (hub.update_twin("d").desired("not an object").send().await.unwrap_err(), "desired"),
+        (
+            hub.update_twin("bad id")
+                .desired(json!({"a": 1}))
+                .send()
+                .await
+                .unwrap_err(),
+            "device_id",
+        ),
+        (
+            hub.update_module_twin("d", "m".repeat(129))
+                .desired(json!({"a": 1}))
+                .send()
+                .await
+                .unwrap_err(),
+            "module_id",
+        ),
+        (
+            hub.update_twin("d")
+                .desired(json!({"a.b": 1}))
+                .send()
+                .await
+                .unwrap_err(),
+            "desired.a.b",
+        ),
+        (
+            hub.update_twin("d")
+                .tags(json!({"$x": 1}))
+                .send()
+                .await
+                .unwrap_err(),
+            "tags.$x",
+        ),
+        (
+            hub.update_twin("d")
+                .tags(json!({"a b": 1}))
+                .send()
+                .await
+                .unwrap_err(),
+            "tags.a b",
+        ),
+        (
+            hub.update_twin("d")
+                .desired(json!({"s": "x".repeat(4097)}))
+                .send()
+                .await
+                .unwrap_err(),
+            "desired.s",
+        ),
+        (
+            hub.update_twin("d")
+                .desired(json!({"k".repeat(1025): 1}))
+                .send()
+                .await
+                .unwrap_err(),
+            "",
+        ),
+        (
+            hub.update_twin("d")
+                .tags(deep(11))
+                .send()
+                .await
+                .unwrap_err(),
+            "tags.l1",
+        ),
+        (
+            hub.update_twin("d")
+                .desired("not an object")
+                .send()
+                .await
+                .unwrap_err(),
+            "desired",
+        ),
         (hub.update_twin("d").send().await.unwrap_err(), "patch"),
-        (hub.update_twin("d").remove_desired("").send().await.unwrap_err(), "desired"),
-        (hub.replace_twin("d").desired(json!({"x\u{1}": 1})).send().await.unwrap_err(), "desired.x\u{1}"),
+        (
+            hub.update_twin("d")
+                .remove_desired("")
+                .send()
+                .await
+                .unwrap_err(),
+            "desired",
+        ),
+        (
+            hub.replace_twin("d")
+                .desired(json!({"x\u{1}": 1}))
+                .send()
+                .await
+                .unwrap_err(),
+            "desired.x\u{1}",
+        ),
         (hub.get_twin("").send().await.unwrap_err(), "device_id"),
     ];
     for (err, field) in cases {
         let f = invalid_field(&err);
-        assert!(f.starts_with(field), "field {f:?} should start with {field:?} ({err})");
+        assert!(
+            f.starts_with(field),
+            "field {f:?} should start with {field:?} ({err})"
+        );
     }
     // A ten-deep document is accepted locally (it reaches the server).
     let _ = hub.update_twin("d").tags(deep(10)).send().await;
@@ -237,8 +348,15 @@ async fn rejected_patch_leaves_the_twin_unchanged() {
     let (_emu, hub) = start().await;
     hub.create_device("dev-6").send().await.unwrap();
     let before = hub.get_twin("dev-6").send().await.unwrap();
-    let patch = TwinPatch::new().desired(json!({"ok": 1})).tags(json!({"bad.key": 1}));
-    let err = hub.update_twin("dev-6").patch(patch).send().await.unwrap_err();
+    let patch = TwinPatch::new()
+        .desired(json!({"ok": 1}))
+        .tags(json!({"bad.key": 1}));
+    let err = hub
+        .update_twin("dev-6")
+        .patch(patch)
+        .send()
+        .await
+        .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::InvalidInput { .. }));
     let after = hub.get_twin("dev-6").send().await.unwrap();
     assert_eq!(after.etag, before.etag);
@@ -255,6 +373,14 @@ async fn rejected_patch_leaves_the_twin_unchanged() {
 async fn ten_nested_objects_are_accepted() {
     let (_emu, hub) = start().await;
     hub.create_device("dev-7").send().await.unwrap();
-    let t = hub.update_twin("dev-7").tags(deep(10)).send().await.unwrap();
-    assert_eq!(t.value.tags["l1"]["l2"]["l3"]["l4"]["l5"]["l6"]["l7"]["l8"]["l9"]["l10"]["leaf"], 1);
+    let t = hub
+        .update_twin("dev-7")
+        .tags(deep(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        t.value.tags["l1"]["l2"]["l3"]["l4"]["l5"]["l6"]["l7"]["l8"]["l9"]["l10"]["leaf"],
+        1
+    );
 }

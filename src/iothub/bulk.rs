@@ -4,10 +4,10 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use super::IotHubClient;
 use super::http::{Req, to_json};
 use super::models::{BulkOperationResult, Device};
 use super::validation;
-use super::IotHubClient;
 use crate::{ETag, Error, RequestOptions};
 
 /// The most operations one bulk call may carry.
@@ -120,11 +120,18 @@ impl BulkOperation {
             self.mode,
             BulkOperationMode::UpdateIfMatchETag | BulkOperationMode::DeleteIfMatchETag
         ) {
-            let etag = d.etag.as_ref().map(|e| e.value().to_owned()).unwrap_or_default();
+            let etag = d
+                .etag
+                .as_ref()
+                .map(|e| e.value().to_owned())
+                .unwrap_or_default();
             if etag.is_empty() {
                 return Err(Error::invalid_input(
                     "etag",
-                    format!("operation on '{}' is conditional but has no etag", d.device_id),
+                    format!(
+                        "operation on '{}' is conditional but has no etag",
+                        d.device_id
+                    ),
                 ));
             }
             m.insert("eTag".into(), json!(etag));
@@ -196,8 +203,12 @@ impl BulkRegistry {
             .iter()
             .map(BulkOperation::to_json)
             .collect::<Result<Vec<_>, _>>()?;
-        let req = Req::new(Method::POST, "bulk_registry_update_registry", "/devices".into())
-            .body(Value::Array(body));
+        let req = Req::new(
+            Method::POST,
+            "bulk_registry_update_registry",
+            "/devices".into(),
+        )
+        .body(Value::Array(body));
         match self.client.send_req(req, &self.options).await {
             Ok(resp) => resp.json(),
             Err(e) if e.status().is_some_and(|s| s.as_u16() == 400) => {
@@ -248,9 +259,16 @@ mod tests {
         assert_eq!(b["id"], "d1");
         assert_eq!(b["importMode"], "create");
         assert_eq!(b["authentication"]["type"], "sas");
-        let b = BulkOperation::delete_if_match("d2", ETag::new("\"MQ==\"")).to_json().unwrap();
-        assert_eq!(b, json!({"id": "d2", "importMode": "deleteIfMatchETag", "eTag": "MQ=="}));
-        let e = BulkOperation::update_if_match(Device::new("d3")).to_json().unwrap_err();
+        let b = BulkOperation::delete_if_match("d2", ETag::new("\"MQ==\""))
+            .to_json()
+            .unwrap();
+        assert_eq!(
+            b,
+            json!({"id": "d2", "importMode": "deleteIfMatchETag", "eTag": "MQ=="})
+        );
+        let e = BulkOperation::update_if_match(Device::new("d3"))
+            .to_json()
+            .unwrap_err();
         assert!(e.to_string().contains("etag"));
         assert!(BulkOperation::delete("bad id").to_json().is_err());
     }

@@ -3,10 +3,10 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use super::IotHubClient;
 use super::http::{Req, Resp, seg, to_json};
 use super::models::{Configuration, ConfigurationQueriesTestResult};
 use super::validation;
-use super::IotHubClient;
 use crate::{Condition, ETag, Error, RequestOptions};
 
 fn with_header_etag(resp: &Resp, mut c: Configuration) -> Configuration {
@@ -115,7 +115,10 @@ impl UpdateConfiguration {
     /// Only update if the configuration still has the ETag of the document passed in.
     pub fn if_unchanged(mut self) -> Self {
         self.condition = Some(Condition::IfMatch(
-            self.configuration.etag.clone().unwrap_or_else(|| ETag::new("")),
+            self.configuration
+                .etag
+                .clone()
+                .unwrap_or_else(|| ETag::new("")),
         ));
         self
     }
@@ -139,7 +142,10 @@ impl UpdateConfiguration {
         if let Condition::IfMatch(e) = &condition
             && e.value().is_empty()
         {
-            return Err(Error::invalid_input("etag", "is empty: the document has no etag"));
+            return Err(Error::invalid_input(
+                "etag",
+                "is empty: the document has no etag",
+            ));
         }
         let body = to_json("configuration", &self.configuration)?;
         let req = Req::new(
@@ -187,7 +193,10 @@ impl DeleteConfiguration {
         validation::check_configuration_id(&self.id)?;
         let condition = self.condition.unwrap_or(Condition::IfMatchAny);
         if matches!(condition, Condition::IfNoneMatchAny) {
-            return Err(Error::invalid_input("condition", "IfNoneMatchAny is not supported here"));
+            return Err(Error::invalid_input(
+                "condition",
+                "IfNoneMatchAny is not supported here",
+            ));
         }
         let req = Req::new(Method::DELETE, "configuration_delete", path(&self.id))
             .condition(Some(&condition))?;
@@ -250,7 +259,8 @@ pub struct TestConfigurationQueries {
 impl TestConfigurationQueries {
     /// Adds a custom metric query to test.
     pub fn custom_metric(mut self, name: impl Into<String>, query: impl Into<String>) -> Self {
-        self.metrics.insert(name.into(), Value::String(query.into()));
+        self.metrics
+            .insert(name.into(), Value::String(query.into()));
         self
     }
 
@@ -306,7 +316,10 @@ impl ApplyConfigurationOnEdge {
         let req = Req::new(
             Method::POST,
             "configuration_apply_on_edge_device",
-            format!("/devices/{}/applyConfigurationContent", seg(&self.device_id)),
+            format!(
+                "/devices/{}/applyConfigurationContent",
+                seg(&self.device_id)
+            ),
         )
         .body(self.content);
         self.client.send_req(req, &self.options).await?;

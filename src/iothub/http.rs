@@ -8,8 +8,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use progenitor_client::ClientInfo;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -18,7 +18,11 @@ use super::{API_VERSION, IotHubClient};
 use crate::{Condition, ETag, Error, ErrorKind, RequestOptions};
 
 /// Characters escaped in a path segment: everything but unreserved characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes one path segment (ids may hold `#`, `?`, `%`, `$` …).
 pub(crate) fn seg(s: &str) -> String {
@@ -60,7 +64,10 @@ impl Req {
 
     pub(crate) fn header(mut self, name: &'static str, value: &str) -> Result<Self, Error> {
         let v = HeaderValue::from_str(value).map_err(|_| {
-            Error::invalid_input(name, "contains characters that cannot be sent in an HTTP header")
+            Error::invalid_input(
+                name,
+                "contains characters that cannot be sent in an HTTP header",
+            )
         })?;
         self.headers.insert(HeaderName::from_static(name), v);
         Ok(self)
@@ -89,7 +96,11 @@ pub(crate) struct Resp {
 impl Resp {
     /// Decodes the body as JSON.
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        let body: &[u8] = if self.body.is_empty() { b"null" } else { &self.body };
+        let body: &[u8] = if self.body.is_empty() {
+            b"null"
+        } else {
+            &self.body
+        };
         serde_json::from_slice(body).map_err(|e| {
             Error::new(
                 ErrorKind::DataConversion,

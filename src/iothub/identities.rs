@@ -2,14 +2,18 @@
 
 use reqwest::Method;
 
+use super::IotHubClient;
 use super::http::{Req, Resp, seg, to_json};
 use super::models::{Authentication, Device, DeviceCapabilities, Module};
 use super::validation;
-use super::IotHubClient;
 use crate::{Condition, ETag, Error, RequestOptions};
 
 /// The ETag of an identity response: the `ETag` header, else the body's `etag`.
-fn with_header_etag<T>(resp: &Resp, mut value: T, slot: impl FnOnce(&mut T) -> &mut Option<ETag>) -> T {
+fn with_header_etag<T>(
+    resp: &Resp,
+    mut value: T,
+    slot: impl FnOnce(&mut T) -> &mut Option<ETag>,
+) -> T {
     let s = slot(&mut value);
     if let Some(h) = ETag::from_headers(&resp.headers) {
         *s = Some(h);

@@ -10,12 +10,12 @@ use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::IotHubClient;
 use super::http::{Req, seg};
 use super::models::{Job, JobStatus, JobType};
 use super::query::{JOBS_PREFIX, decode_page};
 use super::twins::TwinPatch;
 use super::validation;
-use super::IotHubClient;
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
 use crate::{Error, ErrorKind, RequestOptions};
 
@@ -76,10 +76,9 @@ impl DeviceMethod {
     /// The body IoT Hub expects, after checking the name, payload size and timeouts.
     pub(crate) fn to_json(&self) -> Result<Value, Error> {
         validation::check_method_name(&self.name)?;
-        let payload = self
-            .payload
-            .clone()
-            .map_err(|e| Error::invalid_input("payload", format!("could not be serialised to JSON: {e}")))?;
+        let payload = self.payload.clone().map_err(|e| {
+            Error::invalid_input("payload", format!("could not be serialised to JSON: {e}"))
+        })?;
         let size = serde_json::to_vec(&payload).map(|v| v.len()).unwrap_or(0);
         if size > MAX_PAYLOAD {
             return Err(Error::invalid_input(
@@ -117,7 +116,10 @@ const MAX_PAYLOAD: usize = 128 * 1024;
 
 fn whole_seconds(field: &'static str, d: Duration, min: u64, max: u64) -> Result<u64, Error> {
     if d.subsec_nanos() != 0 {
-        return Err(Error::invalid_input(field, "must be a whole number of seconds"));
+        return Err(Error::invalid_input(
+            field,
+            "must be a whole number of seconds",
+        ));
     }
     let s = d.as_secs();
     if s < min || s > max {
@@ -454,7 +456,10 @@ impl WaitForJob {
     pub async fn send(self) -> Result<Job, Error> {
         validation::check_job_id(&self.job_id)?;
         if self.poll_every.is_zero() {
-            return Err(Error::invalid_input("poll_every", "must be greater than zero"));
+            return Err(Error::invalid_input(
+                "poll_every",
+                "must be greater than zero",
+            ));
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut interval = self.poll_every;
@@ -481,7 +486,9 @@ impl WaitForJob {
             }
             let sleep = interval.min(deadline - now);
             tokio::time::sleep(sleep).await;
-            interval = interval.mul_f64(1.5).min(self.max_poll_interval.max(self.poll_every));
+            interval = interval
+                .mul_f64(1.5)
+                .min(self.max_poll_interval.max(self.poll_every));
         }
     }
 }
@@ -632,11 +639,20 @@ mod tests {
         );
         let e = DeviceMethod::new("re boot").to_json().unwrap_err();
         assert!(e.to_string().contains("method_name"));
-        let e = DeviceMethod::new("m").response_timeout(Duration::from_secs(301)).to_json().unwrap_err();
+        let e = DeviceMethod::new("m")
+            .response_timeout(Duration::from_secs(301))
+            .to_json()
+            .unwrap_err();
         assert!(e.to_string().contains("response_timeout"), "{e}");
-        let e = DeviceMethod::new("m").response_timeout(Duration::from_millis(5500)).to_json().unwrap_err();
+        let e = DeviceMethod::new("m")
+            .response_timeout(Duration::from_millis(5500))
+            .to_json()
+            .unwrap_err();
         assert!(e.to_string().contains("whole number"), "{e}");
-        let e = DeviceMethod::new("m").payload("x".repeat(MAX_PAYLOAD)).to_json().unwrap_err();
+        let e = DeviceMethod::new("m")
+            .payload("x".repeat(MAX_PAYLOAD))
+            .to_json()
+            .unwrap_err();
         assert!(e.to_string().contains("payload"), "{e}");
     }
 }

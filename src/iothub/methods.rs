@@ -5,11 +5,11 @@ use std::time::Duration;
 use reqwest::Method;
 use serde::Serialize;
 
+use super::IotHubClient;
 use super::http::{Req, seg};
 use super::jobs::DeviceMethod;
 use super::models::MethodResponse;
 use super::validation;
-use super::IotHubClient;
 use crate::{Error, RequestOptions};
 
 /// Invokes a direct method and waits for the device's answer:

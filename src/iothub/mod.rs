@@ -57,10 +57,10 @@ pub mod validation;
 use std::fmt;
 use std::sync::Arc;
 
+pub use bulk::{BulkOperation, BulkOperationMode, MAX_BULK_OPERATIONS};
+pub use jobs::{DeviceMethod, WaitForJob};
 pub use models::*;
 pub use twins::TwinPatch;
-pub use jobs::{DeviceMethod, WaitForJob};
-pub use bulk::{BulkOperation, BulkOperationMode, MAX_BULK_OPERATIONS};
 
 /// The builder types returned by [`IotHubClient`] methods, one per operation, named after it.
 /// Finish each with `.send().await` (or `.into_stream()` for paged ones).
@@ -71,8 +71,8 @@ pub mod builders {
         ListConfigurations, TestConfigurationQueries, UpdateConfiguration,
     };
     pub use super::identities::{
-        CreateDevice, CreateModule, DeleteDevice, DeleteModule, GetDevice, GetModule,
-        ListDevices, ListModules, UpdateDevice, UpdateModule,
+        CreateDevice, CreateModule, DeleteDevice, DeleteModule, GetDevice, GetModule, ListDevices,
+        ListModules, UpdateDevice, UpdateModule,
     };
     pub use super::jobs::{CancelJob, GetJob, QueryJobs, ScheduleDeviceMethod, ScheduleTwinUpdate};
     pub use super::methods::InvokeMethod;
@@ -284,7 +284,9 @@ mod tests {
         assert!(normalize_endpoint("").is_err());
         assert!(normalize_endpoint("ftp://x").is_err());
         assert!(matches!(
-            normalize_endpoint("http://hub.azure-devices.net").unwrap_err().kind(),
+            normalize_endpoint("http://hub.azure-devices.net")
+                .unwrap_err()
+                .kind(),
             ErrorKind::InsecureTransport
         ));
     }
@@ -301,7 +303,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(emu.endpoint(), "http://127.0.0.1:4711");
-        let e = IotHubClient::from_connection_string("HostName=x;SharedAccessKey=c2VjcmV0").unwrap_err();
+        let e = IotHubClient::from_connection_string("HostName=x;SharedAccessKey=c2VjcmV0")
+            .unwrap_err();
         assert!(!e.to_string().contains("c2VjcmV0"));
     }
 

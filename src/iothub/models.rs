@@ -149,11 +149,7 @@ pub struct Twin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_state: Option<String>,
     /// When the device last connected, sent or received.
-    #[serde(
-        default,
-        with = "time",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "time", skip_serializing_if = "Option::is_none")]
     pub last_activity_time: Option<DateTime<Utc>>,
     /// `sas`, `selfSigned`, `certificateAuthority` or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,23 +188,33 @@ pub struct TwinProperties {
 impl Twin {
     /// The `$version` of the desired properties.
     pub fn desired_version(&self) -> Option<i64> {
-        self.properties.desired.get("$version").and_then(Value::as_i64)
+        self.properties
+            .desired
+            .get("$version")
+            .and_then(Value::as_i64)
     }
 
     /// The `$version` of the reported properties.
     pub fn reported_version(&self) -> Option<i64> {
-        self.properties.reported.get("$version").and_then(Value::as_i64)
+        self.properties
+            .reported
+            .get("$version")
+            .and_then(Value::as_i64)
     }
 
     /// The desired properties as `T` (`$metadata`/`$version` are offered too; a struct that
     /// does not name them ignores them).
     pub fn desired_as<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
-        Ok(serde_json::from_value(Value::Object(self.properties.desired.clone()))?)
+        Ok(serde_json::from_value(Value::Object(
+            self.properties.desired.clone(),
+        ))?)
     }
 
     /// The reported properties as `T`.
     pub fn reported_as<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
-        Ok(serde_json::from_value(Value::Object(self.properties.reported.clone()))?)
+        Ok(serde_json::from_value(Value::Object(
+            self.properties.reported.clone(),
+        ))?)
     }
 
     /// The tags as `T`.
@@ -850,16 +856,23 @@ mod tests {
             "0001-01-01T00:00:00+00:00"
         );
         let back = serde_json::to_value(&d).unwrap();
-        assert_eq!(back["authentication"]["symmetricKey"]["primaryKey"], "c2VjcmV0a2V5");
+        assert_eq!(
+            back["authentication"]["symmetricKey"]["primaryKey"],
+            "c2VjcmV0a2V5"
+        );
     }
 
     #[test]
     fn job_status_and_type_are_open() {
-        let j: Job = serde_json::from_value(json!({"jobId":"j","type":"scheduleUpdateTwin","status":"completed",
-            "deviceJobStatistics":{"deviceCount":2,"succeededCount":2}})).unwrap();
+        let j: Job = serde_json::from_value(
+            json!({"jobId":"j","type":"scheduleUpdateTwin","status":"completed",
+            "deviceJobStatistics":{"deviceCount":2,"succeededCount":2}}),
+        )
+        .unwrap();
         assert_eq!(j.job_type, Some(JobType::ScheduleUpdateTwin));
         assert!(j.status.as_ref().unwrap().is_terminal());
-        let j: Job = serde_json::from_value(json!({"jobId":"j","type":"export","status":"weird"})).unwrap();
+        let j: Job =
+            serde_json::from_value(json!({"jobId":"j","type":"export","status":"weird"})).unwrap();
         assert_eq!(j.job_type, Some(JobType::Other("export".into())));
         assert_eq!(j.status, Some(JobStatus::Other("weird".into())));
         assert!(!JobStatus::Scheduled.is_terminal());

@@ -6,10 +6,10 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::IotHubClient;
 use super::http::{Req, Resp};
 use super::models::Twin;
 use super::validation;
-use super::IotHubClient;
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
 use crate::{Error, RequestOptions};
 
@@ -73,10 +73,12 @@ impl<T> Query<T> {
         let client = self.client;
         let query = self.query;
         let options = self.options;
-        let page_size = self.page_size.or(match self.start.as_ref().map(|c| c.kind()) {
-            Some(ContinuationKind::IotHubQuery { page_size, .. }) => *page_size,
-            _ => None,
-        });
+        let page_size = self
+            .page_size
+            .or(match self.start.as_ref().map(|c| c.kind()) {
+                Some(ContinuationKind::IotHubQuery { page_size, .. }) => *page_size,
+                _ => None,
+            });
         Pager::new(self.start, move |cont: Option<Continuation>| {
             let client = client.clone();
             let query = query.clone();
@@ -88,9 +90,9 @@ impl<T> Query<T> {
                 }
                 let token = match cont.as_ref().map(|c| c.kind()) {
                     None => None,
-                    Some(ContinuationKind::IotHubQuery { query: q, token, .. }) if *q == query => {
-                        Some(token.clone())
-                    }
+                    Some(ContinuationKind::IotHubQuery {
+                        query: q, token, ..
+                    }) if *q == query => Some(token.clone()),
                     Some(_) => {
                         return Err(Error::invalid_input(
                             "continuation",
@@ -117,7 +119,10 @@ impl<T> Query<T> {
     fn check(&self) -> Option<(String, String)> {
         let err = validation::check_query("query", &self.query)
             .err()
-            .or_else(|| (self.page_size == Some(0)).then(|| Error::invalid_input("page_size", "must be at least 1")));
+            .or_else(|| {
+                (self.page_size == Some(0))
+                    .then(|| Error::invalid_input("page_size", "must be at least 1"))
+            });
         err.map(|e| match e.kind() {
             crate::ErrorKind::InvalidInput { field, reason } => (field.to_string(), reason.clone()),
             _ => ("query".to_owned(), e.to_string()),
@@ -220,7 +225,9 @@ impl IotHubClient {
     /// ```
     pub fn resume_query(&self, continuation: Continuation) -> Result<Query<Twin>, Error> {
         match continuation.kind() {
-            ContinuationKind::IotHubQuery { query, page_size, .. } if !query.starts_with(JOBS_PREFIX) => {
+            ContinuationKind::IotHubQuery {
+                query, page_size, ..
+            } if !query.starts_with(JOBS_PREFIX) => {
                 let mut q = self.query(query.clone());
                 q.page_size = *page_size;
                 q.start = Some(continuation);

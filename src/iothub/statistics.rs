@@ -2,9 +2,9 @@
 
 use reqwest::Method;
 
+use super::IotHubClient;
 use super::http::Req;
 use super::models::{RegistryStatistics, ServiceStatistics};
-use super::IotHubClient;
 use crate::{Error, RequestOptions};
 
 /// Reads device counts of the identity registry: [`IotHubClient::get_device_statistics`].

@@ -7,10 +7,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::IotHubClient;
 use super::http::{Req, from_json, seg};
 use super::models::{Twin, Versioned};
 use super::validation;
-use super::IotHubClient;
 use crate::{Condition, ETag, Error, RequestOptions};
 
 /// A change to a twin's `tags` and desired properties, merged by the service into the twin:
@@ -741,9 +741,15 @@ mod tests {
         let e = TwinPatch::new().desired(json!(5)).validate().unwrap_err();
         assert_eq!(field(&e), "desired");
         assert!(e.to_string().contains("JSON object"), "{e}");
-        let e = TwinPatch::new().tags(json!({"a.b": 1})).validate().unwrap_err();
+        let e = TwinPatch::new()
+            .tags(json!({"a.b": 1}))
+            .validate()
+            .unwrap_err();
         assert_eq!(field(&e), "tags.a.b");
-        let e = TwinPatch::new().remove_desired("a.$b").validate().unwrap_err();
+        let e = TwinPatch::new()
+            .remove_desired("a.$b")
+            .validate()
+            .unwrap_err();
         assert_eq!(field(&e), "desired.a.$b");
         let e = TwinPatch::new().set_tag("", 1).validate().unwrap_err();
         assert_eq!(field(&e), "tags");

@@ -96,7 +96,11 @@ pub fn check_key(path: &str, key: &str) -> Result<()> {
     };
     if key.is_empty() {
         return Err(Error::invalid_input(
-            if path.is_empty() { "key".to_owned() } else { path.to_owned() },
+            if path.is_empty() {
+                "key".to_owned()
+            } else {
+                path.to_owned()
+            },
             "property names must not be empty",
         ));
     }
@@ -152,9 +156,7 @@ fn check_value(path: &str, v: &Value, depth: usize) -> Result<()> {
             if depth + 1 > MAX_DEPTH {
                 return Err(Error::invalid_input(
                     truncate(path),
-                    format!(
-                        "nesting is deeper than {MAX_DEPTH} objects under the section root"
-                    ),
+                    format!("nesting is deeper than {MAX_DEPTH} objects under the section root"),
                 ));
             }
             check_object(path, m, depth + 1)
@@ -304,17 +306,24 @@ mod tests {
         assert_eq!(field(&e), "tags.s");
         assert!(e.to_string().contains("4096"));
         assert!(
-            check_twin_section("tags", json!({"s": "x".repeat(4096)}).as_object().unwrap())
-                .is_ok()
+            check_twin_section("tags", json!({"s": "x".repeat(4096)}).as_object().unwrap()).is_ok()
         );
         assert!(
-            check_twin_section("tags", json!({"n": 4503599627370496_i64}).as_object().unwrap())
-                .is_err()
+            check_twin_section(
+                "tags",
+                json!({"n": 4503599627370496_i64}).as_object().unwrap()
+            )
+            .is_err()
         );
         assert!(check_twin_section("tags", json!({"n": u64::MAX}).as_object().unwrap()).is_err());
         assert!(
-            check_twin_section("tags", json!({"n": 1.5, "b": true, "x": null, "a": [1, "s"]}).as_object().unwrap())
-                .is_ok()
+            check_twin_section(
+                "tags",
+                json!({"n": 1.5, "b": true, "x": null, "a": [1, "s"]})
+                    .as_object()
+                    .unwrap()
+            )
+            .is_ok()
         );
         // Arrays are checked element by element.
         let e = check_twin_section("tags", json!({"a": [{"k.k": 1}]}).as_object().unwrap())
@@ -342,13 +351,29 @@ mod tests {
 
     #[test]
     fn paths_methods_queries() {
-        assert_eq!(split_property_path("desired", "a.b").unwrap(), vec!["a", "b"]);
-        assert_eq!(field(&split_property_path("desired", "").unwrap_err()), "desired");
-        assert_eq!(field(&split_property_path("tags", "a..b").unwrap_err()), "tags.a");
-        assert_eq!(field(&split_property_path("tags", "a.$b").unwrap_err()), "tags.a.$b");
+        assert_eq!(
+            split_property_path("desired", "a.b").unwrap(),
+            vec!["a", "b"]
+        );
+        assert_eq!(
+            field(&split_property_path("desired", "").unwrap_err()),
+            "desired"
+        );
+        assert_eq!(
+            field(&split_property_path("tags", "a..b").unwrap_err()),
+            "tags.a"
+        );
+        assert_eq!(
+            field(&split_property_path("tags", "a.$b").unwrap_err()),
+            "tags.a.$b"
+        );
         assert!(check_method_name("reboot_now-1").is_ok());
         for bad in ["", "re boot", "a/b", "$x", "a\tb", "ü"] {
-            assert_eq!(field(&check_method_name(bad).unwrap_err()), "method_name", "{bad}");
+            assert_eq!(
+                field(&check_method_name(bad).unwrap_err()),
+                "method_name",
+                "{bad}"
+            );
         }
         assert!(check_query("query", "SELECT * FROM devices").is_ok());
         assert_eq!(field(&check_query("query", "  ").unwrap_err()), "query");

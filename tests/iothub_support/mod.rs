@@ -85,12 +85,7 @@ impl CaptureServer {
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let state = s2.clone();
                 async move {
-                    let query = uri
-                        .query()
-                        .map(|q| {
-                            url_pairs(q)
-                        })
-                        .unwrap_or_default();
+                    let query = uri.query().map(url_pairs).unwrap_or_default();
                     let mut st = state.lock().unwrap();
                     st.captured.push(Captured {
                         method: method.to_string(),
