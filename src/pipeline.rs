@@ -25,6 +25,11 @@
 //! Raw users get the same behaviour with default options; a credential failure in `pre` then
 //! surfaces as `progenitor_client::Error::Custom` with a message starting `credential error:`.
 
+#![cfg_attr(
+    not(any(feature = "iothub", feature = "digitaltwins")),
+    allow(dead_code, unused_imports)
+)]
+
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -40,7 +45,6 @@ use crate::etag::ETag;
 use crate::options::{ClientOptions, RequestOptions};
 use crate::retry;
 
-#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo, ResponseValue};
 
 /// Per-client state available to the hooks of the generated raw clients: the credential (as a
