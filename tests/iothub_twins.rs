@@ -363,12 +363,8 @@ async fn rejected_patch_leaves_the_twin_unchanged() {
     assert_eq!(after.value.version, before.value.version);
 }
 
-/// The documented deepest valid document (`tags.one…ten.property`) is accepted end to end.
-///
-/// Ignored until the emulator follows service-behaviour.md §1.3: its `validate::section` counts
-/// the section root as level 1 and rejects this document with 400 "nesting depth exceeds the
-/// limit of 10 levels" (the facade accepts it; `local_validation_sends_nothing` checks that).
-#[ignore = "emulator rejects the documented 10-deep twin document (off by one); reported"]
+/// The documented deepest valid document (`tags.one…ten.property`, service-behaviour.md §1.3) is
+/// accepted end to end: by the facade's local validation and by the emulator.
 #[tokio::test]
 async fn ten_nested_objects_are_accepted() {
     let (_emu, hub) = start().await;

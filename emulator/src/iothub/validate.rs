@@ -69,8 +69,11 @@ pub fn key(path: &str, key: &str) -> Result<(), HubError> {
 }
 
 /// Checks a section patch/document: keys, string lengths, integer range and depth.
+///
+/// Depth counts objects nested under the section root (the root itself is level 0): the docs'
+/// deepest valid example is `tags.one.two…ten.property`, ten nested objects holding a leaf.
 pub fn section(path: &str, map: &Map<String, Value>) -> Result<(), HubError> {
-    object(path, map, 1)
+    object(path, map, 0)
 }
 
 fn object(path: &str, map: &Map<String, Value>, depth: usize) -> Result<(), HubError> {
@@ -190,13 +193,15 @@ mod tests {
         }
         let long = json!({"s": "x".repeat(4097)});
         assert!(section("tags", long.as_object().unwrap()).is_err());
-        // ten nested objects holding a leaf are fine, eleven are not
+        // ten nested objects under the section root holding a leaf are fine, eleven are not
         let mut v = json!("value");
         for i in (0..10).rev() {
             v = json!({ format!("l{i}"): v });
         }
-        assert!(section("tags", v.as_object().unwrap()).is_ok());
-        let v11 = json!({ "top": v });
+        // `v` is ten objects deep; under the root it is ten nested objects.
+        let ten = json!({ "top": v.clone() });
+        assert!(section("tags", ten.as_object().unwrap()).is_ok());
+        let v11 = json!({ "top": { "more": v } });
         assert!(section("tags", v11.as_object().unwrap()).is_err());
         assert!(
             section(
