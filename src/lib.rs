@@ -1,6 +1,8 @@
-//! azure-twins (under construction).
-pub mod raw;
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
 mod pipeline;
+pub mod raw;
 
 // facade-core: shared pipeline pieces (errors, credentials, retry, paging, ETags, options).
 pub mod auth;

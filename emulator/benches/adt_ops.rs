@@ -42,15 +42,25 @@ where
     for t in tasks {
         t.await.unwrap();
     }
-    (count.load(Ordering::Relaxed), errors.load(Ordering::Relaxed), start.elapsed())
+    (
+        count.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed),
+        start.elapsed(),
+    )
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let secs: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(5);
     let clients: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4);
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let emu = Emulator::builder().start().await.unwrap();
         let base = emu.adt_endpoint();
