@@ -118,7 +118,7 @@ async fn twin_validation_rejects_bad_documents_without_applying() {
     let hub = Hub::start().await;
     hub.create_device("v1").await;
     let mut deep = json!("leaf");
-    for i in 0..11 {
+    for i in 0..12 {
         deep = json!({ format!("l{i}"): deep });
     }
     let mut ten = json!("leaf");
