@@ -196,3 +196,30 @@ mod tests {
         assert_eq!(bare.as_header(), "\"AAAAAAAAAAE=\"");
     }
 }
+
+/// A value read from or written to either service together with its ETag, for optimistic
+/// concurrency: pass `etag` back with `.if_match(&v.etag)` on the next write. IoT Hub sends its
+/// etags unquoted in bodies and [`ETag`] quotes them for `If-Match`; ADT etags are weak (`W/"…"`),
+/// taken from the `ETag` header or, failing that, the body's `$etag`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The document.
+    pub value: T,
+    /// Its ETag.
+    pub etag: ETag,
+}
+
+impl<T> Versioned<T> {
+    /// Maps the value, keeping the ETag.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Versioned<U> {
+        Versioned {
+            value: f(self.value),
+            etag: self.etag,
+        }
+    }
+
+    /// Drops the ETag.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}

@@ -13,7 +13,7 @@ pub mod paging;
 pub mod retry;
 pub use auth::Credential;
 pub use error::{Error, ErrorKind, Result};
-pub use etag::{Condition, ETag};
+pub use etag::{Condition, ETag, Versioned};
 pub use options::{ClientOptions, RequestOptions};
 pub use paging::{Continuation, Page, Pager};
 pub use retry::RetryOptions;

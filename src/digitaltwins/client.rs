@@ -16,25 +16,7 @@ use crate::{ClientOptions, Credential, ETag, Error, ErrorKind, RequestOptions};
 /// The api-version this client speaks.
 pub(crate) const API_VERSION: &str = "2023-10-31";
 
-/// A value read from or written to the service together with its ETag, for optimistic
-/// concurrency: pass `etag` back with `.if_match(…)` on the next write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Versioned<T> {
-    /// The document.
-    pub value: T,
-    /// Its ETag (`W/"…"`), from the `ETag` header or, failing that, the body's `$etag`.
-    pub etag: ETag,
-}
-
-impl<T> Versioned<T> {
-    /// Maps the value, keeping the ETag.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Versioned<U> {
-        Versioned {
-            value: f(self.value),
-            etag: self.etag,
-        }
-    }
-}
+pub use crate::etag::Versioned;
 
 /// A client for one Azure Digital Twins instance. Cheap to clone (shared connection pool,
 /// credential cache and options).

@@ -17,30 +17,7 @@ use serde_json::{Map, Value};
 use crate::auth::Secret;
 use crate::etag::ETag;
 
-/// A value together with the ETag it had when read or written: pass `etag` back as a
-/// condition (`.if_match(&v.etag)`) for optimistic concurrency.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Versioned<T> {
-    /// The document.
-    pub value: T,
-    /// Its ETag (IoT Hub sends it unquoted in bodies; [`ETag`] quotes it for `If-Match`).
-    pub etag: ETag,
-}
-
-impl<T> Versioned<T> {
-    /// Maps the value, keeping the ETag.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Versioned<U> {
-        Versioned {
-            value: f(self.value),
-            etag: self.etag,
-        }
-    }
-
-    /// Drops the ETag.
-    pub fn into_inner(self) -> T {
-        self.value
-    }
-}
+pub use crate::etag::Versioned;
 
 /// Lenient timestamps: RFC 3339, or IoT Hub's zone-less `0001-01-01T00:00:00` (taken as UTC).
 pub(crate) mod time {
