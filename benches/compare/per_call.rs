@@ -1,10 +1,7 @@
-//! Side-by-side comparison against the in-process emulator on loopback (plain HTTP), printing a
-//! table of medians and ratios: per-call twin GET/PATCH through the facade and bare reqwest
-//! (sequential), PATCH throughput at 64 in flight (facade vs reqwest),
-//! and how many SAS tokens were signed over the run.
-//!
-//! Run: `cargo bench --bench compare` (release). `BENCH_CALLS` and `BENCH_PATCHES` override the
-//! counts. The raw generated client is not measured: its spec-derived `Twin` type cannot decode a
+//! Sections 1, 2 and 4 of the comparison: per-call twin GET/PATCH through the facade and bare
+//! reqwest (sequential), PATCH throughput at 64 in flight (facade vs reqwest), and how many SAS
+//! tokens were signed over the run. `BENCH_CALLS` and `BENCH_PATCHES` override the counts.
+//! The raw generated client is not measured: its spec-derived `Twin` type cannot decode a
 //! real twin (`properties.desired.$version` is an integer where the spec says map), so every raw
 //! twin GET/PATCH fails to decode. The emulator runs in the same process, so its CPU time competes with the client's.
 
@@ -14,38 +11,11 @@ use azure_twins::IotHubClient;
 use azure_twins::auth::{Secret, generate_sas_token};
 use azure_twins_emulator::Emulator;
 use futures::StreamExt;
+
+use crate::{env, time_each};
 use serde_json::json;
 
 const API: &str = "2021-04-12";
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-async fn time_each<F, Fut>(n: usize, mut f: F) -> Duration
-where
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for i in 0..n / 10 {
-        f(i).await; // warm-up
-    }
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        f(i).await;
-        samples.push(t.elapsed());
-    }
-    median(samples)
-}
 
 fn row(name: &str, value: Duration, base: Duration) {
     println!(
@@ -55,17 +25,9 @@ fn row(name: &str, value: Duration, base: Duration) {
     );
 }
 
-fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
-}
-
-async fn run() {
+/// Per-call latency (facade vs bare reqwest, sequential), PATCH throughput at 64 in flight, and
+/// the SAS tokens signed over the run, against one in-process emulator.
+pub async fn run() {
     let calls = env("BENCH_CALLS", 2_000);
     let patches = env("BENCH_PATCHES", 10_000);
     let emu = Emulator::builder().start().await.unwrap();
