@@ -201,3 +201,58 @@ async fn syntax_errors_say_where() {
         .await;
     expect_error(r, 400, "ArgumentInvalid").await;
 }
+
+/// Every row of `q` in pages of `page`, and how many pages it took.
+async fn all_pages(hub: &Hub, q: &str, page: usize) -> (Vec<Value>, usize) {
+    let (mut rows, mut pages, mut cont) = (Vec::new(), 0, None::<String>);
+    loop {
+        let (r, next, _) = query(hub, q, Some(page), cont.as_deref()).await;
+        pages += 1;
+        rows.extend(r.as_array().unwrap().iter().cloned());
+        match next {
+            Some(c) => cont = Some(c),
+            None => return (rows, pages),
+        }
+    }
+}
+
+#[tokio::test]
+async fn paging_resumes_after_the_last_row_returned() {
+    let hub = Hub::start().await;
+    seed(&hub).await;
+    hub.create_module("q0", "aux").await;
+    hub.create_module("q5", "sensor").await;
+    // modules across devices, one per page: (q0,aux) (q0,sensor) (q1,sensor) (q5,sensor)
+    let (rows, pages) = all_pages(&hub, "SELECT * FROM devices.modules", 1).await;
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["deviceId"].as_str().unwrap(),
+                r["moduleId"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ids, ["q0/aux", "q0/sensor", "q1/sensor", "q5/sensor"]);
+    assert_eq!(pages, 4);
+    // TOP ending exactly on a page boundary: no continuation after the last page
+    let (rows, pages) = all_pages(&hub, "SELECT TOP 4 * FROM devices", 2).await;
+    assert_eq!((rows.len(), pages), (4, 2));
+    // a filter that leaves the last page short
+    let (rows, pages) = all_pages(&hub, "SELECT deviceId FROM devices WHERE tags.n >= 2", 2).await;
+    assert_eq!((rows.len(), pages), (5, 3));
+    assert_eq!(rows[0], json!({"deviceId": "q2"}));
+    // a device deleted between pages does not shift the next page
+    let (first, cont, _) = query(&hub, "SELECT * FROM devices", Some(3), None).await;
+    assert_eq!(first[2]["deviceId"], "q2");
+    let r = hub
+        .req(Method::DELETE, "/devices/q1")
+        .header("if-match", "*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (second, _, _) = query(&hub, "SELECT * FROM devices", Some(3), cont.as_deref()).await;
+    assert_eq!(second[0]["deviceId"], "q3");
+}

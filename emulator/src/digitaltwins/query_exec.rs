@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
+use std::ops::Bound::{Excluded, Unbounded};
 
 use super::error::{AdtError, AdtResult};
 use super::util::{self, json_reply};
@@ -33,13 +34,14 @@ pub async fn query(
 ) -> AdtResult<Response> {
     let size = util::page_size(&headers, DEFAULT_PAGE, MAX_PAGE)?;
     let spec = util::parse_json(&body)?;
-    let (text, offset) = match (spec.get("query"), spec.get("continuationToken")) {
+    let (text, offset, after) = match (spec.get("query"), spec.get("continuationToken")) {
         (_, Some(Value::String(tok))) => {
             let s = util::read_token("query", tok, "BadRequest")?;
             let text = s.get("q").and_then(Value::as_str).map(str::to_string);
             let off = s.get("o").and_then(Value::as_u64);
+            let after = s.get("a").and_then(Value::as_str).map(str::to_string);
             match (text, off) {
-                (Some(t), Some(o)) => (t, o as usize),
+                (Some(t), Some(o)) => (t, o as usize, after),
                 _ => {
                     return Err(AdtError::bad_request(
                         "BadRequest",
@@ -48,7 +50,7 @@ pub async fn query(
                 }
             }
         }
-        (Some(Value::String(q)), _) => (q.clone(), 0),
+        (Some(Value::String(q)), _) => (q.clone(), 0, None),
         _ => {
             return Err(AdtError::invalid_argument(
                 "The query specification needs a string 'query' or a string 'continuationToken'.",
@@ -68,14 +70,40 @@ pub async fn query(
     if parsed.joins().len() > 5 {
         return Err(sql_error("A query can have at most 5 JOINs."));
     }
-    let (rows, scanned) = {
+    // Twin queries without JOIN or COUNT resume after the last twin id returned, so each page
+    // evaluates only the twins it needs (plus one, to know whether more follow); the others
+    // are computed whole and paged by offset.
+    let keyed =
+        parsed.source() == Source::DigitalTwins && parsed.joins().is_empty() && !parsed.is_count();
+    let top = parsed.top().map_or(usize::MAX, |n| n as usize);
+    let (page, scanned, last, more) = if keyed {
+        let left = top.saturating_sub(offset);
+        let want = size.min(left);
         let st = svc.read();
-        execute(&st, &parsed)?
+        let (mut rows, scanned, mut keys) =
+            execute(&st, &parsed, after.as_deref(), want.saturating_add(1))?;
+        let more = rows.len() > want && want < left;
+        rows.truncate(want);
+        keys.truncate(want);
+        (rows, scanned, keys.pop(), more)
+    } else {
+        let (rows, scanned, _) = {
+            let st = svc.read();
+            execute(&st, &parsed, None, top)?
+        };
+        let total = rows.len();
+        let page: Vec<Value> = rows.into_iter().skip(offset).take(size).collect();
+        let more = offset + page.len() < total;
+        (page, scanned, None, more)
     };
-    let total = rows.len();
-    let page: Vec<Value> = rows.into_iter().skip(offset).take(size).collect();
     let next = offset + page.len();
-    let token = (next < total).then(|| util::make_token("query", json!({"q": text, "o": next})));
+    let token = more.then(|| {
+        let mut state = json!({"q": text, "o": next});
+        if let Some(k) = last {
+            state["a"] = json!(k);
+        }
+        util::make_token("query", state)
+    });
     let charge = 2.5 + scanned as f64 * 0.01 + page.len() as f64 * 0.02;
     let mut resp = json_reply(
         StatusCode::OK,
@@ -87,19 +115,33 @@ pub async fn query(
     Ok(resp)
 }
 
-/// All result rows of a query (TOP applied) and how many candidate rows were examined.
-fn execute(st: &AdtState, q: &Query) -> AdtResult<(Vec<Value>, usize)> {
+/// The result rows of a query, at most `limit` of them, how many candidate rows were examined,
+/// and (for twin queries without JOIN) the id of the twin behind each row. `after`: start after
+/// this twin id (twin queries only).
+fn execute(
+    st: &AdtState,
+    q: &Query,
+    after: Option<&str>,
+    limit: usize,
+) -> AdtResult<(Vec<Value>, usize, Vec<String>)> {
     let ctx = |twin: &Value, model: &str, exact: bool| {
         twin.pointer("/$metadata/$model")
             .and_then(Value::as_str)
             .is_some_and(|m| st.is_of_model(m, model, exact))
     };
-    let limit = q.top().map(|n| n as usize).unwrap_or(usize::MAX);
     let mut rows = Vec::new();
+    let mut keys = Vec::new();
     let mut count = 0u64;
     let mut scanned = 0usize;
     let docs: Vec<&Value> = match q.source() {
-        Source::DigitalTwins => st.twins.values().collect(),
+        Source::DigitalTwins => match after {
+            Some(a) => st
+                .twins
+                .range::<str, _>((Excluded(a), Unbounded))
+                .map(|(_, t)| t)
+                .collect(),
+            None => st.twins.values().collect(),
+        },
         Source::Relationships => st.rels.values().flat_map(|m| m.values()).collect(),
         other => {
             return Err(sql_error(format!(
@@ -158,6 +200,11 @@ fn execute(st: &AdtState, q: &Query) -> AdtResult<(Vec<Value>, usize)> {
                 count += 1;
             } else {
                 rows.push(q.project(b));
+                if q.joins().is_empty()
+                    && let Some(id) = doc.get("$dtId").and_then(Value::as_str)
+                {
+                    keys.push(id.to_string());
+                }
                 if rows.len() >= limit {
                     break 'outer;
                 }
@@ -165,7 +212,7 @@ fn execute(st: &AdtState, q: &Query) -> AdtResult<(Vec<Value>, usize)> {
         }
     }
     if q.is_count() {
-        return Ok((vec![q.aggregate_row(None, count)], scanned));
+        return Ok((vec![q.aggregate_row(None, count)], scanned, keys));
     }
-    Ok((rows, scanned))
+    Ok((rows, scanned, keys))
 }

@@ -97,12 +97,28 @@ fn item_type(q: &Query) -> &'static str {
     }
 }
 
-/// Opaque continuation token: the offset of the next row, tied to the query text.
-fn encode_token(offset: usize, text: &str) -> String {
-    B64.encode(format!("{offset}:{}", text.len()))
+/// Opaque continuation token: how many rows were returned so far, a fingerprint of the query
+/// text, and the key of the last row returned (`deviceId`, or `deviceId` and `moduleId`) so the
+/// next page resumes right after it without re-evaluating the rows before it.
+fn encode_token(offset: usize, text: &str, key: &[&str]) -> String {
+    let key = serde_json::to_string(key).unwrap_or_default();
+    B64.encode(format!("{offset}:{:016x}:{key}", fingerprint(text)))
 }
 
-fn decode_token(token: &str, text: &str) -> Result<usize, HubError> {
+/// FNV-1a of the query text: a token is only valid for the query it was made for.
+fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Where a page starts: rows returned before it, and the key of the last of them.
+struct Resume {
+    offset: usize,
+    key: Vec<String>,
+}
+
+fn decode_token(token: &str, text: &str) -> Result<Resume, HubError> {
     let bad = || {
         HubError::invalid(format!(
             "x-ms-continuation '{token}' is not a continuation token of this query"
@@ -110,11 +126,93 @@ fn decode_token(token: &str, text: &str) -> Result<usize, HubError> {
     };
     let raw = B64.decode(token.trim()).map_err(|_| bad())?;
     let s = String::from_utf8(raw).map_err(|_| bad())?;
-    let (off, len) = s.split_once(':').ok_or_else(bad)?;
-    if len.parse::<usize>().ok() != Some(text.len()) {
+    let mut parts = s.splitn(3, ':');
+    let (Some(off), Some(fp), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    if fp != format!("{:016x}", fingerprint(text)) {
         return Err(bad());
     }
-    off.parse().map_err(|_| bad())
+    Ok(Resume {
+        offset: off.parse().map_err(|_| bad())?,
+        key: serde_json::from_str(key).map_err(|_| bad())?,
+    })
+}
+
+/// One page of a twin query over `devices` or `devices.modules` (no aggregation): walks the
+/// twins in key order from just after `resume.key`, rendering and filtering only until the page
+/// is full, so each page costs what it returns rather than the whole hub. Returns the rows and,
+/// when more may follow, the continuation token.
+fn keyed_page(
+    st: &HubState,
+    q: &Query,
+    text: &str,
+    resume: &Resume,
+    page: usize,
+) -> (Vec<Value>, Option<String>) {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    let left = q
+        .top()
+        .map_or(usize::MAX, |n| (n as usize).saturating_sub(resume.offset));
+    let want = page.min(left);
+    let mut rows = Vec::with_capacity(want);
+    let mut last: Vec<&str> = Vec::new();
+    let mut more = false;
+    match q.source() {
+        Source::DevicesModules => {
+            let (first_dev, first_mod) = match resume.key.as_slice() {
+                [d, m] => (Some(d.as_str()), Some(m.as_str())),
+                _ => (None, None),
+            };
+            let devs = match first_dev {
+                Some(d) => st.devices.range::<str, _>((Included(d), Unbounded)),
+                None => st.devices.range::<str, _>((Unbounded, Unbounded)),
+            };
+            'outer: for (did, d) in devs {
+                let mods = match (first_dev, first_mod) {
+                    (Some(fd), Some(fm)) if fd == did => {
+                        d.modules.range::<str, _>((Excluded(fm), Unbounded))
+                    }
+                    _ => d.modules.range::<str, _>((Unbounded, Unbounded)),
+                };
+                for (mid, m) in mods {
+                    let doc = d.render_module_twin(m);
+                    if !q.matches(&q.bind(&doc), &NoModels) {
+                        continue;
+                    }
+                    if rows.len() == want {
+                        more = true;
+                        break 'outer;
+                    }
+                    rows.push(q.project(&q.bind(&doc)));
+                    last = vec![did.as_str(), mid.as_str()];
+                }
+            }
+        }
+        _ => {
+            let devs = match resume.key.first() {
+                Some(d) => st
+                    .devices
+                    .range::<str, _>((Excluded(d.as_str()), Unbounded)),
+                None => st.devices.range::<str, _>((Unbounded, Unbounded)),
+            };
+            for (did, d) in devs {
+                let doc = d.render_twin();
+                if !q.matches(&q.bind(&doc), &NoModels) {
+                    continue;
+                }
+                if rows.len() == want {
+                    more = true;
+                    break;
+                }
+                rows.push(q.project(&q.bind(&doc)));
+                last = vec![did.as_str()];
+            }
+        }
+    }
+    let next =
+        (more && rows.len() < left).then(|| encode_token(resume.offset + rows.len(), text, &last));
+    (rows, next)
 }
 
 pub async fn query_twins(
@@ -142,24 +240,32 @@ pub async fn query_twins(
             }
         },
     };
-    let start = match headers
+    let resume = match headers
         .get("x-ms-continuation")
         .and_then(|v| v.to_str().ok())
     {
-        None | Some("") => 0,
+        None | Some("") => Resume {
+            offset: 0,
+            key: Vec::new(),
+        },
         Some(t) => decode_token(t, &text)?,
     };
-    let rows = execute(&hub.read(), &q);
-    let end = (start + page).min(rows.len());
-    let slice: Vec<Value> = rows
-        .get(start.min(rows.len())..end)
-        .unwrap_or_default()
-        .to_vec();
+    let keyed = matches!(q.source(), Source::Devices | Source::DevicesModules) && !q.is_count();
+    let (slice, next) = if keyed {
+        keyed_page(&hub.read(), &q, &text, &resume, page)
+    } else {
+        // Aggregates and `devices.jobs`: small results, paged by offset.
+        let rows = execute(&hub.read(), &q);
+        let start = resume.offset.min(rows.len());
+        let end = (start + page).min(rows.len());
+        let next = (end < rows.len()).then(|| encode_token(end, &text, &[]));
+        (rows[start..end].to_vec(), next)
+    };
     let mut resp = json(StatusCode::OK, &Value::Array(slice), None);
     let h = resp.headers_mut();
     h.insert("x-ms-item-type", HeaderValue::from_static(item_type(&q)));
-    if end < rows.len()
-        && let Ok(v) = HeaderValue::from_str(&encode_token(end, &text))
+    if let Some(t) = next
+        && let Ok(v) = HeaderValue::from_str(&t)
     {
         h.insert("x-ms-continuation", v);
     }
