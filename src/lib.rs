@@ -18,6 +18,14 @@ pub use options::{ClientOptions, RequestOptions};
 pub use paging::{Continuation, Page, Pager};
 pub use retry::RetryOptions;
 
+// Shared by both facades: builder setters, the endpoint rule, job polling.
+#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
+mod endpoint;
+#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
+mod poll;
+#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
+mod request;
+
 // adt-client: the Azure Digital Twins facade.
 #[cfg(feature = "digitaltwins")]
 pub mod digitaltwins;

@@ -1,13 +1,14 @@
 //! [`DigitalTwinsClient`], its builder, and the crate-internal plumbing every operation uses.
 
 use std::future::Future;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use progenitor_client::ResponseValue;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::paging::{Continuation, Page, Pager};
 use crate::raw::digitaltwins as raw;
@@ -108,7 +109,7 @@ impl DigitalTwinsClientBuilder {
     /// a non-loopback host, when the credential is an IoT Hub shared access key (ADT only
     /// accepts Entra ID tokens), or when the options are invalid (e.g. a bad PEM).
     pub fn build(self) -> Result<DigitalTwinsClient, Error> {
-        let endpoint = normalize_endpoint(&self.endpoint)?;
+        let endpoint = crate::endpoint::normalize_endpoint(&self.endpoint)?;
         if let Some(c) = &self.credential
             && c.is_shared_access_key()
         {
@@ -126,37 +127,6 @@ impl DigitalTwinsClientBuilder {
             inner: Arc::new(Inner { raw, endpoint }),
         })
     }
-}
-
-/// `host` → `https://host`; URLs keep their scheme; path, query and trailing slash are dropped.
-fn normalize_endpoint(endpoint: &str) -> Result<String, Error> {
-    let e = endpoint.trim();
-    if e.is_empty() {
-        return Err(Error::invalid_input("endpoint", "must not be empty"));
-    }
-    let with_scheme = if e.contains("://") {
-        e.to_owned()
-    } else {
-        format!("https://{e}")
-    };
-    let url = reqwest::Url::parse(&with_scheme).map_err(|err| {
-        Error::invalid_input(
-            "endpoint",
-            format!("must be a host name or an http(s) URL ({err})"),
-        )
-    })?;
-    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(Error::invalid_input(
-            "endpoint",
-            "must be a host name or an http(s) URL",
-        ));
-    }
-    crate::auth::check_transport(&url)?;
-    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-    if let Some(port) = url.port() {
-        out.push_str(&format!(":{port}"));
-    }
-    Ok(out)
 }
 
 // ---- crate-internal plumbing shared by the operation modules ----
@@ -181,6 +151,32 @@ impl<T> Response<T> {
     }
 }
 
+impl<T: Serialize> Response<T> {
+    /// The body as plain JSON, for [`DigitalTwinsClient::list_pager`], which decodes every
+    /// page, the first (a generated type) and the `nextLink` ones alike.
+    pub(crate) fn into_json(self) -> Result<Response<Value>, Error> {
+        Ok(Response {
+            value: serde_json::to_value(self.value)?,
+            headers: self.headers,
+        })
+    }
+}
+
+impl<T> Response<T>
+where
+    T: Deref<Target = Map<String, Value>> + Into<Map<String, Value>>,
+{
+    /// A twin or relationship (a generated JSON-object type) decoded as `U`, with its ETag:
+    /// the `ETag` header, else the body's `$etag`.
+    pub(crate) fn into_versioned<U: DeserializeOwned>(self) -> Result<Versioned<U>, Error> {
+        let etag = self.etag_or(self.value.get("$etag"))?;
+        Ok(Versioned {
+            value: convert(Value::Object(self.value.into()))?,
+            etag,
+        })
+    }
+}
+
 impl DigitalTwinsClient {
     /// Runs one generated-client call with per-call `options` through the shared pipeline,
     /// mapping its error into [`Error`].
@@ -200,6 +196,24 @@ impl DigitalTwinsClient {
             value: reply.value,
             headers: reply.headers,
         })
+    }
+
+    /// [`call`](Self::call) for the many operations that return just the body, converted to
+    /// the facade's type.
+    pub(crate) async fn fetch<'a, T, U, F, Fut>(
+        &'a self,
+        options: &RequestOptions,
+        f: F,
+    ) -> Result<U, Error>
+    where
+        T: Serialize,
+        U: DeserializeOwned,
+        F: FnOnce(&'a raw::Client) -> Fut,
+        Fut: Future<
+            Output = Result<ResponseValue<T>, progenitor_client::Error<raw::types::ErrorResponse>>,
+        >,
+    {
+        convert(self.call(options, f).await?.value)
     }
 
     /// Authenticated GET of an absolute `nextLink` through the pipeline (same auth, retries and
@@ -227,7 +241,8 @@ impl DigitalTwinsClient {
     }
 
     /// A [`Pager`] over a `{value, nextLink}` list: `first` fetches page one through the
-    /// generated client, later pages follow `nextLink`.
+    /// generated client (given the checked `max-items-per-page`), later pages follow
+    /// `nextLink`. A `page_size` of 0 fails the pager's first poll, before anything is sent.
     pub(crate) fn list_pager<T, F, Fut>(
         &self,
         options: RequestOptions,
@@ -237,9 +252,13 @@ impl DigitalTwinsClient {
     ) -> Pager<T>
     where
         T: DeserializeOwned + Send + 'static,
-        F: Fn(DigitalTwinsClient, RequestOptions) -> Fut + Send + Sync + 'static,
+        F: Fn(DigitalTwinsClient, RequestOptions, Option<i64>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Response<Value>, Error>> + Send + 'static,
     {
+        let max = match check_page_size(page_size) {
+            Ok(max) => max,
+            Err(e) => return failed_pager(e),
+        };
         let client = self.clone();
         let first = Arc::new(first);
         Pager::new(start, move |cont: Option<Continuation>| {
@@ -248,7 +267,7 @@ impl DigitalTwinsClient {
             let first = first.clone();
             async move {
                 let resp: Response<Value> = match cont.as_ref().map(|c| c.kind()) {
-                    None => first(client.clone(), options.clone()).await?,
+                    None => first(client.clone(), options.clone(), max).await?,
                     Some(crate::paging::ContinuationKind::NextLink { url, page_size }) => {
                         client.get_next_link(&options, url, *page_size).await?
                     }
@@ -311,29 +330,15 @@ pub(crate) fn check_page_size(n: Option<u32>) -> Result<Option<i64>, Error> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints() {
-        assert_eq!(
-            normalize_endpoint("x.api.weu.digitaltwins.azure.net").unwrap(),
-            "https://x.api.weu.digitaltwins.azure.net"
-        );
-        assert_eq!(
-            normalize_endpoint("https://x.example/ ").unwrap(),
-            "https://x.example"
-        );
-        assert_eq!(
-            normalize_endpoint("http://127.0.0.1:9000/").unwrap(),
-            "http://127.0.0.1:9000"
-        );
-        assert!(normalize_endpoint("").is_err());
-        assert!(normalize_endpoint("ftp://x").is_err());
-        assert!(matches!(
-            normalize_endpoint("http://x.example").unwrap_err().kind(),
-            ErrorKind::InsecureTransport
-        ));
-    }
+/// A pager whose first poll yields `e` (local validation failed; nothing is sent).
+pub(crate) fn failed_pager<T: Send + 'static>(e: Error) -> Pager<T> {
+    let e = std::sync::Mutex::new(Some(e));
+    Pager::new(None, move |_| {
+        let e = e.lock().ok().and_then(|mut g| g.take());
+        async move {
+            Err(e.unwrap_or_else(|| {
+                Error::new(crate::ErrorKind::Other, "invalid input (reported earlier)")
+            }))
+        }
+    })
 }

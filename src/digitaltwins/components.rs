@@ -9,6 +9,7 @@ use super::client::{API_VERSION, DigitalTwinsClient, Versioned};
 use super::json_patch::JsonPatch;
 use super::twin::validate_id;
 use super::twins::{if_match_header, patch_body, versioned_value};
+use crate::request::setters;
 use crate::{Condition, ETag, Error, RequestOptions};
 
 impl DigitalTwinsClient {
@@ -74,11 +75,7 @@ pub struct GetComponent<T = Value> {
 }
 
 impl GetComponent {
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request; returns the component as JSON with the twin's ETag.
     pub async fn send(self) -> Result<Versioned<Value>, Error> {
@@ -113,22 +110,12 @@ pub struct UpdateComponent {
 }
 
 impl UpdateComponent {
-    /// Only apply if the twin's ETag is still `etag` (else 412).
-    pub fn if_match(mut self, etag: impl Into<ETag>) -> Self {
-        self.condition = Some(Condition::IfMatch(etag.into()));
-        self
-    }
-
-    /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Only apply if the twin's ETag is still `etag` (else 412).
+        if_match;
+        /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
+        condition;
+        options;
     }
 
     /// Sends the patch; returns the twin's new ETag.

@@ -2,11 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, convert};
-use super::relationships::failed_pager;
+use super::client::{API_VERSION, DigitalTwinsClient};
 use super::twin::validate_id;
 use crate::paging::{Continuation, Pager};
 use crate::raw::digitaltwins::types;
+use crate::request::setters;
 use crate::{Error, RequestOptions};
 
 /// An event route: events matching `filter` go to the endpoint named `endpoint_name`.
@@ -92,11 +92,7 @@ pub struct AddEventRoute {
 }
 
 impl AddEventRoute {
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<(), Error> {
@@ -144,23 +140,17 @@ pub struct GetEventRoute {
 }
 
 impl GetEventRoute {
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<EventRoute, Error> {
         validate_id("route_id", &self.route_id)?;
         let id = self.route_id.as_str();
-        let resp = self
-            .client
-            .call(&self.options, |raw| {
+        self.client
+            .fetch(&self.options, |raw| {
                 raw.event_routes_get_by_id(id, API_VERSION, None, None)
             })
-            .await?;
-        convert(resp.value)
+            .await
     }
 }
 
@@ -174,11 +164,7 @@ pub struct DeleteEventRoute {
 }
 
 impl DeleteEventRoute {
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<(), Error> {
@@ -204,44 +190,27 @@ pub struct ListEventRoutes {
 }
 
 impl ListEventRoutes {
-    /// Maximum routes per page (`max-items-per-page`).
-    pub fn page_size(mut self, n: u32) -> Self {
-        self.page_size = Some(n);
-        self
-    }
-
-    /// Resumes from a continuation saved from an earlier listing.
-    pub fn continuation(mut self, continuation: Continuation) -> Self {
-        self.continuation = Some(continuation);
-        self
-    }
-
-    /// Per-call options, applied to every page.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Maximum routes per page (`max-items-per-page`).
+        page_size;
+        continuation;
+        /// Per-call options, applied to every page.
+        options;
     }
 
     /// All event routes, page after page.
     pub fn into_stream(self) -> Pager<EventRoute> {
-        let page_size = match check_page_size(self.page_size) {
-            Ok(p) => p,
-            Err(e) => return failed_pager(e),
-        };
         self.client.list_pager(
             self.options,
             self.page_size,
             self.continuation,
-            move |client, options| async move {
-                let resp = client
+            |client, options, page_size| async move {
+                client
                     .call(&options, |raw| {
                         raw.event_routes_list(API_VERSION, page_size, None, None)
                     })
-                    .await?;
-                Ok(super::client::Response {
-                    value: serde_json::to_value(resp.value)?,
-                    headers: resp.headers,
-                })
+                    .await?
+                    .into_json()
             },
         )
     }

@@ -1,18 +1,17 @@
 //! Import jobs (bulk load from a blob) and delete jobs (delete everything), with a helper that
 //! waits for a job to finish.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, convert};
-use super::relationships::failed_pager;
+use super::client::{API_VERSION, DigitalTwinsClient, convert};
 use super::twin::validate_id;
 use crate::paging::{Continuation, Pager};
+use crate::poll::{self, Schedule};
 use crate::raw::digitaltwins::types;
+use crate::request::{await_with, setters};
 use crate::{Error, ErrorKind, RequestOptions};
 
 /// Status of an import or delete job. Open: unknown values from a newer service are kept.
@@ -299,16 +298,6 @@ impl DigitalTwinsClient {
     }
 }
 
-macro_rules! options_setter {
-    () => {
-        /// Per-call options (retry policy, timeout, client request id).
-        pub fn options(mut self, options: RequestOptions) -> Self {
-            self.options = options;
-            self
-        }
-    };
-}
-
 /// Builder of [`DigitalTwinsClient::create_import_job`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
@@ -321,7 +310,7 @@ pub struct CreateImportJob {
 }
 
 impl CreateImportJob {
-    options_setter!();
+    setters! { options; }
 
     /// Sends the request; returns the new job (`notstarted`).
     pub async fn send(self) -> Result<ImportJob, Error> {
@@ -351,13 +340,11 @@ impl CreateImportJob {
             status: None,
         };
         let id = self.job_id.as_str();
-        let resp = self
-            .client
-            .call(&self.options, |raw| {
+        self.client
+            .fetch(&self.options, |raw| {
                 raw.import_jobs_add(id, API_VERSION, None, None, &body)
             })
-            .await?;
-        convert(resp.value)
+            .await
     }
 }
 
@@ -371,19 +358,17 @@ pub struct GetImportJob {
 }
 
 impl GetImportJob {
-    options_setter!();
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<ImportJob, Error> {
         validate_id("job_id", &self.job_id)?;
         let id = self.job_id.as_str();
-        let resp = self
-            .client
-            .call(&self.options, |raw| {
+        self.client
+            .fetch(&self.options, |raw| {
                 raw.import_jobs_get_by_id(id, API_VERSION, None, None)
             })
-            .await?;
-        convert(resp.value)
+            .await
     }
 }
 
@@ -397,19 +382,17 @@ pub struct CancelImportJob {
 }
 
 impl CancelImportJob {
-    options_setter!();
+    setters! { options; }
 
     /// Sends the request; returns the job as it is after the cancel request.
     pub async fn send(self) -> Result<ImportJob, Error> {
         validate_id("job_id", &self.job_id)?;
         let id = self.job_id.as_str();
-        let resp = self
-            .client
-            .call(&self.options, |raw| {
+        self.client
+            .fetch(&self.options, |raw| {
                 raw.import_jobs_cancel(id, API_VERSION, None, None)
             })
-            .await?;
-        convert(resp.value)
+            .await
     }
 }
 
@@ -423,7 +406,7 @@ pub struct DeleteImportJob {
 }
 
 impl DeleteImportJob {
-    options_setter!();
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<(), Error> {
@@ -449,40 +432,26 @@ pub struct ListImportJobs {
 }
 
 impl ListImportJobs {
-    options_setter!();
-
-    /// Maximum jobs per page (`max-items-per-page`).
-    pub fn page_size(mut self, n: u32) -> Self {
-        self.page_size = Some(n);
-        self
-    }
-
-    /// Resumes from a continuation saved from an earlier listing.
-    pub fn continuation(mut self, continuation: Continuation) -> Self {
-        self.continuation = Some(continuation);
-        self
+    setters! {
+        options;
+        /// Maximum jobs per page (`max-items-per-page`).
+        page_size;
+        continuation;
     }
 
     /// All import jobs, page after page.
     pub fn into_stream(self) -> Pager<ImportJob> {
-        let page_size = match check_page_size(self.page_size) {
-            Ok(p) => p,
-            Err(e) => return failed_pager(e),
-        };
         self.client.list_pager(
             self.options,
             self.page_size,
             self.continuation,
-            move |client, options| async move {
-                let resp = client
+            |client, options, page_size| async move {
+                client
                     .call(&options, |raw| {
                         raw.import_jobs_list(API_VERSION, page_size, None, None)
                     })
-                    .await?;
-                Ok(super::client::Response {
-                    value: serde_json::to_value(resp.value)?,
-                    headers: resp.headers,
-                })
+                    .await?
+                    .into_json()
             },
         )
     }
@@ -499,7 +468,7 @@ pub struct StartDeleteJob {
 }
 
 impl StartDeleteJob {
-    options_setter!();
+    setters! { options; }
 
     /// Your id for the job (`operation-id` header); the service makes one up otherwise.
     pub fn operation_id(mut self, id: impl Into<String>) -> Self {
@@ -598,19 +567,17 @@ pub struct GetDeleteJob {
 }
 
 impl GetDeleteJob {
-    options_setter!();
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<DeleteJob, Error> {
         validate_id("job_id", &self.job_id)?;
         let id = self.job_id.as_str();
-        let resp = self
-            .client
-            .call(&self.options, |raw| {
+        self.client
+            .fetch(&self.options, |raw| {
                 raw.delete_jobs_get_by_id(id, API_VERSION, None, None)
             })
-            .await?;
-        convert(resp.value)
+            .await
     }
 }
 
@@ -625,40 +592,26 @@ pub struct ListDeleteJobs {
 }
 
 impl ListDeleteJobs {
-    options_setter!();
-
-    /// Maximum jobs per page (`max-items-per-page`).
-    pub fn page_size(mut self, n: u32) -> Self {
-        self.page_size = Some(n);
-        self
-    }
-
-    /// Resumes from a continuation saved from an earlier listing.
-    pub fn continuation(mut self, continuation: Continuation) -> Self {
-        self.continuation = Some(continuation);
-        self
+    setters! {
+        options;
+        /// Maximum jobs per page (`max-items-per-page`).
+        page_size;
+        continuation;
     }
 
     /// All delete jobs, page after page.
     pub fn into_stream(self) -> Pager<DeleteJob> {
-        let page_size = match check_page_size(self.page_size) {
-            Ok(p) => p,
-            Err(e) => return failed_pager(e),
-        };
         self.client.list_pager(
             self.options,
             self.page_size,
             self.continuation,
-            move |client, options| async move {
-                let resp = client
+            |client, options, page_size| async move {
+                client
                     .call(&options, |raw| {
                         raw.delete_jobs_list(API_VERSION, page_size, None, None)
                     })
-                    .await?;
-                Ok(super::client::Response {
-                    value: serde_json::to_value(resp.value)?,
-                    headers: resp.headers,
-                })
+                    .await?
+                    .into_json()
             },
         )
     }
@@ -720,10 +673,9 @@ impl<J> WaitForJob<J> {
         self
     }
 
-    /// Per-call options for each poll.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Per-call options for each poll.
+        options;
     }
 }
 
@@ -764,36 +716,38 @@ impl<J> WaitForJob<J> {
         J: JobState + serde::de::DeserializeOwned,
     {
         validate_id("job_id", &self.job_id)?;
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut delay = self.poll_every.max(Duration::from_millis(1));
-        loop {
-            let id = self.job_id.as_str();
-            let job: J = match self.kind {
+        let (client, options, id, kind) =
+            (&self.client, &self.options, self.job_id.as_str(), self.kind);
+        let schedule = Schedule {
+            first: self.poll_every.max(Duration::from_millis(1)),
+            max: self.max_poll_every.max(self.poll_every),
+            grow: |d| d * 2,
+            timeout: self.timeout,
+        };
+        let fetch = || async move {
+            match kind {
                 JobKind::Import => {
-                    let r = self
-                        .client
-                        .call(&self.options, |raw| {
+                    client
+                        .fetch(options, |raw| {
                             raw.import_jobs_get_by_id(id, API_VERSION, None, None)
                         })
-                        .await?;
-                    convert(r.value)?
+                        .await
                 }
                 JobKind::Delete => {
-                    let r = self
-                        .client
-                        .call(&self.options, |raw| {
+                    client
+                        .fetch(options, |raw| {
                             raw.delete_jobs_get_by_id(id, API_VERSION, None, None)
                         })
-                        .await?;
-                    convert(r.value)?
+                        .await
                 }
-            };
-            if job.status().is_some_and(JobStatus::is_terminal) {
-                return Ok(job);
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Err(Error::new(
+        };
+        poll::until_finished(
+            schedule,
+            fetch,
+            |job: &J| job.status().is_some_and(JobStatus::is_terminal),
+            |job| {
+                Error::new(
                     ErrorKind::Timeout,
                     format!(
                         "job {:?} was still {} after {:?}",
@@ -803,29 +757,15 @@ impl<J> WaitForJob<J> {
                             .unwrap_or("without status"),
                         self.timeout
                     ),
-                ));
-            }
-            tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(self.max_poll_every.max(self.poll_every));
-        }
+                )
+            },
+        )
+        .await
     }
 }
 
-macro_rules! wait_into_future {
-    ($job:ty) => {
-        impl std::future::IntoFuture for WaitForJob<$job> {
-            type Output = Result<$job, Error>;
-            type IntoFuture = Pin<Box<dyn Future<Output = Result<$job, Error>> + Send>>;
-
-            fn into_future(self) -> Self::IntoFuture {
-                Box::pin(self.run())
-            }
-        }
-    };
-}
-
-wait_into_future!(ImportJob);
-wait_into_future!(DeleteJob);
+await_with!(WaitForJob<ImportJob> => ImportJob, run);
+await_with!(WaitForJob<DeleteJob> => DeleteJob, run);
 
 #[cfg(test)]
 mod tests {

@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, convert, to_body};
-use super::relationships::failed_pager;
+use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, failed_pager, to_body};
 use super::twin::{validate_model_document, validate_model_id};
 use super::twins::object;
 use crate::paging::{Continuation, Pager};
+use crate::request::setters;
 use crate::{Error, RequestOptions};
 
 /// The service's limit on models per upload call.
@@ -139,11 +139,10 @@ pub struct CreateModels {
 }
 
 impl CreateModels {
-    /// Per-call options. Model upload is not retried by default (a retry after a lost
-    /// response fails with 409 `ModelAlreadyExists`).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Per-call options. Model upload is not retried by default (a retry after a lost
+        /// response fails with 409 `ModelAlreadyExists`).
+        options;
     }
 
     /// Sends the models; returns their metadata (without definitions).
@@ -176,13 +175,11 @@ impl CreateModels {
             }
             body.push(object(m));
         }
-        let resp = self
-            .client
-            .call(&self.options, |raw| {
+        self.client
+            .fetch(&self.options, |raw| {
                 raw.digital_twin_models_add(API_VERSION, None, None, &body)
             })
-            .await?;
-        convert(resp.value)
+            .await
     }
 }
 
@@ -203,24 +200,18 @@ impl GetModel {
         self
     }
 
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<ModelData, Error> {
         validate_model_id("model_id", &self.model_id)?;
         let id = self.model_id.as_str();
         let include = Some(self.include_definition);
-        let resp = self
-            .client
-            .call(&self.options, |raw| {
+        self.client
+            .fetch(&self.options, |raw| {
                 raw.digital_twin_models_get_by_id(id, API_VERSION, include, None, None)
             })
-            .await?;
-        convert(resp.value)
+            .await
     }
 }
 
@@ -253,34 +244,25 @@ impl ListModels {
         self
     }
 
-    /// Maximum models per page (`max-items-per-page`; the service caps it at 100).
-    pub fn page_size(mut self, n: u32) -> Self {
-        self.page_size = Some(n);
-        self
-    }
-
-    /// Resumes from a continuation saved from an earlier listing.
-    pub fn continuation(mut self, continuation: Continuation) -> Self {
-        self.continuation = Some(continuation);
-        self
-    }
-
-    /// Per-call options, applied to every page.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Maximum models per page (`max-items-per-page`; the service caps it at 100).
+        page_size;
+        continuation;
+        /// Per-call options, applied to every page.
+        options;
     }
 
     /// All models, page after page.
     pub fn into_stream(self) -> Pager<ModelData> {
-        let page_size = match check_page_size(self.page_size) {
-            Ok(p) => p,
-            Err(e) => return failed_pager(e),
-        };
-        for (i, id) in self.dependencies_for.iter().enumerate() {
-            if let Err(e) = validate_model_id(&format!("dependencies_for[{i}]"), id) {
-                return failed_pager(e);
+        // Page size before ids, so the error names the first bad field in builder order.
+        let checked = check_page_size(self.page_size).and_then(|_| {
+            for (i, id) in self.dependencies_for.iter().enumerate() {
+                validate_model_id(&format!("dependencies_for[{i}]"), id)?;
             }
+            Ok(())
+        });
+        if let Err(e) = checked {
+            return failed_pager(e);
         }
         let deps = self.dependencies_for;
         let include = self.include_definition;
@@ -288,11 +270,11 @@ impl ListModels {
             self.options,
             self.page_size,
             self.continuation,
-            move |client, options| {
+            move |client, options, page_size| {
                 let deps = deps.clone();
                 async move {
                     let deps_ref = (!deps.is_empty()).then_some(&deps);
-                    let resp = client
+                    client
                         .call(&options, |raw| {
                             raw.digital_twin_models_list(
                                 API_VERSION,
@@ -303,11 +285,8 @@ impl ListModels {
                                 None,
                             )
                         })
-                        .await?;
-                    Ok(super::client::Response {
-                        value: serde_json::to_value(resp.value)?,
-                        headers: resp.headers,
-                    })
+                        .await?
+                        .into_json()
                 }
             },
         )
@@ -324,11 +303,7 @@ pub struct DecommissionModel {
 }
 
 impl DecommissionModel {
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends `[{"op": "replace", "path": "/decommissioned", "value": true}]`, the only patch
     /// the service accepts on a model.
@@ -359,11 +334,7 @@ pub struct DeleteModel {
 }
 
 impl DeleteModel {
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<(), Error> {

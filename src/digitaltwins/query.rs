@@ -3,10 +3,10 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, convert};
-use super::relationships::failed_pager;
+use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, convert, failed_pager};
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
 use crate::raw::digitaltwins::types;
+use crate::request::setters;
 use crate::{Error, RequestOptions};
 
 /// The service's limit on query text length.
@@ -62,23 +62,15 @@ pub struct QueryTwins {
 }
 
 impl QueryTwins {
-    /// Maximum rows per page (`max-items-per-page`; the service may return fewer).
-    pub fn page_size(mut self, n: u32) -> Self {
-        self.page_size = Some(n);
-        self
-    }
-
-    /// Resumes a query from a continuation saved earlier (the query text is then not sent, as
-    /// the service ignores it when a token is given).
-    pub fn continuation(mut self, continuation: Continuation) -> Self {
-        self.continuation = Some(continuation);
-        self
-    }
-
-    /// Per-call options, applied to every page (queries are read-only and retried by default).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Maximum rows per page (`max-items-per-page`; the service may return fewer).
+        page_size;
+        /// Resumes a query from a continuation saved earlier (the query text is then not sent,
+        /// as the service ignores it when a token is given).
+        continuation;
+        /// Per-call options, applied to every page (queries are read-only and retried by
+        /// default).
+        options;
     }
 
     /// The rows as JSON values.

@@ -6,14 +6,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{API_VERSION, DigitalTwinsClient, Versioned, check_page_size, to_body};
+use super::client::{API_VERSION, DigitalTwinsClient, Versioned, failed_pager, to_body};
 use super::json_patch::JsonPatch;
 use super::twin::{validate_id, validate_relationship_body};
-use super::twins::{
-    condition_not_supported, if_match_header, object, patch_body, star, versioned_value,
-};
+use super::twins::{condition_not_supported, if_match_header, object, patch_body, star};
 use crate::paging::{Continuation, Pager};
 use crate::raw::digitaltwins::types;
+use crate::request::setters;
 use crate::{Condition, ETag, Error, RequestOptions};
 
 /// An incoming relationship, as listed by [`DigitalTwinsClient::list_incoming_relationships`].
@@ -170,16 +169,10 @@ pub struct AddRelationship {
 }
 
 impl AddRelationship {
-    /// Only [`Condition::IfNoneMatchAny`] (create only if absent) is supported.
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Only [`Condition::IfNoneMatchAny`] (create only if absent) is supported.
+        condition;
+        options;
     }
 
     /// Sends the request; returns the stored relationship and its ETag.
@@ -207,8 +200,7 @@ impl AddRelationship {
         };
         let map = object(body);
         let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
-        let resp = self
-            .client
+        self.client
             .call(&self.options, |raw| {
                 raw.digital_twins_add_relationship(
                     id,
@@ -220,11 +212,8 @@ impl AddRelationship {
                     &map,
                 )
             })
-            .await?;
-        versioned_value(
-            resp.etag_or(resp.value.0.get("$etag"))?,
-            Value::Object(resp.value.0),
-        )
+            .await?
+            .into_versioned()
     }
 }
 
@@ -240,11 +229,7 @@ pub struct GetRelationship<T = Value> {
 }
 
 impl GetRelationship {
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request; returns the relationship as JSON with its ETag.
     pub async fn send(self) -> Result<Versioned<Value>, Error> {
@@ -257,16 +242,12 @@ impl GetRelationship {
         validate_id("source_id", &self.source_id)?;
         validate_id("relationship_id", &self.relationship_id)?;
         let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
-        let resp = self
-            .client
+        self.client
             .call(&self.options, |raw| {
                 raw.digital_twins_get_relationship_by_id(id, rid, API_VERSION, None, None)
             })
-            .await?;
-        versioned_value(
-            resp.etag_or(resp.value.0.get("$etag"))?,
-            Value::Object(resp.value.0),
-        )
+            .await?
+            .into_versioned()
     }
 }
 
@@ -283,22 +264,12 @@ pub struct UpdateRelationship {
 }
 
 impl UpdateRelationship {
-    /// Only apply if the relationship's ETag is still `etag` (else 412).
-    pub fn if_match(mut self, etag: impl Into<ETag>) -> Self {
-        self.condition = Some(Condition::IfMatch(etag.into()));
-        self
-    }
-
-    /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Only apply if the relationship's ETag is still `etag` (else 412).
+        if_match;
+        /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
+        condition;
+        options;
     }
 
     /// Sends the patch; returns the relationship's new ETag.
@@ -339,22 +310,12 @@ pub struct DeleteRelationship {
 }
 
 impl DeleteRelationship {
-    /// Only delete if the relationship's ETag is still `etag` (else 412).
-    pub fn if_match(mut self, etag: impl Into<ETag>) -> Self {
-        self.condition = Some(Condition::IfMatch(etag.into()));
-        self
-    }
-
-    /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Only delete if the relationship's ETag is still `etag` (else 412).
+        if_match;
+        /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
+        condition;
+        options;
     }
 
     /// Sends the request.
@@ -398,24 +359,15 @@ impl ListRelationships {
         self
     }
 
-    /// Maximum relationships per page (`max-items-per-page`). The 2023-10-31 spec does not
-    /// declare this header for relationship lists, so when it is set the first page is fetched
-    /// from the same URL through the pipeline's authenticated GET, with the header added.
-    pub fn page_size(mut self, n: u32) -> Self {
-        self.page_size = Some(n);
-        self
-    }
-
-    /// Resumes from a continuation saved from an earlier listing.
-    pub fn continuation(mut self, continuation: Continuation) -> Self {
-        self.continuation = Some(continuation);
-        self
-    }
-
-    /// Per-call options, applied to every page.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Maximum relationships per page (`max-items-per-page`). The 2023-10-31 spec does not
+        /// declare this header for relationship lists, so when it is set the first page is
+        /// fetched from the same URL through the pipeline's authenticated GET, with the header
+        /// added.
+        page_size;
+        continuation;
+        /// Per-call options, applied to every page.
+        options;
     }
 
     /// All relationships as JSON, page after page.
@@ -428,14 +380,14 @@ impl ListRelationships {
         let source_id = self.source_id;
         let name = self.relationship_name;
         let page_size = self.page_size;
-        if let Err(e) = validate_id("source_id", &source_id).and(check_page_size(page_size)) {
+        if let Err(e) = validate_id("source_id", &source_id) {
             return failed_pager(e);
         }
         self.client.list_pager(
             self.options,
             page_size,
             self.continuation,
-            move |client, options| {
+            move |client, options, _| {
                 let source_id = source_id.clone();
                 let name = name.clone();
                 async move {
@@ -451,7 +403,7 @@ impl ListRelationships {
                         url.push_str(&format!("api-version={API_VERSION}"));
                         return client.get_next_link(&options, &url, Some(n)).await;
                     }
-                    let resp = client
+                    client
                         .call(&options, |raw| {
                             raw.digital_twins_list_relationships(
                                 &source_id,
@@ -461,11 +413,8 @@ impl ListRelationships {
                                 None,
                             )
                         })
-                        .await?;
-                    Ok(super::client::Response {
-                        value: serde_json::to_value(resp.value)?,
-                        headers: resp.headers,
-                    })
+                        .await?
+                        .into_json()
                 }
             },
         )
@@ -484,38 +433,29 @@ pub struct ListIncomingRelationships {
 }
 
 impl ListIncomingRelationships {
-    /// Maximum relationships per page (`max-items-per-page`). The 2023-10-31 spec does not
-    /// declare this header for relationship lists, so when it is set the first page is fetched
-    /// from the same URL through the pipeline's authenticated GET, with the header added.
-    pub fn page_size(mut self, n: u32) -> Self {
-        self.page_size = Some(n);
-        self
-    }
-
-    /// Resumes from a continuation saved from an earlier listing.
-    pub fn continuation(mut self, continuation: Continuation) -> Self {
-        self.continuation = Some(continuation);
-        self
-    }
-
-    /// Per-call options, applied to every page.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Maximum relationships per page (`max-items-per-page`). The 2023-10-31 spec does not
+        /// declare this header for relationship lists, so when it is set the first page is
+        /// fetched from the same URL through the pipeline's authenticated GET, with the header
+        /// added.
+        page_size;
+        continuation;
+        /// Per-call options, applied to every page.
+        options;
     }
 
     /// All incoming relationships, page after page.
     pub fn into_stream(self) -> Pager<IncomingRelationship> {
         let twin_id = self.twin_id;
         let page_size = self.page_size;
-        if let Err(e) = validate_id("twin_id", &twin_id).and(check_page_size(page_size)) {
+        if let Err(e) = validate_id("twin_id", &twin_id) {
             return failed_pager(e);
         }
         self.client.list_pager(
             self.options,
             page_size,
             self.continuation,
-            move |client, options| {
+            move |client, options, _| {
                 let twin_id = twin_id.clone();
                 async move {
                     if let Some(n) = page_size {
@@ -526,7 +466,7 @@ impl ListIncomingRelationships {
                         );
                         return client.get_next_link(&options, &url, Some(n)).await;
                     }
-                    let resp = client
+                    client
                         .call(&options, |raw| {
                             raw.digital_twins_list_incoming_relationships(
                                 &twin_id,
@@ -535,11 +475,8 @@ impl ListIncomingRelationships {
                                 None,
                             )
                         })
-                        .await?;
-                    Ok(super::client::Response {
-                        value: serde_json::to_value(resp.value)?,
-                        headers: resp.headers,
-                    })
+                        .await?
+                        .into_json()
                 }
             },
         )
@@ -555,17 +492,4 @@ fn encode_segment(s: &str) -> String {
         .remove(b'.')
         .remove(b'~');
     utf8_percent_encode(s, SET).to_string()
-}
-
-/// A pager whose first poll yields `e` (local validation failed; nothing is sent).
-pub(crate) fn failed_pager<T: Send + 'static>(e: Error) -> Pager<T> {
-    let e = std::sync::Mutex::new(Some(e));
-    Pager::new(None, move |_| {
-        let e = e.lock().ok().and_then(|mut g| g.take());
-        async move {
-            Err(e.unwrap_or_else(|| {
-                Error::new(crate::ErrorKind::Other, "invalid input (reported earlier)")
-            }))
-        }
-    })
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::client::{API_VERSION, DigitalTwinsClient, to_body};
 use super::twin::validate_id;
 use super::twins::object;
+use crate::request::setters;
 use crate::{Error, RequestOptions};
 
 impl DigitalTwinsClient {
@@ -87,11 +88,10 @@ impl SendTelemetry {
         self
     }
 
-    /// Per-call options; see the note on retries in
-    /// [`DigitalTwinsClient::send_telemetry`].
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Per-call options; see the note on retries in
+        /// [`DigitalTwinsClient::send_telemetry`].
+        options;
     }
 
     /// Sends the message; returns the `Message-Id` used.

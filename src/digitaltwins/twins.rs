@@ -10,6 +10,7 @@ use super::client::{API_VERSION, DigitalTwinsClient, Versioned, to_body};
 use super::json_patch::JsonPatch;
 use super::twin::{validate_id, validate_twin_body};
 use crate::raw::digitaltwins::types;
+use crate::request::setters;
 use crate::{Condition, ETag, Error, RequestOptions};
 
 impl DigitalTwinsClient {
@@ -120,17 +121,11 @@ pub struct AddTwin {
 }
 
 impl AddTwin {
-    /// Only [`Condition::IfNoneMatchAny`] (create only if absent) is supported by the service
-    /// for this operation; other conditions are rejected before sending.
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Only [`Condition::IfNoneMatchAny`] (create only if absent) is supported by the service
+        /// for this operation; other conditions are rejected before sending.
+        condition;
+        options;
     }
 
     /// Sends the request; returns the stored twin and its ETag.
@@ -150,16 +145,12 @@ impl AddTwin {
         };
         let map = object(body);
         let id = self.twin_id.as_str();
-        let resp = self
-            .client
+        self.client
             .call(&self.options, |raw| {
                 raw.digital_twins_add(id, API_VERSION, if_none_match, None, None, &map)
             })
-            .await?;
-        versioned_value(
-            resp.etag_or(resp.value.0.get("$etag"))?,
-            Value::Object(resp.value.0),
-        )
+            .await?
+            .into_versioned()
     }
 }
 
@@ -174,11 +165,7 @@ pub struct GetTwin<T = Value> {
 }
 
 impl GetTwin {
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request; returns the twin as JSON with its ETag.
     pub async fn send(self) -> Result<Versioned<Value>, Error> {
@@ -190,16 +177,12 @@ impl GetTwin {
     pub async fn send_as<U: DeserializeOwned>(self) -> Result<Versioned<U>, Error> {
         validate_id("twin_id", &self.twin_id)?;
         let id = self.twin_id.as_str();
-        let resp = self
-            .client
+        self.client
             .call(&self.options, |raw| {
                 raw.digital_twins_get_by_id(id, API_VERSION, None, None)
             })
-            .await?;
-        versioned_value(
-            resp.etag_or(resp.value.0.get("$etag"))?,
-            Value::Object(resp.value.0),
-        )
+            .await?
+            .into_versioned()
     }
 }
 
@@ -215,23 +198,13 @@ pub struct UpdateTwin {
 }
 
 impl UpdateTwin {
-    /// Only apply if the twin's ETag is still `etag` (else 412).
-    pub fn if_match(mut self, etag: impl Into<ETag>) -> Self {
-        self.condition = Some(Condition::IfMatch(etag.into()));
-        self
-    }
-
-    /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`]; `IfNoneMatchAny` is rejected before
-    /// sending (an update needs an existing twin).
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Only apply if the twin's ETag is still `etag` (else 412).
+        if_match;
+        /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`]; `IfNoneMatchAny` is rejected
+        /// before sending (an update needs an existing twin).
+        condition;
+        options;
     }
 
     /// Sends the patch; returns the twin's new ETag.
@@ -262,22 +235,12 @@ pub struct DeleteTwin {
 }
 
 impl DeleteTwin {
-    /// Only delete if the twin's ETag is still `etag` (else 412).
-    pub fn if_match(mut self, etag: impl Into<ETag>) -> Self {
-        self.condition = Some(Condition::IfMatch(etag.into()));
-        self
-    }
-
-    /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Only delete if the twin's ETag is still `etag` (else 412).
+        if_match;
+        /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
+        condition;
+        options;
     }
 
     /// Sends the request.

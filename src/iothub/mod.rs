@@ -220,7 +220,7 @@ impl IotHubClientBuilder {
     /// Fails when the endpoint is not a host name or an `http(s)` URL, when it is `http://` to
     /// a host that is not loopback, or when the options are invalid (e.g. a bad PEM).
     pub fn build(self) -> Result<IotHubClient, Error> {
-        let endpoint = normalize_endpoint(&self.endpoint)?;
+        let endpoint = crate::endpoint::normalize_endpoint(&self.endpoint)?;
         let http = self.options.build_http_client()?;
         let pipeline = crate::pipeline::Pipeline::new(
             Service::IotHub,
@@ -235,61 +235,9 @@ impl IotHubClientBuilder {
     }
 }
 
-/// `host` → `https://host`; URLs keep their scheme; path, query and trailing slash are dropped.
-fn normalize_endpoint(endpoint: &str) -> Result<String, Error> {
-    let e = endpoint.trim();
-    if e.is_empty() {
-        return Err(Error::invalid_input("endpoint", "must not be empty"));
-    }
-    let with_scheme = if e.contains("://") {
-        e.to_owned()
-    } else {
-        format!("https://{e}")
-    };
-    let url = reqwest::Url::parse(&with_scheme).map_err(|err| {
-        Error::invalid_input(
-            "endpoint",
-            format!("must be a host name or an http(s) URL ({err})"),
-        )
-    })?;
-    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(Error::invalid_input(
-            "endpoint",
-            "must be a host name or an http(s) URL",
-        ));
-    }
-    crate::auth::check_transport(&url)?;
-    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-    if let Some(port) = url.port() {
-        out.push_str(&format!(":{port}"));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
-
-    #[test]
-    fn endpoints() {
-        assert_eq!(
-            normalize_endpoint("hub.azure-devices.net").unwrap(),
-            "https://hub.azure-devices.net"
-        );
-        assert_eq!(
-            normalize_endpoint("http://127.0.0.1:9000/").unwrap(),
-            "http://127.0.0.1:9000"
-        );
-        assert!(normalize_endpoint("").is_err());
-        assert!(normalize_endpoint("ftp://x").is_err());
-        assert!(matches!(
-            normalize_endpoint("http://hub.azure-devices.net")
-                .unwrap_err()
-                .kind(),
-            ErrorKind::InsecureTransport
-        ));
-    }
 
     #[test]
     fn connection_string_schemes() {

@@ -1,0 +1,121 @@
+//! What every operation builder shares: the standard per-call setters and awaiting a builder.
+//!
+//! Each operation keeps its own public builder type with its own fields, so rustdoc shows
+//! exactly the setters an operation takes. The setter *bodies* were the same in every builder
+//! of both services, so [`setters!`] writes them from a list of names; the doc comments stay at
+//! each use, because what a setter means (which ETag, which page size limit) depends on the
+//! operation.
+
+/// Writes the standard builder setters named in the list, in that order, each with the doc
+/// comments written before its name:
+///
+/// | name | signature | sets |
+/// |---|---|---|
+/// | `options` | `options(RequestOptions)` | `self.options` (a default doc if none is given) |
+/// | `condition` | `condition(Condition)` | `self.condition = Some(…)` |
+/// | `if_match` | `if_match(impl Into<ETag>)` | `self.condition = Some(Condition::IfMatch(…))` |
+/// | `page_size` | `page_size(u32)` | `self.page_size = Some(…)` |
+/// | `top` | `top(u32)` | `self.top = Some(…)` |
+/// | `continuation` | `continuation(Continuation)` | `self.continuation = Some(…)` (a default doc) |
+/// | `continue_from` | `continue_from(Continuation)` | `self.start = Some(…)` |
+///
+/// ```text
+/// impl DeleteTwin {
+///     setters! {
+///         /// Only delete if the twin's ETag is still `etag` (else 412).
+///         if_match;
+///         /// [`Condition::IfMatch`] or [`Condition::IfMatchAny`].
+///         condition;
+///         options;
+///     }
+/// }
+/// ```
+macro_rules! setters {
+    () => {};
+    (options; $($rest:tt)*) => {
+        $crate::request::setters! {
+            /// Per-call options (retry policy, timeout, client request id).
+            options; $($rest)*
+        }
+    };
+    ($(#[$doc:meta])+ options; $($rest:tt)*) => {
+        $(#[$doc])+
+        pub fn options(mut self, options: $crate::RequestOptions) -> Self {
+            self.options = options;
+            self
+        }
+        $crate::request::setters! { $($rest)* }
+    };
+    ($(#[$doc:meta])+ condition; $($rest:tt)*) => {
+        $(#[$doc])+
+        pub fn condition(mut self, condition: $crate::Condition) -> Self {
+            self.condition = Some(condition);
+            self
+        }
+        $crate::request::setters! { $($rest)* }
+    };
+    ($(#[$doc:meta])+ if_match; $($rest:tt)*) => {
+        $(#[$doc])+
+        pub fn if_match(mut self, etag: impl Into<$crate::ETag>) -> Self {
+            self.condition = Some($crate::Condition::IfMatch(etag.into()));
+            self
+        }
+        $crate::request::setters! { $($rest)* }
+    };
+    ($(#[$doc:meta])+ page_size; $($rest:tt)*) => {
+        $(#[$doc])+
+        pub fn page_size(mut self, n: u32) -> Self {
+            self.page_size = Some(n);
+            self
+        }
+        $crate::request::setters! { $($rest)* }
+    };
+    ($(#[$doc:meta])+ top; $($rest:tt)*) => {
+        $(#[$doc])+
+        pub fn top(mut self, n: u32) -> Self {
+            self.top = Some(n);
+            self
+        }
+        $crate::request::setters! { $($rest)* }
+    };
+    (continuation; $($rest:tt)*) => {
+        $crate::request::setters! {
+            /// Resumes from a continuation saved from an earlier listing.
+            continuation; $($rest)*
+        }
+    };
+    ($(#[$doc:meta])+ continuation; $($rest:tt)*) => {
+        $(#[$doc])+
+        pub fn continuation(mut self, continuation: $crate::Continuation) -> Self {
+            self.continuation = Some(continuation);
+            self
+        }
+        $crate::request::setters! { $($rest)* }
+    };
+    ($(#[$doc:meta])+ continue_from; $($rest:tt)*) => {
+        $(#[$doc])+
+        pub fn continue_from(mut self, continuation: $crate::Continuation) -> Self {
+            self.start = Some(continuation);
+            self
+        }
+        $crate::request::setters! { $($rest)* }
+    };
+}
+pub(crate) use setters;
+
+/// Lets a builder be awaited directly: `builder.await` is `builder.<method>().await`, for
+/// builders whose `send` is the only way to finish them (the job waiters).
+macro_rules! await_with {
+    ($builder:ty => $output:ty, $method:ident) => {
+        impl ::std::future::IntoFuture for $builder {
+            type Output = ::std::result::Result<$output, $crate::Error>;
+            type IntoFuture =
+                ::std::pin::Pin<Box<dyn ::std::future::Future<Output = Self::Output> + Send>>;
+
+            fn into_future(self) -> Self::IntoFuture {
+                Box::pin(self.$method())
+            }
+        }
+    };
+}
+pub(crate) use await_with;
