@@ -16,6 +16,13 @@ pub use crate::pipeline::Pipeline;
 ///
 /// Errors of operations without a declared error response are typed as
 /// `types::IotHubErrorResponse` (added by the codegen fixup `iothub_typed_errors`).
+///
+/// The twin types decode real service documents (checked against the recorded sessions and
+/// the emulator in `tests/raw_twin_decode.rs`): twin tags and desired/reported properties are
+/// `serde_json::Map<String, Value>` (fixup `iothub_twin_values_any_json`), `Device` and
+/// `Module` timestamps are text because the service sends zone-less `0001-01-01T00:00:00`
+/// (`iothub_identity_times_as_text`), and `Twin` carries `configurations` and `modelId`
+/// (`iothub_twin_configurations_and_model_id`).
 #[cfg(feature = "iothub")]
 #[allow(
     missing_docs,

@@ -106,6 +106,165 @@ pub fn iothub_cancel_import_export_job_single_success(spec: &mut Value) -> Resul
     ])
 }
 
+/// IoT Hub twin documents hold arbitrary JSON values, but the spec types them as maps of
+/// *objects* (`additionalProperties: {type: object}`): `Twin.tags`, `TwinProperties.desired` /
+/// `reported`, `PropertyContainer.desired` / `reported`, `ExportImportDevice.tags` and
+/// `ConfigurationContent.deviceContent` / `moduleContent` / `modulesContent`.
+///
+/// Real documents put strings, numbers, booleans and `null` there: every twin section carries
+/// `"$version": 1`, a tag is `"site": "berlin"`, a desired property `"username": "userA"`, and a
+/// configuration's `deviceContent` maps `"properties.desired.<key>"` to a plain string (all in
+/// `tests/recordings/dotnet-iothub-service/`). typify turns `{type: object}` into
+/// `serde_json::Map`, so any such value fails the *whole* response. We replace each of these
+/// value schemas with the empty schema `{}`, which typify renders as `serde_json::Value`. Only
+/// value schemas that are bare `{type: object}` (no properties of their own) are touched; nested
+/// maps (`modulesContent` is a map of maps) are loosened at every level.
+pub fn iothub_twin_values_any_json(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_twin_values_any_json";
+    let schemas = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, "no components/schemas"))?;
+    let mut changes = Vec::new();
+    for (name, schema) in schemas.iter_mut() {
+        any_json_values_in(
+            schema,
+            &format!("#/components/schemas/{name}"),
+            &mut changes,
+        );
+    }
+    if changes.is_empty() {
+        return Err(Error::fixup(
+            NAME,
+            "no map of bare objects (additionalProperties: {type: object}) left in components/schemas",
+        ));
+    }
+    Ok(changes)
+}
+
+/// A bare `{type: object}` schema: an object with no declared shape (what the IoT Hub spec
+/// writes where it means "any JSON value").
+fn is_bare_object(schema: &Value) -> bool {
+    schema.as_object().is_some_and(|o| {
+        o.get("type").and_then(Value::as_str) == Some("object")
+            && !o.contains_key("properties")
+            && !o.contains_key("additionalProperties")
+            && !o.contains_key("$ref")
+    })
+}
+
+fn any_json_values_in(schema: &mut Value, ptr: &str, changes: &mut Vec<String>) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(values) = obj.get_mut("additionalProperties") {
+        if is_bare_object(values) {
+            *values = json!({});
+            changes.push(format!(
+                "{ptr}/additionalProperties: {{type: object}} -> {{}} (any JSON value)"
+            ));
+        } else {
+            any_json_values_in(values, &format!("{ptr}/additionalProperties"), changes);
+        }
+    }
+    if let Some(Value::Object(props)) = obj.get_mut("properties") {
+        for (name, prop) in props.iter_mut() {
+            any_json_values_in(prop, &format!("{ptr}/properties/{name}"), changes);
+        }
+    }
+}
+
+/// The identity timestamps of `Device` and `Module` are declared `format: date-time`, which
+/// typify maps to `chrono::DateTime<Utc>` (RFC 3339 only). IoT Hub renders a never-set time in
+/// an identity create response as `0001-01-01T00:00:00`, without a zone (recorded in every
+/// `PUT /devices/{id}` and `PUT /devices/{id}/modules/{mid}` of
+/// `tests/recordings/dotnet-iothub-service/`), so the whole create response would fail to parse.
+/// We drop the `format` on these properties (plain `String`, documented). Twin timestamps keep
+/// `date-time`: every recorded twin renders them with `Z`.
+pub fn iothub_identity_times_as_text(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_identity_times_as_text";
+    const NOTE: &str = "Sent as text, not parsed: IoT Hub renders a never-set time as \
+        `0001-01-01T00:00:00` without a zone in create responses (later reads add `Z`).";
+    let mut changes = Vec::new();
+    for schema_name in ["Device", "Module"] {
+        let props = spec
+            .pointer_mut(&format!("/components/schemas/{schema_name}/properties"))
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| Error::fixup(NAME, format!("schema {schema_name} not found")))?;
+        let before = changes.len();
+        for (prop_name, prop) in props.iter_mut() {
+            let Some(prop) = prop.as_object_mut() else {
+                continue;
+            };
+            if prop.get("format").and_then(Value::as_str) != Some("date-time") {
+                continue;
+            }
+            prop.remove("format");
+            let description = match prop.get("description").and_then(Value::as_str) {
+                Some(d) if !d.is_empty() => format!("{d}\n\n{NOTE}"),
+                _ => NOTE.to_string(),
+            };
+            prop.insert("description".into(), json!(description));
+            changes.push(format!(
+                "#/components/schemas/{schema_name}/properties/{prop_name}: date-time -> string"
+            ));
+        }
+        if changes.len() == before {
+            return Err(Error::fixup(
+                NAME,
+                format!("{schema_name} has no date-time property any more"),
+            ));
+        }
+    }
+    Ok(changes)
+}
+
+/// The spec's `Twin` lacks two properties the service returns: `configurations` (which
+/// automatic device configurations target the twin and whether they were applied, recorded in
+/// `QueryClient_GetAllDevicesTwinsWithTag.json` as
+/// `{"<config id>": {"status": "Applied"}}`) and `modelId` (the IoT Plug and Play model the
+/// device announced). typify drops unknown fields silently, so without them the raw client
+/// loses that data; we declare both (read-only, optional). Fails if `Twin` already has either.
+pub fn iothub_twin_configurations_and_model_id(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_twin_configurations_and_model_id";
+    let props = spec
+        .pointer_mut("/components/schemas/Twin/properties")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, "schema Twin not found"))?;
+    for name in ["configurations", "modelId"] {
+        if props.contains_key(name) {
+            return Err(Error::fixup(NAME, format!("Twin already declares {name}")));
+        }
+    }
+    props.insert(
+        "configurations".into(),
+        json!({
+            "description": "Automatic device configurations targeting this twin, by configuration id (read-only).",
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "status": {
+                        "description": "Known values: `Targeted`, `Applied`. The service may return others.",
+                        "type": "string"
+                    }
+                }
+            }
+        }),
+    );
+    props.insert(
+        "modelId".into(),
+        json!({
+            "description": "The IoT Plug and Play model id the device announced, if any (read-only).",
+            "type": "string"
+        }),
+    );
+    Ok(vec![
+        "#/components/schemas/Twin/properties/configurations: added".into(),
+        "#/components/schemas/Twin/properties/modelId: added".into(),
+    ])
+}
+
 /// ADT JSON Patch bodies are declared `application/json-patch+json`, which progenitor 0.15.1
 /// refuses (`BodyContentType::from_str`: "unexpected content type"). We re-key the four request
 /// bodies as `application/json` (the body is still a JSON array, so serialization is unchanged);
@@ -389,6 +548,130 @@ mod tests {
         json!({ "patch": { "operationId": id, "requestBody": { "content": {
             media: { "schema": { "type": "array", "items": { "type": "object" } } } } },
             "responses": {} } })
+    }
+
+    #[test]
+    fn twin_value_maps_accept_any_json() {
+        let mut spec = json!({ "components": { "schemas": {
+            "Twin": { "type": "object", "properties": {
+                "tags": { "type": "object", "additionalProperties": { "type": "object" } },
+                "properties": { "$ref": "#/components/schemas/TwinProperties" }
+            } },
+            "TwinProperties": { "type": "object", "properties": {
+                "desired": { "type": "object", "additionalProperties": { "type": "object" } }
+            } },
+            "Content": { "type": "object", "properties": {
+                "modulesContent": { "type": "object", "additionalProperties": {
+                    "type": "object", "additionalProperties": { "type": "object" } } }
+            } },
+            "Labels": { "type": "object", "properties": {
+                "labels": { "type": "object", "additionalProperties": { "type": "string" } },
+                "shaped": { "type": "object", "additionalProperties": {
+                    "type": "object", "properties": { "status": { "type": "string" } } } }
+            } }
+        } } });
+        let changes = iothub_twin_values_any_json(&mut spec).unwrap();
+        assert_eq!(
+            changes,
+            vec![
+                "#/components/schemas/Content/properties/modulesContent/additionalProperties/additionalProperties: {type: object} -> {} (any JSON value)",
+                "#/components/schemas/Twin/properties/tags/additionalProperties: {type: object} -> {} (any JSON value)",
+                "#/components/schemas/TwinProperties/properties/desired/additionalProperties: {type: object} -> {} (any JSON value)",
+            ]
+        );
+        let schemas = &spec["components"]["schemas"];
+        assert_eq!(
+            schemas["Twin"]["properties"]["tags"]["additionalProperties"],
+            json!({})
+        );
+        // The outer level of a map of maps stays an object map; typed and shaped values stay.
+        assert_eq!(
+            schemas["Content"]["properties"]["modulesContent"]["additionalProperties"]["type"],
+            "object"
+        );
+        assert_eq!(
+            schemas["Labels"]["properties"]["labels"]["additionalProperties"],
+            json!({ "type": "string" })
+        );
+        assert!(
+            schemas["Labels"]["properties"]["shaped"]["additionalProperties"]
+                .get("properties")
+                .is_some()
+        );
+        let (name, reason) = fixup_name(iothub_twin_values_any_json(&mut spec));
+        assert_eq!(name, "iothub_twin_values_any_json");
+        assert!(reason.contains("no map of bare objects"), "{reason}");
+    }
+
+    #[test]
+    fn identity_times_become_documented_text() {
+        let mut spec = json!({ "components": { "schemas": {
+            "Device": { "type": "object", "properties": {
+                "lastActivityTime": { "type": "string", "format": "date-time", "description": "Last." },
+                "deviceId": { "type": "string" }
+            } },
+            "Module": { "type": "object", "properties": {
+                "connectionStateUpdatedTime": { "type": "string", "format": "date-time" }
+            } },
+            "Twin": { "type": "object", "properties": {
+                "lastActivityTime": { "type": "string", "format": "date-time" }
+            } }
+        } } });
+        let changes = iothub_identity_times_as_text(&mut spec).unwrap();
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        let schemas = &spec["components"]["schemas"];
+        let last = &schemas["Device"]["properties"]["lastActivityTime"];
+        assert!(last.get("format").is_none());
+        assert_eq!(last["type"], "string");
+        assert!(
+            last["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Last.\n\nSent as text")
+        );
+        assert!(
+            schemas["Module"]["properties"]["connectionStateUpdatedTime"]
+                .get("format")
+                .is_none()
+        );
+        assert_eq!(
+            schemas["Twin"]["properties"]["lastActivityTime"]["format"], "date-time",
+            "twin times are left typed"
+        );
+        let (name, reason) = fixup_name(iothub_identity_times_as_text(&mut spec));
+        assert_eq!(name, "iothub_identity_times_as_text");
+        assert!(reason.contains("Device has no date-time"), "{reason}");
+    }
+
+    #[test]
+    fn identity_times_missing_module_is_an_error() {
+        let mut spec = json!({ "components": { "schemas": {
+            "Device": { "type": "object", "properties": {
+                "lastActivityTime": { "type": "string", "format": "date-time" } } }
+        } } });
+        let (_, reason) = fixup_name(iothub_identity_times_as_text(&mut spec));
+        assert!(reason.contains("schema Module not found"), "{reason}");
+    }
+
+    #[test]
+    fn twin_gains_configurations_and_model_id() {
+        let mut spec = json!({ "components": { "schemas": {
+            "Twin": { "type": "object", "properties": { "deviceId": { "type": "string" } } }
+        } } });
+        let changes = iothub_twin_configurations_and_model_id(&mut spec).unwrap();
+        assert_eq!(changes.len(), 2);
+        let props = &spec["components"]["schemas"]["Twin"]["properties"];
+        assert_eq!(
+            props["configurations"]["additionalProperties"]["properties"]["status"]["type"],
+            "string"
+        );
+        assert_eq!(props["modelId"]["type"], "string");
+        let (name, reason) = fixup_name(iothub_twin_configurations_and_model_id(&mut spec));
+        assert_eq!(name, "iothub_twin_configurations_and_model_id");
+        assert!(
+            reason.contains("already declares configurations"),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -43,6 +43,18 @@ pub const IOTHUB: Service = Service {
             "iothub_cancel_import_export_job_single_success",
             fixups::iothub_cancel_import_export_job_single_success,
         ),
+        (
+            "iothub_twin_values_any_json",
+            fixups::iothub_twin_values_any_json,
+        ),
+        (
+            "iothub_identity_times_as_text",
+            fixups::iothub_identity_times_as_text,
+        ),
+        (
+            "iothub_twin_configurations_and_model_id",
+            fixups::iothub_twin_configurations_and_model_id,
+        ),
         ("open_enums", fixups::open_enums),
         ("iothub_typed_errors", fixups::iothub_typed_errors),
     ],

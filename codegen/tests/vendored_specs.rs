@@ -24,6 +24,21 @@ fn iothub_fixups_change_what_they_document() {
         changes(a, "iothub_cancel_import_export_job_single_success").len(),
         1
     );
+    // Twin tags/desired/reported, PropertyContainer desired/reported, ExportImportDevice tags,
+    // ConfigurationContent deviceContent/moduleContent and the inner level of modulesContent.
+    let any_json = changes(a, "iothub_twin_values_any_json");
+    assert_eq!(any_json.len(), 9, "{any_json:#?}");
+    assert!(
+        any_json
+            .iter()
+            .any(|c| c.starts_with("#/components/schemas/Twin/properties/tags/"))
+    );
+    // Device: connectionStateUpdatedTime, statusUpdatedTime, lastActivityTime; Module: two.
+    assert_eq!(changes(a, "iothub_identity_times_as_text").len(), 5);
+    assert_eq!(
+        changes(a, "iothub_twin_configurations_and_model_id").len(),
+        2
+    );
     // 18 string enums in IoT Hub models.
     assert_eq!(changes(a, "open_enums").len(), 18);
     // 41 of 42 operations get typed errors; BulkRegistry_UpdateRegistry keeps its declared 400.
