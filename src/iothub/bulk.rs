@@ -8,6 +8,7 @@ use super::IotHubClient;
 use super::http::{Req, to_json};
 use super::models::{BulkOperationResult, Device};
 use super::validation;
+use crate::request::setters;
 use crate::{ETag, Error, RequestOptions};
 
 /// The most operations one bulk call may carry.
@@ -169,11 +170,7 @@ pub struct BulkRegistry {
 }
 
 impl BulkRegistry {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Validates every entry (nothing is sent if one is invalid) and sends the batch.
     pub async fn send(self) -> Result<BulkOperationResult, Error> {

@@ -4,17 +4,12 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::IotHubClient;
-use super::http::{Req, Resp, seg, to_json};
+use super::http::{Req, seg, to_json};
+use super::identities::{if_unchanged, with_header_etag};
 use super::models::{Configuration, ConfigurationQueriesTestResult};
 use super::validation;
-use crate::{Condition, ETag, Error, RequestOptions};
-
-fn with_header_etag(resp: &Resp, mut c: Configuration) -> Configuration {
-    if let Some(h) = ETag::from_headers(&resp.headers) {
-        c.etag = Some(h);
-    }
-    c
-}
+use crate::request::setters;
+use crate::{Condition, Error, RequestOptions};
 
 fn path(id: &str) -> String {
     format!("/configurations/{}", seg(id))
@@ -39,11 +34,7 @@ pub struct CreateConfiguration {
 }
 
 impl CreateConfiguration {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request; returns the configuration with its ETag.
     pub async fn send(self) -> Result<Configuration, Error> {
@@ -59,7 +50,11 @@ impl CreateConfiguration {
         )
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        Ok(with_header_etag(&resp, resp.json()?))
+        Ok(with_header_etag(
+            &resp,
+            resp.json()?,
+            |c: &mut Configuration| &mut c.etag,
+        ))
     }
 }
 
@@ -73,18 +68,18 @@ pub struct GetConfiguration {
 }
 
 impl GetConfiguration {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<Configuration, Error> {
         validation::check_configuration_id(&self.id)?;
         let req = Req::new(Method::GET, "configuration_get", path(&self.id));
         let resp = self.client.send_req(req, &self.options).await?;
-        Ok(with_header_etag(&resp, resp.json()?))
+        Ok(with_header_etag(
+            &resp,
+            resp.json()?,
+            |c: &mut Configuration| &mut c.etag,
+        ))
     }
 }
 
@@ -101,33 +96,20 @@ pub struct UpdateConfiguration {
 }
 
 impl UpdateConfiguration {
-    /// The write condition (default `If-Match: *`).
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Only update if the configuration still has `etag`.
-    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
-        self.condition(Condition::IfMatch(etag.into()))
+    setters! {
+        /// The write condition (default `If-Match: *`).
+        condition;
+        /// Only update if the configuration still has `etag`.
+        if_match;
     }
 
     /// Only update if the configuration still has the ETag of the document passed in.
     pub fn if_unchanged(mut self) -> Self {
-        self.condition = Some(Condition::IfMatch(
-            self.configuration
-                .etag
-                .clone()
-                .unwrap_or_else(|| ETag::new("")),
-        ));
+        self.condition = Some(if_unchanged(&self.configuration.etag));
         self
     }
 
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request; returns the configuration with its new ETag.
     pub async fn send(self) -> Result<Configuration, Error> {
@@ -156,7 +138,11 @@ impl UpdateConfiguration {
         .condition(Some(&condition))?
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        Ok(with_header_etag(&resp, resp.json()?))
+        Ok(with_header_etag(
+            &resp,
+            resp.json()?,
+            |c: &mut Configuration| &mut c.etag,
+        ))
     }
 }
 
@@ -171,21 +157,12 @@ pub struct DeleteConfiguration {
 }
 
 impl DeleteConfiguration {
-    /// The delete condition (default `If-Match: *`).
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Only delete if the configuration still has `etag`.
-    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
-        self.condition(Condition::IfMatch(etag.into()))
-    }
-
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// The delete condition (default `If-Match: *`).
+        condition;
+        /// Only delete if the configuration still has `etag`.
+        if_match;
+        options;
     }
 
     /// Sends the request.
@@ -216,16 +193,10 @@ pub struct ListConfigurations {
 }
 
 impl ListConfigurations {
-    /// The most configurations to return.
-    pub fn top(mut self, n: u32) -> Self {
-        self.top = Some(n);
-        self
-    }
-
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// The most configurations to return.
+        top;
+        options;
     }
 
     /// Sends the request.
@@ -264,11 +235,7 @@ impl TestConfigurationQueries {
         self
     }
 
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request; errors in the queries are reported in the result, not as `Err`.
     pub async fn send(self) -> Result<ConfigurationQueriesTestResult, Error> {
@@ -298,11 +265,7 @@ pub struct ApplyConfigurationOnEdge {
 }
 
 impl ApplyConfigurationOnEdge {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<(), Error> {

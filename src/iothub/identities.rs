@@ -6,10 +6,11 @@ use super::IotHubClient;
 use super::http::{Req, Resp, seg, to_json};
 use super::models::{Authentication, Device, DeviceCapabilities, Module};
 use super::validation;
+use crate::request::setters;
 use crate::{Condition, ETag, Error, RequestOptions};
 
 /// The ETag of an identity response: the `ETag` header, else the body's `etag`.
-fn with_header_etag<T>(
+pub(super) fn with_header_etag<T>(
     resp: &Resp,
     mut value: T,
     slot: impl FnOnce(&mut T) -> &mut Option<ETag>,
@@ -64,11 +65,7 @@ impl CreateDevice {
         self
     }
 
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Creates the device; returns it with its keys and ETag.
     pub async fn send(self) -> Result<Device, Error> {
@@ -96,11 +93,7 @@ pub struct GetDevice {
 }
 
 impl GetDevice {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<Device, Error> {
@@ -129,32 +122,21 @@ pub struct UpdateDevice {
 }
 
 impl UpdateDevice {
-    /// The write condition.
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Only update if the identity still has `etag`.
-    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
-        self.condition(Condition::IfMatch(etag.into()))
+    setters! {
+        /// The write condition.
+        condition;
+        /// Only update if the identity still has `etag`.
+        if_match;
     }
 
     /// Only update if the identity still has the ETag of the document passed in (fails
     /// locally if it has none).
     pub fn if_unchanged(mut self) -> Self {
-        self.condition = Some(match &self.device.etag {
-            Some(e) => Condition::IfMatch(e.clone()),
-            None => Condition::IfMatch(ETag::new("")),
-        });
+        self.condition = Some(if_unchanged(&self.device.etag));
         self
     }
 
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the update; returns the device with its new ETag.
     pub async fn send(self) -> Result<Device, Error> {
@@ -174,6 +156,12 @@ impl UpdateDevice {
         let d: Device = resp.json()?;
         Ok(with_header_etag(&resp, d, |d| &mut d.etag))
     }
+}
+
+/// The condition of `if_unchanged()`: `If-Match` with the document's ETag, or with an empty one
+/// that [`check_not_empty_etag`] then refuses before sending.
+pub(super) fn if_unchanged(etag: &Option<ETag>) -> Condition {
+    Condition::IfMatch(etag.clone().unwrap_or_else(|| ETag::new("")))
 }
 
 fn check_not_empty_etag(c: &Condition) -> Result<(), Error> {
@@ -199,21 +187,12 @@ pub struct DeleteDevice {
 }
 
 impl DeleteDevice {
-    /// The delete condition (default: unconditional, `If-Match: *`).
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Only delete if the identity still has `etag`.
-    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
-        self.condition(Condition::IfMatch(etag.into()))
-    }
-
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// The delete condition (default: unconditional, `If-Match: *`).
+        condition;
+        /// Only delete if the identity still has `etag`.
+        if_match;
+        options;
     }
 
     /// Sends the request.
@@ -243,16 +222,10 @@ pub struct ListDevices {
 }
 
 impl ListDevices {
-    /// The most devices to return (1–1000).
-    pub fn top(mut self, n: u32) -> Self {
-        self.top = Some(n);
-        self
-    }
-
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// The most devices to return (1–1000).
+        top;
+        options;
     }
 
     /// Sends the request.
@@ -290,11 +263,7 @@ impl CreateModule {
         self
     }
 
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Creates the module; returns it with its keys and ETag.
     pub async fn send(self) -> Result<Module, Error> {
@@ -328,11 +297,7 @@ pub struct GetModule {
 }
 
 impl GetModule {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<Module, Error> {
@@ -361,30 +326,20 @@ pub struct UpdateModule {
 }
 
 impl UpdateModule {
-    /// The write condition.
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Only update if the identity still has `etag`.
-    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
-        self.condition(Condition::IfMatch(etag.into()))
+    setters! {
+        /// The write condition.
+        condition;
+        /// Only update if the identity still has `etag`.
+        if_match;
     }
 
     /// Only update if the identity still has the ETag of the document passed in.
     pub fn if_unchanged(mut self) -> Self {
-        self.condition = Some(Condition::IfMatch(
-            self.module.etag.clone().unwrap_or_else(|| ETag::new("")),
-        ));
+        self.condition = Some(if_unchanged(&self.module.etag));
         self
     }
 
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the update; returns the module with its new ETag.
     pub async fn send(self) -> Result<Module, Error> {
@@ -419,21 +374,12 @@ pub struct DeleteModule {
 }
 
 impl DeleteModule {
-    /// The delete condition (default: unconditional, `If-Match: *`).
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Only delete if the identity still has `etag`.
-    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
-        self.condition(Condition::IfMatch(etag.into()))
-    }
-
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// The delete condition (default: unconditional, `If-Match: *`).
+        condition;
+        /// Only delete if the identity still has `etag`.
+        if_match;
+        options;
     }
 
     /// Sends the request.
@@ -463,11 +409,7 @@ pub struct ListModules {
 }
 
 impl ListModules {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<Vec<Module>, Error> {

@@ -1,8 +1,6 @@
 //! Scheduled jobs (`/jobs/v2`): twin updates and direct methods on many devices, with a
 //! completion helper.
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +15,8 @@ use super::query::{JOBS_PREFIX, decode_page};
 use super::twins::TwinPatch;
 use super::validation;
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
+use crate::poll::{self, Schedule};
+use crate::request::{await_with, setters};
 use crate::{Error, ErrorKind, RequestOptions};
 
 /// A direct method to invoke: its name, payload and timeouts. Used by scheduled method jobs
@@ -260,11 +260,7 @@ pub struct GetJob {
 }
 
 impl GetJob {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<Job, Error> {
@@ -288,11 +284,7 @@ pub struct CancelJob {
 }
 
 impl CancelJob {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request; returns the job as cancelled.
     pub async fn send(self) -> Result<Job, Error> {
@@ -331,22 +323,13 @@ impl QueryJobs {
         self
     }
 
-    /// The most jobs per page.
-    pub fn page_size(mut self, n: u32) -> Self {
-        self.page_size = Some(n);
-        self
-    }
-
-    /// Starts at a saved continuation of the same job query.
-    pub fn continue_from(mut self, continuation: Continuation) -> Self {
-        self.start = Some(continuation);
-        self
-    }
-
-    /// Per-call options applied to every page.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// The most jobs per page.
+        page_size;
+        /// Starts at a saved continuation of the same job query.
+        continue_from;
+        /// Per-call options applied to every page.
+        options;
     }
 
     /// A stream of jobs across all pages.
@@ -446,10 +429,9 @@ impl WaitForJob {
         self
     }
 
-    /// Per-call options for each poll.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Per-call options for each poll.
+        options;
     }
 
     /// Polls until the job is terminal or the timeout passes.
@@ -461,46 +443,40 @@ impl WaitForJob {
                 "must be greater than zero",
             ));
         }
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut interval = self.poll_every;
-        loop {
-            let job = self
-                .client
+        let status = |job: &Job| job.status.clone().unwrap_or(JobStatus::Unknown);
+        let schedule = Schedule {
+            first: self.poll_every,
+            max: self.max_poll_interval.max(self.poll_every),
+            grow: |d| d.mul_f64(1.5),
+            timeout: self.timeout,
+        };
+        let fetch = || {
+            self.client
                 .get_job(self.job_id.clone())
                 .options(self.options.clone())
                 .send()
-                .await?;
-            let status = job.status.clone().unwrap_or(JobStatus::Unknown);
-            if status.is_terminal() {
-                return Ok(job);
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Err(Error::new(
+        };
+        poll::until_finished(
+            schedule,
+            fetch,
+            |job| status(job).is_terminal(),
+            |job| {
+                Error::new(
                     ErrorKind::Timeout,
                     format!(
-                        "job '{}' did not finish within {:?} (last status: {status})",
-                        self.job_id, self.timeout
+                        "job '{}' did not finish within {:?} (last status: {})",
+                        self.job_id,
+                        self.timeout,
+                        status(job)
                     ),
-                ));
-            }
-            let sleep = interval.min(deadline - now);
-            tokio::time::sleep(sleep).await;
-            interval = interval
-                .mul_f64(1.5)
-                .min(self.max_poll_interval.max(self.poll_every));
-        }
+                )
+            },
+        )
+        .await
     }
 }
 
-impl IntoFuture for WaitForJob {
-    type Output = Result<Job, Error>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<Job, Error>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
-    }
-}
+await_with!(WaitForJob => Job, send);
 
 impl IotHubClient {
     /// Schedules a twin update (tags and/or desired properties) on every device matching

@@ -10,6 +10,7 @@ use super::http::{Req, seg};
 use super::jobs::DeviceMethod;
 use super::models::MethodResponse;
 use super::validation;
+use crate::request::setters;
 use crate::{Error, RequestOptions};
 
 /// Invokes a direct method and waits for the device's answer:
@@ -48,10 +49,9 @@ impl InvokeMethod {
         self
     }
 
-    /// Per-call options; e.g. `retry_non_idempotent(true)` to allow retries.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// Per-call options; e.g. `retry_non_idempotent(true)` to allow retries.
+        options;
     }
 
     /// Invokes the method; returns the device's status and payload.

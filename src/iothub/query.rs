@@ -11,6 +11,7 @@ use super::http::{Req, Resp};
 use super::models::Twin;
 use super::validation;
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
+use crate::request::setters;
 use crate::{Error, RequestOptions};
 
 /// A twin query: [`IotHubClient::query`]. Finish with [`Query::into_stream`] (twins),
@@ -37,24 +38,15 @@ pub struct Query<T = Twin> {
 }
 
 impl<T> Query<T> {
-    /// The most items per page (`x-ms-max-item-count`); the service may return fewer.
-    pub fn page_size(mut self, n: u32) -> Self {
-        self.page_size = Some(n);
-        self
-    }
-
-    /// Starts at a saved continuation of the same query (see [`IotHubClient::resume_query`]
-    /// to resume without restating the query). The page size stored in the continuation is
-    /// used unless [`Query::page_size`] sets one.
-    pub fn continue_from(mut self, continuation: Continuation) -> Self {
-        self.start = Some(continuation);
-        self
-    }
-
-    /// Per-call options (retry policy, timeout) applied to every page.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// The most items per page (`x-ms-max-item-count`); the service may return fewer.
+        page_size;
+        /// Starts at a saved continuation of the same query (see [`IotHubClient::resume_query`]
+        /// to resume without restating the query). The page size stored in the continuation is
+        /// used unless [`Query::page_size`] sets one.
+        continue_from;
+        /// Per-call options (retry policy, timeout) applied to every page.
+        options;
     }
 }
 

@@ -5,6 +5,7 @@ use reqwest::Method;
 use super::IotHubClient;
 use super::http::Req;
 use super::models::{RegistryStatistics, ServiceStatistics};
+use crate::request::setters;
 use crate::{Error, RequestOptions};
 
 /// Reads device counts of the identity registry: [`IotHubClient::get_device_statistics`].
@@ -16,11 +17,7 @@ pub struct GetDeviceStatistics {
 }
 
 impl GetDeviceStatistics {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<RegistryStatistics, Error> {
@@ -42,11 +39,7 @@ pub struct GetServiceStatistics {
 }
 
 impl GetServiceStatistics {
-    /// Per-call options.
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request.
     pub async fn send(self) -> Result<ServiceStatistics, Error> {
