@@ -38,64 +38,49 @@ macro_rules! setters {
             options; $($rest)*
         }
     };
-    ($(#[$doc:meta])+ options; $($rest:tt)*) => {
-        $(#[$doc])+
-        pub fn options(mut self, options: $crate::RequestOptions) -> Self {
-            self.options = options;
-            self
-        }
-        $crate::request::setters! { $($rest)* }
-    };
-    ($(#[$doc:meta])+ condition; $($rest:tt)*) => {
-        $(#[$doc])+
-        pub fn condition(mut self, condition: $crate::Condition) -> Self {
-            self.condition = Some(condition);
-            self
-        }
-        $crate::request::setters! { $($rest)* }
-    };
-    ($(#[$doc:meta])+ if_match; $($rest:tt)*) => {
-        $(#[$doc])+
-        pub fn if_match(mut self, etag: impl Into<$crate::ETag>) -> Self {
-            self.condition = Some($crate::Condition::IfMatch(etag.into()));
-            self
-        }
-        $crate::request::setters! { $($rest)* }
-    };
-    ($(#[$doc:meta])+ page_size; $($rest:tt)*) => {
-        $(#[$doc])+
-        pub fn page_size(mut self, n: u32) -> Self {
-            self.page_size = Some(n);
-            self
-        }
-        $crate::request::setters! { $($rest)* }
-    };
-    ($(#[$doc:meta])+ top; $($rest:tt)*) => {
-        $(#[$doc])+
-        pub fn top(mut self, n: u32) -> Self {
-            self.top = Some(n);
-            self
-        }
-        $crate::request::setters! { $($rest)* }
-    };
     (continuation; $($rest:tt)*) => {
         $crate::request::setters! {
             /// Resumes from a continuation saved from an earlier listing.
             continuation; $($rest)*
         }
     };
+    ($(#[$doc:meta])+ options; $($rest:tt)*) => {
+        $crate::request::setters! { @one [$(#[$doc])+]
+            options(options: $crate::RequestOptions) => options = options; $($rest)* }
+    };
+    ($(#[$doc:meta])+ condition; $($rest:tt)*) => {
+        $crate::request::setters! { @one [$(#[$doc])+]
+            condition(condition: $crate::Condition) =>
+                condition = Some(condition); $($rest)* }
+    };
+    ($(#[$doc:meta])+ if_match; $($rest:tt)*) => {
+        $crate::request::setters! { @one [$(#[$doc])+]
+            if_match(etag: impl Into<$crate::ETag>) =>
+                condition = Some($crate::Condition::IfMatch(etag.into())); $($rest)* }
+    };
+    ($(#[$doc:meta])+ page_size; $($rest:tt)*) => {
+        $crate::request::setters! { @one [$(#[$doc])+]
+            page_size(n: u32) => page_size = Some(n); $($rest)* }
+    };
+    ($(#[$doc:meta])+ top; $($rest:tt)*) => {
+        $crate::request::setters! { @one [$(#[$doc])+] top(n: u32) => top = Some(n); $($rest)* }
+    };
     ($(#[$doc:meta])+ continuation; $($rest:tt)*) => {
-        $(#[$doc])+
-        pub fn continuation(mut self, continuation: $crate::Continuation) -> Self {
-            self.continuation = Some(continuation);
-            self
-        }
-        $crate::request::setters! { $($rest)* }
+        $crate::request::setters! { @one [$(#[$doc])+]
+            continuation(continuation: $crate::Continuation) =>
+                continuation = Some(continuation); $($rest)* }
     };
     ($(#[$doc:meta])+ continue_from; $($rest:tt)*) => {
-        $(#[$doc])+
-        pub fn continue_from(mut self, continuation: $crate::Continuation) -> Self {
-            self.start = Some(continuation);
+        $crate::request::setters! { @one [$(#[$doc])+]
+            continue_from(continuation: $crate::Continuation) =>
+                start = Some(continuation); $($rest)* }
+    };
+    // One setter: `name(arg: Type) => field = value;`, then the rest of the list.
+    (@one [$($doc:tt)*] $name:ident($arg:ident: $ty:ty) => $field:ident = $value:expr;
+        $($rest:tt)*) => {
+        $($doc)*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.$field = $value;
             self
         }
         $crate::request::setters! { $($rest)* }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::IotHubClient;
 use super::http::{Req, seg, to_json};
-use super::identities::{if_unchanged, with_header_etag};
+use super::identities::{decode_document, if_unchanged};
 use super::models::{Configuration, ConfigurationQueriesTestResult};
 use super::validation;
 use crate::request::setters;
@@ -50,11 +50,7 @@ impl CreateConfiguration {
         )
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        Ok(with_header_etag(
-            &resp,
-            resp.json()?,
-            |c: &mut Configuration| &mut c.etag,
-        ))
+        decode_document(&resp)
     }
 }
 
@@ -75,11 +71,7 @@ impl GetConfiguration {
         validation::check_configuration_id(&self.id)?;
         let req = Req::new(Method::GET, "configuration_get", path(&self.id));
         let resp = self.client.send_req(req, &self.options).await?;
-        Ok(with_header_etag(
-            &resp,
-            resp.json()?,
-            |c: &mut Configuration| &mut c.etag,
-        ))
+        decode_document(&resp)
     }
 }
 
@@ -138,11 +130,7 @@ impl UpdateConfiguration {
         .condition(Some(&condition))?
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        Ok(with_header_etag(
-            &resp,
-            resp.json()?,
-            |c: &mut Configuration| &mut c.etag,
-        ))
+        decode_document(&resp)
     }
 }
 

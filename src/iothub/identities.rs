@@ -1,25 +1,46 @@
 //! Device and module identities in the identity registry.
 
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 
 use super::IotHubClient;
 use super::http::{Req, Resp, seg, to_json};
-use super::models::{Authentication, Device, DeviceCapabilities, Module};
+use super::models::{Authentication, Configuration, Device, DeviceCapabilities, Module};
 use super::validation;
 use crate::request::setters;
 use crate::{Condition, ETag, Error, RequestOptions};
 
-/// The ETag of an identity response: the `ETag` header, else the body's `etag`.
-pub(super) fn with_header_etag<T>(
-    resp: &Resp,
-    mut value: T,
-    slot: impl FnOnce(&mut T) -> &mut Option<ETag>,
-) -> T {
-    let s = slot(&mut value);
-    if let Some(h) = ETag::from_headers(&resp.headers) {
-        *s = Some(h);
+/// A registry document (device, module, configuration) whose ETag the service also sends as a
+/// header.
+pub(super) trait RegistryDocument: DeserializeOwned {
+    fn etag_mut(&mut self) -> &mut Option<ETag>;
+}
+
+impl RegistryDocument for Device {
+    fn etag_mut(&mut self) -> &mut Option<ETag> {
+        &mut self.etag
     }
-    value
+}
+
+impl RegistryDocument for Module {
+    fn etag_mut(&mut self) -> &mut Option<ETag> {
+        &mut self.etag
+    }
+}
+
+impl RegistryDocument for Configuration {
+    fn etag_mut(&mut self) -> &mut Option<ETag> {
+        &mut self.etag
+    }
+}
+
+/// Decodes a registry document; its ETag is the `ETag` header, else the body's `etag`.
+pub(super) fn decode_document<T: RegistryDocument>(resp: &Resp) -> Result<T, Error> {
+    let mut value: T = resp.json()?;
+    if let Some(h) = ETag::from_headers(&resp.headers) {
+        *value.etag_mut() = Some(h);
+    }
+    Ok(value)
 }
 
 fn check_condition(c: &Condition) -> Result<(), Error> {
@@ -78,8 +99,7 @@ impl CreateDevice {
         )
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        let d: Device = resp.json()?;
-        Ok(with_header_etag(&resp, d, |d| &mut d.etag))
+        decode_document(&resp)
     }
 }
 
@@ -104,8 +124,7 @@ impl GetDevice {
             format!("/devices/{}", seg(&self.device_id)),
         );
         let resp = self.client.send_req(req, &self.options).await?;
-        let d: Device = resp.json()?;
-        Ok(with_header_etag(&resp, d, |d| &mut d.etag))
+        decode_document(&resp)
     }
 }
 
@@ -153,8 +172,7 @@ impl UpdateDevice {
         .condition(Some(&condition))?
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        let d: Device = resp.json()?;
-        Ok(with_header_etag(&resp, d, |d| &mut d.etag))
+        decode_document(&resp)
     }
 }
 
@@ -277,8 +295,7 @@ impl CreateModule {
         )
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        let m: Module = resp.json()?;
-        Ok(with_header_etag(&resp, m, |m| &mut m.etag))
+        decode_document(&resp)
     }
 }
 
@@ -309,8 +326,7 @@ impl GetModule {
             module_path(&self.device_id, &self.module_id),
         );
         let resp = self.client.send_req(req, &self.options).await?;
-        let m: Module = resp.json()?;
-        Ok(with_header_etag(&resp, m, |m| &mut m.etag))
+        decode_document(&resp)
     }
 }
 
@@ -357,8 +373,7 @@ impl UpdateModule {
         .condition(Some(&condition))?
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        let m: Module = resp.json()?;
-        Ok(with_header_etag(&resp, m, |m| &mut m.etag))
+        decode_document(&resp)
     }
 }
 
