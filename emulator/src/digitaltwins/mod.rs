@@ -2,11 +2,12 @@
 //!
 //! Contract with the rest of the crate (`lib.rs` owns listeners, TLS and fault injection):
 //! `DigitalTwinsService::new(options)` builds the state, `router()` serves every ADT route
-//! (bearer-token check included), `telemetry()` shows what was received.
+//! (bearer-token check, with JWT `exp` expiry, included), `telemetry()` shows what was received.
 //!
 //! All state lives behind one `RwLock`; every write (including conditional ones) checks its precondition and
 //! applies its change under the write lock, so of two concurrent conditional writes exactly one wins.
 
+mod auth;
 mod dtdl;
 mod error;
 mod jobs;
@@ -34,6 +35,7 @@ pub use error::AdtError;
 #[derive(Clone, Default)]
 pub struct DigitalTwinsOptions {
     /// When set, requests must carry `Authorization: Bearer <this token>`; otherwise any bearer token is accepted.
+    /// Either way a JWT-shaped token whose `exp` claim has passed is refused with 401, as the service does.
     pub bearer_token: Option<String>,
     /// Whether the listener serving the router uses TLS, so absolute links (`nextLink`, `Operation-Location`)
     /// are built with `https`; plain HTTP otherwise. An `X-Forwarded-Proto` request header overrides it.
@@ -290,6 +292,19 @@ async fn guard(State(svc): State<DigitalTwinsService>, req: Request, next: Next)
         .into_response();
         resp.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    if let Some(exp) = token.and_then(|t| auth::expired_at(t, chrono::Utc::now().timestamp())) {
+        let mut resp = AdtError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            format!("Authorization failed: the bearer token expired at {exp} (unix seconds)."),
+        )
+        .into_response();
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
         return resp;
     }
     let pairs = util::query_pairs(req.uri().query());
