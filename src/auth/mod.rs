@@ -293,16 +293,16 @@ impl Authorizer {
                 self.cache
                     .get(|| async {
                         self.fetches.fetch_add(1, Ordering::Relaxed);
-                        let token = sas::sign(
-                            &self.resource_uri,
-                            key,
-                            Some(key_name),
-                            SystemTime::now() + *lifetime,
-                        );
+                        // `se` is whole seconds: renew ahead of the expiry actually signed,
+                        // which is up to 1 s before `now + lifetime`.
+                        let now = SystemTime::now();
+                        let se = sas::whole_seconds(now + *lifetime);
+                        let token = sas::sign(&self.resource_uri, key, Some(key_name), se);
                         tracing::debug!(lifetime_s = lifetime.as_secs(), "signed a new SAS token");
+                        let valid_for = se.duration_since(now).unwrap_or(Duration::ZERO);
                         Ok((
                             token,
-                            lifetime.saturating_sub(sas::sas_renewal_margin(*lifetime)),
+                            valid_for.saturating_sub(sas::sas_renewal_margin(*lifetime)),
                         ))
                     })
                     .await

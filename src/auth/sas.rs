@@ -148,6 +148,16 @@ impl TokenCache {
     }
 }
 
+/// `t` truncated to whole seconds since the epoch (the precision of a SAS token's `se`).
+pub(crate) fn whole_seconds(t: SystemTime) -> SystemTime {
+    UNIX_EPOCH
+        + Duration::from_secs(
+            t.duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO)
+                .as_secs(),
+        )
+}
+
 /// How long before expiry a SAS token is renewed: a quarter of its lifetime, at most 5 minutes.
 pub(crate) fn sas_renewal_margin(lifetime: Duration) -> Duration {
     (lifetime / 4).min(Duration::from_secs(300))
