@@ -514,3 +514,114 @@ mod tests {
         assert_eq!(p.query_charge(), Some(3.26));
     }
 }
+
+/// Property tests of the continuation string form: every kind round-trips, and tampered or
+/// garbage tokens give the documented `InvalidInput` error, never a panic.
+#[cfg(test)]
+mod continuation_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text with the characters that stress JSON and base64: quotes, backslashes, control
+    /// characters, non-ASCII, and base64/URL punctuation.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[\"\\\\/+=_\\-~ \\n\\t\u{0}a-zA-Z0-9é€😀]{0,40}",
+        ]
+    }
+
+    fn continuation() -> impl Strategy<Value = Continuation> {
+        prop_oneof![
+            (text(), any::<Option<u32>>(), text())
+                .prop_map(|(q, n, t)| Continuation::iothub_query(q, n, t)),
+            (any::<Option<u32>>(), text())
+                .prop_map(|(n, t)| Continuation::digitaltwins_query(n, t)),
+            (any::<Option<u32>>(), text()).prop_map(|(n, u)| Continuation::next_link(n, u)),
+        ]
+    }
+
+    /// The error every bad token must give.
+    fn assert_clear_error(r: Result<Continuation>) {
+        let e = r.expect_err("a bad token is refused");
+        assert!(
+            matches!(e.kind(), ErrorKind::InvalidInput { field, .. } if field == "continuation"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid continuation: is not a token made by to_token_string"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn every_kind_round_trips(c in continuation()) {
+            let s = c.to_token_string();
+            prop_assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{s}");
+            prop_assert_eq!(&Continuation::from_token_string(&s).unwrap(), &c);
+            // Surrounding whitespace (e.g. from a form field) is tolerated.
+            prop_assert_eq!(&Continuation::from_token_string(&format!(" {s}\n")).unwrap(), &c);
+            // The serde form round-trips too.
+            let json = serde_json::to_string(&c).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Continuation>(&json).unwrap(), c);
+        }
+
+        #[test]
+        fn garbage_is_a_clear_error(s in any::<String>()) {
+            // Any string either decodes to a continuation that re-encodes to itself, or is
+            // refused with the documented error; never a panic.
+            match Continuation::from_token_string(&s) {
+                Ok(c) => prop_assert_eq!(c.to_token_string(), s.trim()),
+                Err(_) => assert_clear_error(Continuation::from_token_string(&s)),
+            }
+        }
+
+        #[test]
+        fn tampered_tokens_are_a_clear_error_or_another_valid_token(
+            c in continuation(),
+            at in any::<prop::sample::Index>(),
+            with in "[A-Za-z0-9_\\-=+/.!]",
+            how in 0..3u8,
+        ) {
+            let s = c.to_token_string();
+            let i = at.index(s.len() + 1);
+            let tampered = match how {
+                0 => format!("{}{with}{}", &s[..i.min(s.len())], &s[(i + 1).min(s.len())..]),
+                1 => s[..i.min(s.len())].to_owned(),
+                _ => format!("{}{with}{}", &s[..i.min(s.len())], &s[i.min(s.len())..]),
+            };
+            match Continuation::from_token_string(&tampered) {
+                // A change can land on another well-formed token (e.g. one letter of the
+                // service token): it must then be a continuation in its own right.
+                Ok(other) => {
+                    let again = other.to_token_string();
+                    prop_assert_eq!(Continuation::from_token_string(&again).unwrap(), other);
+                }
+                Err(_) => assert_clear_error(Continuation::from_token_string(&tampered)),
+            }
+        }
+
+        #[test]
+        fn well_encoded_json_of_the_wrong_shape_is_a_clear_error(
+            kind in prop_oneof![
+                Just("iot_hub_query"), Just("digital_twins_query"), Just("next_link"),
+                Just("other"), Just("")
+            ],
+            field in prop_oneof![Just("query"), Just("token"), Just("url"), Just("page_size")],
+            value in prop_oneof![
+                Just(serde_json::json!(null)), Just(serde_json::json!(-1)),
+                Just(serde_json::json!(1.5)), Just(serde_json::json!(4_294_967_296u64)),
+                Just(serde_json::json!([])), Just(serde_json::json!({})),
+            ],
+        ) {
+            // One member of the wrong type (or the only member, or an unknown kind).
+            let doc = serde_json::json!({"kind": kind, field: value});
+            let s = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(serde_json::to_vec(&doc).unwrap());
+            assert_clear_error(Continuation::from_token_string(&s));
+        }
+    }
+}

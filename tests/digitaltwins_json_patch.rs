@@ -1,8 +1,13 @@
 //! Property tests for `JsonPatch::diff`: applying the computed patch to the old document with an
-//! independent RFC 6902 implementation (the `json-patch` crate) yields the new document.
+//! independent RFC 6902 implementation (the `json-patch` crate) yields the new document. And for
+//! JSON Pointer escaping (`~0`/`~1`, RFC 6901): `Pointer` escapes and parses exactly as the
+//! independent `jsonptr` crate (the one `json-patch` uses) does, and patch paths built from
+//! unescaped names address those names when applied.
 #![cfg(feature = "digitaltwins")]
 
-use azure_twins::digitaltwins::{JsonPatch, PatchOperation};
+use azure_twins::ErrorKind;
+use azure_twins::digitaltwins::{JsonPatch, PatchOperation, Pointer};
+use json_patch::jsonptr;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -140,4 +145,102 @@ fn diff_twin_ignores_service_maintained_members() {
         ])
     );
     patch.validate().unwrap();
+}
+
+/// Pointer segments: the characters RFC 6901 escapes, escape look-alikes (`~01`, `~1`), empty
+/// segments and arbitrary Unicode.
+fn segment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a~/01]{0,6}",
+        Just("~01".to_owned()),
+        Just("~1".to_owned()),
+        Just("/".to_owned()),
+        Just(String::new()),
+        any::<String>(),
+    ]
+}
+
+/// Objects nested along `segments` (unescaped names), the innermost one empty.
+fn nest(segments: &[String]) -> Value {
+    segments
+        .iter()
+        .rev()
+        .fold(Value::Object(Map::new()), |inner, s| {
+            let mut m = Map::new();
+            m.insert(s.clone(), inner);
+            Value::Object(m)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn pointer_escaping_round_trips_and_matches_jsonptr(segs in prop::collection::vec(segment(), 0..5)) {
+        let p = Pointer::from_segments(&segs);
+        prop_assert_eq!(p.segments().unwrap(), segs.clone());
+        let theirs = jsonptr::PointerBuf::from_tokens(segs.iter().map(String::as_str));
+        prop_assert_eq!(p.as_str(), theirs.as_str());
+        let decoded: Vec<String> = jsonptr::Pointer::parse(p.as_str())
+            .unwrap()
+            .tokens()
+            .map(|t| t.decoded().into_owned())
+            .collect();
+        prop_assert_eq!(decoded, segs);
+    }
+
+    #[test]
+    fn pointer_parsing_agrees_with_jsonptr(s in prop_oneof!["[/~01a]{0,10}", any::<String>()]) {
+        let ours = Pointer::from(s.as_str()).segments();
+        let theirs = jsonptr::Pointer::parse(&s);
+        prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "{:?}: ours {:?}, jsonptr {:?}", s, ours, theirs);
+        match (ours, theirs) {
+            (Ok(segs), Ok(ptr)) => {
+                let decoded: Vec<String> = ptr.tokens().map(|t| t.decoded().into_owned()).collect();
+                prop_assert_eq!(&segs, &decoded);
+                // Escaping is canonical: re-escaping the segments gives the same text.
+                let again = Pointer::from_segments(&segs);
+                prop_assert_eq!(again.as_str(), s.as_str());
+            }
+            (Err(e), _) => {
+                prop_assert!(
+                    matches!(e.kind(), ErrorKind::InvalidInput { field, .. } if field == "path"),
+                    "{:?}", e
+                );
+                // A malformed path never leaves the machine: validation refuses it too.
+                let err = JsonPatch::new().add(Pointer::from(s.as_str()), 1).validate().unwrap_err();
+                prop_assert!(err.to_string().contains("patch[0].path"), "{}", err);
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn patch_paths_address_the_unescaped_names(
+        segs in prop::collection::vec(segment(), 1..4),
+        value in json_value(),
+    ) {
+        let doc = nest(&segs[..segs.len() - 1]);
+        let path = Pointer::from_segments(&segs);
+        // Through the wire form and the independent applier.
+        let added = apply(&doc, &JsonPatch::new().add(path.clone(), value.clone()));
+        let mut at = &added;
+        for s in &segs {
+            at = at.get(s.as_str()).expect("the unescaped name exists");
+        }
+        prop_assert_eq!(at, &value);
+        let replaced = apply(&added, &JsonPatch::new().replace(path.clone(), Value::Null));
+        prop_assert_eq!(replaced.pointer(path.as_str()), Some(&Value::Null));
+        prop_assert_eq!(apply(&added, &JsonPatch::new().remove(path)), doc);
+    }
+
+    #[test]
+    fn escaped_names_pass_validation_and_survive_the_wire_form(
+        segs in prop::collection::vec("[a-z~/]{1,6}", 1..4),
+    ) {
+        let patch = JsonPatch::new().add(Pointer::from_segments(&segs), 1);
+        prop_assert!(patch.validate().is_ok(), "{:?}", patch.validate());
+        let back = JsonPatch::try_from(patch.to_value()).unwrap();
+        prop_assert_eq!(back.operations()[0].path().segments().unwrap(), segs);
+    }
 }
