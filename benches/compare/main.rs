@@ -4,11 +4,16 @@
 //! Run: `cargo bench -p azure-twins --bench compare` (release).
 
 mod per_call;
+mod peers;
+mod streaming;
 
 use std::time::{Duration, Instant};
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if streaming::serve_child_if_asked() {
+        return; // this process is an emulator child of section 3 or 5
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -16,6 +21,8 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         per_call::run().await;
+        streaming::run().await;
+        peers::run().await;
     });
 }
 
