@@ -298,6 +298,37 @@ async fn paging_across_many_pages() {
         .await;
     assert_eq!(r2.body["value"].as_array().unwrap().len(), 2);
     assert_eq!(r2.body["continuationToken"], json!(null));
+    // TOP ending on a page boundary: no token after the last page
+    let r = adt
+        .send(
+            "POST",
+            "/query",
+            Some(&json!({"query": "SELECT TOP(5) * FROM DIGITALTWINS"})),
+            &[("max-items-per-page", "5")],
+        )
+        .await;
+    assert_eq!(r.body["value"].as_array().unwrap().len(), 5);
+    assert_eq!(r.body["continuationToken"], json!(null));
+    // a twin deleted between pages does not shift the next page
+    let r = adt
+        .send(
+            "POST",
+            "/query",
+            Some(&json!({"query": "SELECT * FROM DIGITALTWINS"})),
+            &[("max-items-per-page", "5")],
+        )
+        .await;
+    let t = r.body["continuationToken"].as_str().unwrap().to_string();
+    adt.delete("/digitaltwins/d001").await.assert_status(204);
+    let r2 = adt
+        .send(
+            "POST",
+            "/query",
+            Some(&json!({"continuationToken": t})),
+            &[("max-items-per-page", "5")],
+        )
+        .await;
+    assert_eq!(r2.body["value"][0]["$dtId"], "d005");
 }
 
 #[tokio::test]
