@@ -39,7 +39,11 @@ impl ETag {
         if is_quoted(trimmed) || trimmed.strip_prefix("W/").is_some_and(is_quoted) {
             ETag(trimmed.to_owned())
         } else {
-            ETag(format!("\"{trimmed}\""))
+            let mut quoted = String::with_capacity(trimmed.len() + 2);
+            quoted.push('"');
+            quoted.push_str(trimmed);
+            quoted.push('"');
+            ETag(quoted)
         }
     }
 

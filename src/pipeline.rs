@@ -62,6 +62,10 @@ pub struct Pipeline {
 struct PipelineInner {
     authorizer: Option<Authorizer>,
     options: ClientOptions,
+    /// `User-Agent`, built once from the options (`None` for `Pipeline::default()`).
+    user_agent: Option<HeaderValue>,
+    /// The endpoint given to [`Pipeline::new`], parsed once.
+    endpoint: Option<reqwest::Url>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -108,8 +112,22 @@ impl Pipeline {
         Ok(Pipeline {
             inner: Arc::new(PipelineInner {
                 authorizer,
+                user_agent: Some(user_agent_header(&options)),
                 options,
+                endpoint: Some(url),
             }),
+        })
+    }
+
+    /// The endpoint this pipeline was made for, parsed (`None` for `Pipeline::default()`).
+    pub(crate) fn endpoint_url(&self) -> Option<&reqwest::Url> {
+        self.inner.endpoint.as_ref()
+    }
+
+    /// True when `url` has the scheme, host and port of the endpoint given to [`Pipeline::new`].
+    fn is_endpoint_origin(&self, url: &reqwest::Url) -> bool {
+        self.inner.endpoint.as_ref().is_some_and(|e| {
+            e.scheme() == url.scheme() && e.host_str() == url.host_str() && e.port() == url.port()
         })
     }
 
@@ -141,7 +159,11 @@ impl Pipeline {
         fix_wire(request, operation_id);
         let ctx = current_call();
         if let Some(a) = &self.inner.authorizer {
-            crate::auth::check_transport(request.url())?;
+            // `new` checked the endpoint already; another origin (a raw client built with a
+            // different base URL) is checked here.
+            if !self.is_endpoint_origin(request.url()) {
+                crate::auth::check_transport(request.url())?;
+            }
             let header = match a.cached_header() {
                 Some(h) => h,
                 None => a.header().await?,
@@ -150,20 +172,27 @@ impl Pipeline {
                 .headers_mut()
                 .insert(AUTHORIZATION, sensitive(header.expose_secret())?);
         }
-        let ua = HeaderValue::from_str(&self.inner.options.user_agent()).unwrap_or_else(|_| {
-            HeaderValue::from_static(concat!("azure-twins/", env!("CARGO_PKG_VERSION")))
-        });
-        request.headers_mut().insert(USER_AGENT, ua);
-        let (request_id, trace_id) = match &ctx {
-            Some(c) => (c.client_request_id.clone(), c.trace_id.clone()),
-            None => (uuid::Uuid::new_v4().to_string(), random_hex(16)),
+        let ua = match &self.inner.user_agent {
+            Some(v) => v.clone(),
+            None => user_agent_header(&self.inner.options),
         };
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
+        request.headers_mut().insert(USER_AGENT, ua);
+        let request_id = match &ctx {
+            Some(c) => HeaderValue::from_str(&c.client_request_id).ok(),
+            None => Some(new_request_id_header()),
+        };
+        if let Some(v) = request_id {
             request.headers_mut().insert(CLIENT_REQUEST_ID, v);
         }
         // A traceparent passed by the caller (ADT operations take one) is kept.
         if !request.headers().contains_key(TRACEPARENT) {
-            set_traceparent(request, &trace_id);
+            let trace_id = match &ctx {
+                Some(c) => c.trace_id,
+                None => new_trace_id(),
+            };
+            request
+                .headers_mut()
+                .insert(TRACEPARENT, traceparent(trace_id, new_parent_id()));
         }
         Ok(())
     }
@@ -192,12 +221,17 @@ impl Pipeline {
         }
         let allowed =
             opt_in || retry::is_idempotent(operation_id, request.method(), request.headers());
-        let client_request_id = request
-            .headers()
-            .get(CLIENT_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let header_request_id;
+        let client_request_id: &str = match &ctx {
+            Some(c) => &c.client_request_id,
+            None => {
+                header_request_id = request.headers().get(CLIENT_REQUEST_ID).cloned();
+                header_request_id
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+            }
+        };
         let span = tracing::info_span!(
             "azure_twins.request",
             operation = operation_id,
@@ -240,7 +274,10 @@ impl Pipeline {
                         "response"
                     )
                 });
-                if let Some(c) = &ctx {
+                // Kept for the error mapping only: a success needs no copy.
+                if let Some(c) = &ctx
+                    && !resp.status().is_success()
+                {
                     c.record_response(resp.status(), resp.headers());
                 }
             }
@@ -279,26 +316,50 @@ fn sensitive(value: &str) -> Result<HeaderValue> {
     Ok(v)
 }
 
-fn random_hex(bytes: usize) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes * 2);
+fn user_agent_header(options: &ClientOptions) -> HeaderValue {
+    HeaderValue::from_str(&options.user_agent()).unwrap_or_else(|_| {
+        HeaderValue::from_static(concat!("azure-twins/", env!("CARGO_PKG_VERSION")))
+    })
+}
+
+/// A fresh `x-ms-client-request-id` (UUID v4) for a raw call made outside [`call`].
+fn new_request_id_header() -> HeaderValue {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(id).expect("a UUID is a valid header value")
+}
+
+/// A random W3C trace id (16 bytes; all-zero is invalid, so never returned).
+fn new_trace_id() -> u128 {
     loop {
-        s.clear();
-        for _ in 0..bytes {
-            let _ = write!(s, "{:02x}", rand::random::<u8>());
-        }
-        // W3C: all-zero ids are invalid.
-        if s.bytes().any(|b| b != b'0') {
-            return s;
+        let id = rand::random::<u128>();
+        if id != 0 {
+            return id;
         }
     }
 }
 
-fn set_traceparent(request: &mut reqwest::Request, trace_id: &str) {
-    let value = format!("00-{trace_id}-{}-01", random_hex(8));
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        request.headers_mut().insert(TRACEPARENT, v);
+/// A random W3C parent id (8 bytes, never all-zero).
+fn new_parent_id() -> u64 {
+    loop {
+        let id = rand::random::<u64>();
+        if id != 0 {
+            return id;
+        }
     }
+}
+
+/// `00-<trace id: 32 hex>-<parent id: 16 hex>-01`, built without formatting machinery.
+fn traceparent(trace_id: u128, parent_id: u64) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-01";
+    for i in 0..32 {
+        buf[3 + i] = HEX[((trace_id >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    for i in 0..16 {
+        buf[36 + i] = HEX[((parent_id >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&buf).expect("ASCII hex")
 }
 
 /// progenitor's snake_case operation ids of the ADT operations whose body is an RFC 6902 JSON
@@ -319,7 +380,8 @@ pub(crate) const JSON_PATCH_OPERATIONS: [&str; 4] = [
 ///   code already sends, so the header is removed.
 /// - JSON Patch operations get `Content-Type: application/json-patch+json` back.
 fn fix_wire(request: &mut reqwest::Request, operation_id: &str) {
-    request.headers_mut().remove("api-version");
+    const API_VERSION_HEADER: HeaderName = HeaderName::from_static("api-version");
+    request.headers_mut().remove(API_VERSION_HEADER);
     if JSON_PATCH_OPERATIONS.contains(&operation_id) {
         request.headers_mut().insert(
             CONTENT_TYPE,
@@ -336,7 +398,8 @@ fn fix_wire(request: &mut reqwest::Request, operation_id: &str) {
 struct CallContext {
     options: RequestOptions,
     client_request_id: String,
-    trace_id: String,
+    /// W3C trace id shared by every attempt of the call.
+    trace_id: u128,
     state: Mutex<CallState>,
 }
 
@@ -351,11 +414,14 @@ struct CallState {
 impl CallContext {
     fn new(options: &RequestOptions) -> Arc<Self> {
         Arc::new(CallContext {
-            client_request_id: options
-                .client_request_id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            trace_id: random_hex(16),
+            client_request_id: match &options.client_request_id {
+                Some(id) => id.clone(),
+                None => {
+                    let mut buf = uuid::Uuid::encode_buffer();
+                    (*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf)).to_owned()
+                }
+            },
+            trace_id: new_trace_id(),
             options: options.clone(),
             state: Mutex::new(CallState::default()),
         })
@@ -546,33 +612,77 @@ where
             format!("the service returned an invalid link ({e})"),
         )
     })?;
-    let base = reqwest::Url::parse(client.baseurl())
-        .map_err(|e| Error::new(ErrorKind::Other, format!("invalid base URL ({e})")))?;
-    if target.scheme() != base.scheme()
-        || !target
-            .host_str()
-            .unwrap_or("")
-            .eq_ignore_ascii_case(base.host_str().unwrap_or(""))
-        || target.port_or_known_default() != base.port_or_known_default()
-    {
-        return Err(Error::new(
-            ErrorKind::InsecureTransport,
-            format!(
-                "refusing to follow a link to {}://{}: it is not the client's endpoint",
-                target.scheme(),
-                target.host_str().unwrap_or("")
-            ),
-        ));
+    if !same_origin_prefix(url, client.baseurl()) {
+        let base = reqwest::Url::parse(client.baseurl())
+            .map_err(|e| Error::new(ErrorKind::Other, format!("invalid base URL ({e})")))?;
+        if target.scheme() != base.scheme()
+            || !target
+                .host_str()
+                .unwrap_or("")
+                .eq_ignore_ascii_case(base.host_str().unwrap_or(""))
+            || target.port_or_known_default() != base.port_or_known_default()
+        {
+            return Err(Error::new(
+                ErrorKind::InsecureTransport,
+                format!(
+                    "refusing to follow a link to {}://{}: it is not the client's endpoint",
+                    target.scheme(),
+                    target.host_str().unwrap_or("")
+                ),
+            ));
+        }
     }
-    let mut builder = client
-        .client()
-        .request(method, target)
-        .header(ACCEPT, HeaderValue::from_static("application/json"))
-        .headers(headers);
+    send_url(client, options, method, target, headers, body, operation_id).await
+}
+
+/// True when `url` is `base` followed by a path or query (`/…`, `?…`) or nothing: then both
+/// have the same scheme, host and port without parsing `base`. Anything else (e.g.
+/// `base` + `@evil.example`, or another port that merely starts with the same digits) is left
+/// to the full comparison.
+fn same_origin_prefix(url: &str, base: &str) -> bool {
+    let base = base.trim_end_matches('/');
+    // A base with a path (`https://h/p`) could be followed by `/../`; only scheme://authority
+    // bases take the shortcut.
+    let authority_only = base
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(['/', '?', '#', '@', '\\']));
+    authority_only
+        && url
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+}
+
+/// [`send_absolute`] for a URL the facade built itself on the client's endpoint (no origin
+/// check needed beyond the `pre` hook's transport check).
+#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_url<C>(
+    client: &C,
+    options: &RequestOptions,
+    method: Method,
+    target: reqwest::Url,
+    headers: HeaderMap,
+    body: Option<&serde_json::Value>,
+    operation_id: &'static str,
+) -> Result<(bytes::Bytes, HeaderMap)>
+where
+    C: ClientInfo<Pipeline> + ClientHooks<Pipeline>,
+{
+    // One header map sized for what `pre` adds (authorization, user agent, request id,
+    // traceparent), so it is not grown and re-hashed on the way.
+    let mut all = HeaderMap::with_capacity(headers.len() + 6);
+    all.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    all.extend(headers); // the caller's headers win, as with `RequestBuilder::headers`
+    let mut request = reqwest::Request::new(method, target);
     if let Some(b) = body {
-        builder = builder.json(b);
+        let bytes = serde_json::to_vec(b).map_err(|e| {
+            Error::new(ErrorKind::Other, "could not encode the request body").with_source(e)
+        })?;
+        all.entry(CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static("application/json"));
+        *request.body_mut() = Some(bytes.into());
     }
-    let mut request = builder.build().map_err(Error::from_reqwest)?;
+    *request.headers_mut() = all;
     let ctx = CallContext::new(options);
     let info = OperationInfo { operation_id };
     let ctx2 = ctx.clone();
@@ -590,8 +700,9 @@ where
             Err(typed.unwrap_or_else(|| Error::credential("the credential could not be applied")))
         }
         Ok(Err(e)) => Err(Error::from_reqwest(e)),
-        Ok(Ok(resp)) if resp.status().is_success() => {
-            let headers = resp.headers().clone();
+        Ok(Ok(mut resp)) if resp.status().is_success() => {
+            // The headers are moved out (no copy); the body does not need them.
+            let headers = std::mem::take(resp.headers_mut());
             resp.bytes()
                 .await
                 .map(|b| (b, headers))

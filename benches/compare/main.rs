@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo bench -p azure-twins --bench compare` (release).
 
+mod auth_cost;
 mod per_call;
 mod peers;
 mod streaming;

@@ -29,6 +29,11 @@ pub(crate) fn seg(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
+/// [`seg`] as pieces to append to a string without an intermediate allocation.
+pub(crate) fn seg_parts(s: &str) -> percent_encoding::PercentEncode<'_> {
+    utf8_percent_encode(s, SEGMENT)
+}
+
 /// One request to send.
 pub(crate) struct Req {
     pub(crate) method: Method,
@@ -90,7 +95,7 @@ impl Req {
 /// A successful response.
 pub(crate) struct Resp {
     pub(crate) headers: HeaderMap,
-    pub(crate) body: Vec<u8>,
+    pub(crate) body: bytes::Bytes,
 }
 
 impl Resp {
@@ -110,10 +115,34 @@ impl Resp {
         })
     }
 
-    /// The ETag: the `ETag` header, else the body's `etag` field.
-    pub(crate) fn etag(&self, body: &Value) -> Result<ETag, Error> {
-        ETag::from_headers(&self.headers)
-            .or_else(|| body.get("etag").and_then(Value::as_str).map(ETag::new))
+    /// Decodes the body as `T`: a body that is not JSON is a "shape" error, JSON that does not
+    /// fit `T` names `what` ("the twin did not match the requested type").
+    pub(crate) fn json_as<T: DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
+        let body: &[u8] = if self.body.is_empty() {
+            b"null"
+        } else {
+            &self.body
+        };
+        serde_json::from_slice(body).map_err(|e| {
+            let msg = if e.classify() == serde_json::error::Category::Data {
+                format!("the {what} did not match the requested type")
+            } else {
+                "the response body did not have the expected shape".to_owned()
+            };
+            Error::new(ErrorKind::DataConversion, msg).with_source(e)
+        })
+    }
+
+    /// The body's top-level `etag` string, read without decoding anything else.
+    pub(crate) fn body_etag(&self) -> Result<ETag, Error> {
+        #[derive(serde::Deserialize)]
+        struct EtagField {
+            #[serde(default)]
+            etag: Value,
+        }
+        serde_json::from_slice::<EtagField>(&self.body)
+            .ok()
+            .and_then(|f| f.etag.as_str().map(ETag::new))
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::DataConversion,
@@ -152,26 +181,51 @@ impl IotHubClient {
     /// service's code, message and tracking id.
     pub(crate) async fn send_req(&self, req: Req, options: &RequestOptions) -> Result<Resp, Error> {
         let raw = &self.inner.raw;
-        let mut url = format!("{}{}?api-version={}", raw.baseurl(), req.path, API_VERSION);
+        let mut query = String::with_capacity(24);
+        query.push_str("api-version=");
+        query.push_str(API_VERSION);
         for (k, v) in &req.query {
-            url.push('&');
-            url.push_str(k);
-            url.push('=');
-            url.push_str(&utf8_percent_encode(v, SEGMENT).to_string());
+            query.push('&');
+            query.push_str(k);
+            query.push('=');
+            query.extend(utf8_percent_encode(v, SEGMENT));
         }
-        let (body, headers) = crate::pipeline::send_absolute(
-            raw,
-            options,
-            req.method,
-            &url,
-            req.headers,
-            req.body.as_ref(),
-            req.op,
-        )
-        .await?;
-        Ok(Resp {
-            headers,
-            body: body.to_vec(),
-        })
+        // The endpoint was parsed once when the client was built: setting the path and query
+        // on a copy costs far less than parsing the whole URL again. The generated client's
+        // base URL is the same endpoint; if it ever differs, parse (and origin-check) the text.
+        let (body, headers) = match raw.inner().endpoint_url() {
+            Some(endpoint)
+                if endpoint.path() == "/"
+                    && endpoint.as_str().strip_suffix('/') == Some(raw.baseurl()) =>
+            {
+                let mut url = endpoint.clone();
+                url.set_path(&req.path);
+                url.set_query(Some(&query));
+                crate::pipeline::send_url(
+                    raw,
+                    options,
+                    req.method,
+                    url,
+                    req.headers,
+                    req.body.as_ref(),
+                    req.op,
+                )
+                .await?
+            }
+            _ => {
+                let url = format!("{}{}?{query}", raw.baseurl(), req.path);
+                crate::pipeline::send_absolute(
+                    raw,
+                    options,
+                    req.method,
+                    &url,
+                    req.headers,
+                    req.body.as_ref(),
+                    req.op,
+                )
+                .await?
+            }
+        };
+        Ok(Resp { headers, body })
     }
 }

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::IotHubClient;
-use super::http::{Req, from_json, seg};
+use super::http::Req;
 use super::models::{Twin, Versioned};
 use super::validation;
 use crate::{Condition, ETag, Error, RequestOptions};
@@ -145,6 +145,21 @@ impl TwinPatch {
         Ok(Value::Object(body))
     }
 
+    /// [`TwinPatch::to_json`] without copying the maps.
+    fn into_json(self) -> Result<Value, Error> {
+        self.validate()?;
+        let mut body = Map::new();
+        if !self.tags.is_empty() {
+            body.insert("tags".into(), Value::Object(self.tags));
+        }
+        if !self.desired.is_empty() {
+            let mut props = Map::new();
+            props.insert("desired".into(), Value::Object(self.desired));
+            body.insert("properties".into(), Value::Object(props));
+        }
+        Ok(Value::Object(body))
+    }
+
     fn note(&mut self, field: impl Into<String>, reason: impl Into<String>) {
         if self.problem.is_none() {
             self.problem = Some((field.into(), reason.into()));
@@ -256,10 +271,14 @@ fn strip_system_keys(map: &Map<String, Value>) -> Map<String, Value> {
 }
 
 fn twin_path(device_id: &str, module_id: Option<&str>) -> String {
-    match module_id {
-        Some(m) => format!("/twins/{}/modules/{}", seg(device_id), seg(m)),
-        None => format!("/twins/{}", seg(device_id)),
+    let mut path = String::with_capacity(16 + device_id.len() + module_id.map_or(0, str::len));
+    path.push_str("/twins/");
+    path.extend(super::http::seg_parts(device_id));
+    if let Some(m) = module_id {
+        path.push_str("/modules/");
+        path.extend(super::http::seg_parts(m));
     }
+    path
 }
 
 fn check_ids(device_id: &str, module_id: Option<&str>) -> Result<(), Error> {
@@ -280,14 +299,25 @@ fn check_twin_condition(c: &Condition) -> Result<(), Error> {
     Ok(())
 }
 
-/// Decodes a twin response into `T`, taking the ETag from the body's `etag`.
-fn versioned<T: DeserializeOwned>(resp: &super::http::Resp) -> Result<Versioned<T>, Error> {
-    let body: Value = resp.json()?;
-    let etag = resp.etag(&body)?;
-    Ok(Versioned {
-        value: from_json("twin", body)?,
-        etag,
-    })
+/// Decodes a twin response into `T` straight from the body (no `serde_json::Value` in
+/// between), with the ETag from the `ETag` header, else from `etag_of` the decoded value (the
+/// typed [`Twin`] has it), else from the body's top-level `etag` field (read by a second pass
+/// that skips everything else).
+fn versioned<T: DeserializeOwned>(
+    resp: &super::http::Resp,
+    etag_of: impl FnOnce(&T) -> Option<ETag>,
+) -> Result<Versioned<T>, Error> {
+    let value: T = resp.json_as("twin")?;
+    let etag = match ETag::from_headers(&resp.headers).or_else(|| etag_of(&value)) {
+        Some(e) => e,
+        None => resp.body_etag()?,
+    };
+    Ok(Versioned { value, etag })
+}
+
+/// The ETag of the typed twin, when the body carried one.
+fn twin_etag(t: &Twin) -> Option<ETag> {
+    t.etag.clone()
 }
 
 /// Reads a device or module twin: [`IotHubClient::get_twin`], [`IotHubClient::get_module_twin`].
@@ -309,12 +339,19 @@ impl GetTwin {
 
     /// Sends the request; returns the twin and its ETag.
     pub async fn send(self) -> Result<Versioned<Twin>, Error> {
-        self.send_as().await
+        self.send_with(twin_etag).await
     }
 
     /// Sends the request and decodes the twin as `T` (e.g. `serde_json::Value` or your own
     /// struct); the ETag is taken from the document before decoding.
     pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
+        self.send_with(|_| None).await
+    }
+
+    async fn send_with<T: DeserializeOwned>(
+        self,
+        etag_of: impl FnOnce(&T) -> Option<ETag>,
+    ) -> Result<Versioned<T>, Error> {
         check_ids(&self.device_id, self.module_id.as_deref())?;
         let op = if self.module_id.is_some() {
             "modules_get_twin"
@@ -327,7 +364,7 @@ impl GetTwin {
             twin_path(&self.device_id, self.module_id.as_deref()),
         );
         let resp = self.client.send_req(req, &self.options).await?;
-        versioned(&resp)
+        versioned(&resp, etag_of)
     }
 }
 
@@ -412,11 +449,18 @@ impl UpdateTwin {
 
     /// Validates and sends the patch; returns the updated twin and its new ETag.
     pub async fn send(self) -> Result<Versioned<Twin>, Error> {
-        self.send_as().await
+        self.send_with(twin_etag).await
     }
 
     /// Like [`UpdateTwin::send`], decoding the updated twin as `T`.
     pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
+        self.send_with(|_| None).await
+    }
+
+    async fn send_with<T: DeserializeOwned>(
+        self,
+        etag_of: impl FnOnce(&T) -> Option<ETag>,
+    ) -> Result<Versioned<T>, Error> {
         check_ids(&self.device_id, self.module_id.as_deref())?;
         if self.patch.is_empty() {
             return Err(Error::invalid_input(
@@ -424,7 +468,7 @@ impl UpdateTwin {
                 "is empty: set tags or desired properties (or remove some)",
             ));
         }
-        let mut body = self.patch.to_json()?;
+        let mut body = self.patch.into_json()?;
         let condition = self.condition.unwrap_or(Condition::IfMatchAny);
         check_twin_condition(&condition)?;
         insert_ids(&mut body, &self.device_id, self.module_id.as_deref());
@@ -441,7 +485,7 @@ impl UpdateTwin {
         .condition(Some(&condition))?
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        versioned(&resp)
+        versioned(&resp, etag_of)
     }
 }
 
@@ -537,11 +581,18 @@ impl ReplaceTwin {
 
     /// Validates and sends; returns the new twin and its ETag.
     pub async fn send(self) -> Result<Versioned<Twin>, Error> {
-        self.send_as().await
+        self.send_with(twin_etag).await
     }
 
     /// Like [`ReplaceTwin::send`], decoding the twin as `T`.
     pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
+        self.send_with(|_| None).await
+    }
+
+    async fn send_with<T: DeserializeOwned>(
+        self,
+        etag_of: impl FnOnce(&T) -> Option<ETag>,
+    ) -> Result<Versioned<T>, Error> {
         check_ids(&self.device_id, self.module_id.as_deref())?;
         if let Some((field, reason)) = self.problem {
             return Err(Error::invalid_input(field, reason));
@@ -568,7 +619,7 @@ impl ReplaceTwin {
         .condition(Some(&condition))?
         .body(body);
         let resp = self.client.send_req(req, &self.options).await?;
-        versioned(&resp)
+        versioned(&resp, etag_of)
     }
 }
 
