@@ -1090,6 +1090,52 @@ mod tests {
     }
 
     #[test]
+    fn origin_shortcut_only_accepts_the_base_followed_by_a_path_or_query() {
+        let base = "http://127.0.0.1:80";
+        for ok in [
+            "http://127.0.0.1:80",
+            "http://127.0.0.1:80/x",
+            "http://127.0.0.1:80?a=1",
+        ] {
+            assert!(same_origin_prefix(ok, base), "{ok}");
+            assert!(same_origin_prefix(ok, "http://127.0.0.1:80/"), "{ok}");
+        }
+        // Left to the full comparison: another port, userinfo tricks, other schemes or hosts,
+        // and bases that carry a path.
+        for other in [
+            "http://127.0.0.1:8080/x",
+            "http://127.0.0.1:80@evil.example/x",
+            "http://127.0.0.1:80.evil.example/x",
+            "https://127.0.0.1:80/x",
+            "http://127.0.0.10:80/x",
+            "http://127.0.0.1:80\\x",
+        ] {
+            assert!(!same_origin_prefix(other, base), "{other}");
+        }
+        assert!(!same_origin_prefix("https://h/p/../x", "https://h/p"));
+        assert!(!same_origin_prefix("https://h/x", "https://"));
+    }
+
+    #[test]
+    fn traceparent_is_w3c_shaped() {
+        let v = traceparent(
+            0x0123_4567_89ab_cdef_0011_2233_4455_6677,
+            0xfedc_ba98_7654_3210,
+        );
+        assert_eq!(
+            v.to_str().unwrap(),
+            "00-0123456789abcdef0011223344556677-fedcba9876543210-01"
+        );
+        let v = traceparent(1, 1);
+        assert_eq!(
+            v.to_str().unwrap(),
+            "00-00000000000000000000000000000001-0000000000000001-01"
+        );
+        assert_ne!(new_trace_id(), 0);
+        assert_ne!(new_parent_id(), 0);
+    }
+
+    #[test]
     fn idempotency_table_names_real_operations() {
         let generated = concat!(
             include_str!(concat!(env!("OUT_DIR"), "/iothub.rs")),
