@@ -244,20 +244,16 @@ impl Pipeline {
             duration_ms = tracing::field::Empty,
         );
         let started = tokio::time::Instant::now();
-        let this = self.clone();
         let (result, stats) = retry::send_with_retry(
             client,
             request,
             &retry_options,
             allowed,
-            move |mut req, attempt| {
-                let this = this.clone();
-                async move {
-                    if attempt > 0 {
-                        this.refresh_for_retry(&mut req).await;
-                    }
-                    req
+            |mut req, attempt| async move {
+                if attempt > 0 {
+                    self.refresh_for_retry(&mut req).await;
                 }
+                req
             },
         )
         .instrument(span.clone())

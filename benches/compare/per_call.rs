@@ -9,6 +9,9 @@
 //! from `/proc/self/task/*/schedstat`) per call. The emulator runs in the same process, so its
 //! CPU time is in every figure (the same for every variant).
 //!
+//! The raw generated client rows call `hub.raw().devices_get_twin` / `devices_update_twin`
+//! (same pipeline: auth, retry, ids, tracing; no facade validation or typed decode of its own).
+//!
 //! The bare-reqwest baseline is what a small hand-written client does: a shared
 //! `reqwest::Client`, a SAS token signed up front sent as `Authorization`, `If-Match: *` on
 //! PATCH, and the body decoded into the typed [`Twin`].
