@@ -318,10 +318,16 @@ fn user_agent_header(options: &ClientOptions) -> HeaderValue {
     })
 }
 
+/// A random (version 4) UUID from the thread-local generator: `Uuid::new_v4` without the
+/// `fast-rng` feature makes a `getrandom` system call for every id.
+fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 /// A fresh `x-ms-client-request-id` (UUID v4) for a raw call made outside [`call`].
 fn new_request_id_header() -> HeaderValue {
     let mut buf = uuid::Uuid::encode_buffer();
-    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    let id = random_uuid().hyphenated().encode_lower(&mut buf);
     HeaderValue::from_str(id).expect("a UUID is a valid header value")
 }
 
@@ -414,7 +420,7 @@ impl CallContext {
                 Some(id) => id.clone(),
                 None => {
                     let mut buf = uuid::Uuid::encode_buffer();
-                    (*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf)).to_owned()
+                    (*random_uuid().hyphenated().encode_lower(&mut buf)).to_owned()
                 }
             },
             trace_id: new_trace_id(),
@@ -1128,6 +1134,10 @@ mod tests {
             "00-00000000000000000000000000000001-0000000000000001-01"
         );
         assert_ne!(new_trace_id(), 0);
+        let id = random_uuid();
+        assert_eq!(id.get_version(), Some(uuid::Version::Random));
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(id, random_uuid());
         assert_ne!(new_parent_id(), 0);
     }
 
