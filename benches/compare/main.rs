@@ -4,8 +4,8 @@
 //! Run: `cargo bench -p azure-twins --bench compare` (release).
 
 mod auth_cost;
-mod per_call;
 mod peers;
+mod per_call;
 mod streaming;
 
 use std::time::{Duration, Instant};
