@@ -1,12 +1,14 @@
 //! The documents IoT Hub sends and receives: twins, identities, jobs, configurations,
 //! statistics.
 //!
-//! These are handwritten rather than the generated `raw::iothub::types` because the generated
-//! shapes do not survive real responses: the spec types twin tags and properties as maps of
-//! *objects* (a tag `"site": "berlin"` or `"$version": 1` fails to parse), and identity
-//! timestamps such as `0001-01-01T00:00:00` (no zone, as in create responses) are not RFC 3339.
-//! Every type keeps unknown fields in `other`, so nothing the service adds is lost on a
-//! read-modify-write.
+//! These are handwritten rather than re-exports of the generated `raw::iothub::types`. The
+//! generated types now decode real responses (codegen fixups `iothub_twin_values_any_json`,
+//! `iothub_identity_times_as_text`, `iothub_twin_configurations_and_model_id`), but they still
+//! cannot serve as the facade's types: their symmetric keys are plain `String`s in a derived
+//! `Debug` (secrets must never appear there), they drop unknown fields (these types keep them in
+//! `other`, so nothing the service adds is lost on a read-modify-write), every field is optional
+//! because the spec marks nothing required, ETags are plain strings, and `raw` is exempt from
+//! semver.
 
 use std::fmt;
 
