@@ -3,11 +3,10 @@
 //! get a 401, and the renewals are counted.
 //!
 //! * IoT Hub: SAS tokens signed from the emulator's connection string with a 5 s lifetime over
-//!   16 s; the emulator verifies each token's signature and refuses it once its `se` has passed.
-//!   With a 2 s lifetime about 10 % of the calls get a 401 (see the ignored test below: the
-//!   facade truncates `se` to whole seconds but schedules the renewal from the untruncated
-//!   lifetime, so a token can expire up to 1 s before its renewal, which is after the quarter-
-//!   lifetime margin whenever that margin is under 1 s, i.e. lifetimes under 4 s).
+//!   16 s, and with a 2 s lifetime over 7 s; the emulator verifies each token's signature and
+//!   refuses it once its `se` has passed. The 2 s run found a facade bug (fixed in e2a5a2d): `se`
+//!   is truncated to whole seconds but renewal was scheduled from the untruncated lifetime, so a
+//!   token could expire up to 1 s before its renewal (about 10 % of calls got 401).
 //! * Azure Digital Twins: an `azure_core` `TokenCredential` whose tokens are JWT-shaped with an
 //!   `exp` 2 s ahead, over 7 s; the emulator refuses a JWT whose `exp` has passed (checked first
 //!   below, so the "no 401" assertion can fail).
@@ -133,11 +132,9 @@ async fn iothub_sas_tokens_are_renewed_across_lifetimes_without_401() {
     iothub_long_run(SAS_LIFETIME, SAS_RUN).await;
 }
 
-/// The 2 s lifetime. Fails today (about 10 % of calls get 401: `SharedAccessSignature
-/// expired at N, now is N`) until the facade schedules SAS renewal from the `se` it actually
-/// signed (src/auth); run with `cargo test --test reliability_long_run -- --ignored`.
+/// The 2 s lifetime: renewal must be scheduled from the whole-second `se` actually
+/// signed, or a token expires before it is renewed (`SharedAccessSignature expired at N`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "facade bug: SAS renewal is scheduled after the whole-second se truncation expires the token (lifetimes under 4 s)"]
 async fn iothub_sas_tokens_with_a_2s_lifetime_are_renewed_without_401() {
     iothub_long_run(Duration::from_secs(2), Duration::from_secs(7)).await;
 }
