@@ -32,7 +32,8 @@ pub use crate::pipeline::Pipeline;
     unreachable_pub,
     clippy::all,
     clippy::pedantic,
-    clippy::nursery
+    clippy::nursery,
+    rustdoc::bare_urls
 )]
 pub mod iothub {
     include!(concat!(env!("OUT_DIR"), "/iothub.rs"));
@@ -50,7 +51,8 @@ pub mod iothub {
     unreachable_pub,
     clippy::all,
     clippy::pedantic,
-    clippy::nursery
+    clippy::nursery,
+    rustdoc::bare_urls
 )]
 pub mod digitaltwins {
     include!(concat!(env!("OUT_DIR"), "/digitaltwins.rs"));

@@ -47,7 +47,7 @@ impl DigitalTwinsClient {
     /// each other can (and usually must) be uploaded together.
     ///
     /// Each model must be a JSON object with a valid `@id` DTMI, `"@type": "Interface"` and a
-    /// DTDL `@context`; ids must be unique; at most [`MAX_MODELS_PER_CALL`] per call. These
+    /// DTDL `@context`; ids must be unique; at most 250 per call. These
     /// checks run before anything is sent.
     ///
     /// ```no_run
