@@ -253,6 +253,16 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The query pairs, page size and continuation point of a relationship listing of `kind`.
+type ListParams = (Vec<(String, String)>, usize, Option<String>);
+
+fn list_params(headers: &HeaderMap, q: Option<&str>, kind: &str) -> AdtResult<ListParams> {
+    let pairs = util::query_pairs(q);
+    let size = util::page_size(headers, 100, 1000)?;
+    let after = util::list_after(&pairs, kind)?;
+    Ok((pairs, size, after))
+}
+
 /// `GET /digitaltwins/{id}/relationships[?relationshipName=]`, paged.
 pub async fn list(
     State(svc): State<DigitalTwinsService>,
@@ -260,9 +270,7 @@ pub async fn list(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> AdtResult<Response> {
-    let pairs = util::query_pairs(q.as_deref());
-    let size = util::page_size(&headers, 100, 1000)?;
-    let after = util::list_after(&pairs, "relationships")?;
+    let (pairs, size, after) = list_params(&headers, q.as_deref(), "relationships")?;
     let name = util::query_get(&pairs, "relationshipName").map(str::to_string);
     let st = svc.read();
     if !st.twins.contains_key(&id) {
@@ -296,9 +304,7 @@ pub async fn list_incoming(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> AdtResult<Response> {
-    let pairs = util::query_pairs(q.as_deref());
-    let size = util::page_size(&headers, 100, 1000)?;
-    let after = util::list_after(&pairs, "incoming")?;
+    let (_, size, after) = list_params(&headers, q.as_deref(), "incoming")?;
     let st = svc.read();
     if !st.twins.contains_key(&id) {
         return Err(AdtError::twin_not_found(&id));

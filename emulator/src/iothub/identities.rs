@@ -44,10 +44,7 @@ pub async fn get_device(
     Path(id): Path<String>,
 ) -> Result<Response, HubError> {
     let st = hub.read();
-    let d = st
-        .devices
-        .get(&id)
-        .ok_or_else(|| HubError::device_not_found(&id))?;
+    let d = st.device(&id)?;
     Ok(json(
         StatusCode::OK,
         &d.render(),
@@ -110,10 +107,7 @@ pub async fn put_device(
 }
 
 pub(crate) fn remove_device(st: &mut HubState, id: &str, cond: &IfMatch) -> Result<(), HubError> {
-    let d = st
-        .devices
-        .get(id)
-        .ok_or_else(|| HubError::device_not_found(id))?;
+    let d = st.device(id)?;
     if let IfMatch::Tag(t) = cond
         && *t != identity_etag(d.etag)
     {
@@ -137,10 +131,7 @@ pub async fn list_modules(
     Path(id): Path<String>,
 ) -> Result<Response, HubError> {
     let st = hub.read();
-    let d = st
-        .devices
-        .get(&id)
-        .ok_or_else(|| HubError::device_not_found(&id))?;
+    let d = st.device(&id)?;
     let list: Vec<Value> = d.modules.values().map(|m| m.render(&id)).collect();
     Ok(json(StatusCode::OK, &Value::Array(list), None))
 }
@@ -150,14 +141,7 @@ pub async fn get_module(
     Path((id, mid)): Path<(String, String)>,
 ) -> Result<Response, HubError> {
     let st = hub.read();
-    let d = st
-        .devices
-        .get(&id)
-        .ok_or_else(|| HubError::device_not_found(&id))?;
-    let m = d
-        .modules
-        .get(&mid)
-        .ok_or_else(|| HubError::module_not_found(&id, &mid))?;
+    let (_, m) = st.module(&id, &mid)?;
     Ok(json(StatusCode::OK, &m.render(&id), None))
 }
 
@@ -182,10 +166,7 @@ pub(crate) fn upsert_module(
             )));
         }
     }
-    let d = st
-        .devices
-        .get_mut(id)
-        .ok_or_else(|| HubError::device_not_found(id))?;
+    let d = st.device_mut(id)?;
     match (d.modules.get_mut(mid), cond) {
         (Some(_), IfMatch::None) => Err(HubError::new(
             StatusCode::CONFLICT,
@@ -240,10 +221,7 @@ pub(crate) fn remove_module(
     mid: &str,
     cond: &IfMatch,
 ) -> Result<(), HubError> {
-    let d = st
-        .devices
-        .get_mut(id)
-        .ok_or_else(|| HubError::device_not_found(id))?;
+    let d = st.device_mut(id)?;
     let m = d
         .modules
         .get(mid)

@@ -40,6 +40,34 @@ pub(crate) struct HubState {
     pub device_jobs: Vec<Value>,
 }
 
+impl HubState {
+    /// The device `id`, or 404 `DeviceNotFound`.
+    pub fn device(&self, id: &str) -> Result<&model::Device, HubError> {
+        self.devices
+            .get(id)
+            .ok_or_else(|| HubError::device_not_found(id))
+    }
+    /// The device `id` for writing, or 404 `DeviceNotFound`.
+    pub fn device_mut(&mut self, id: &str) -> Result<&mut model::Device, HubError> {
+        self.devices
+            .get_mut(id)
+            .ok_or_else(|| HubError::device_not_found(id))
+    }
+    /// The device `id` and its module `mid`, or 404 `DeviceNotFound` / `ModuleNotFound`.
+    pub fn module(
+        &self,
+        id: &str,
+        mid: &str,
+    ) -> Result<(&model::Device, &model::Module), HubError> {
+        let d = self.device(id)?;
+        let m = d
+            .modules
+            .get(mid)
+            .ok_or_else(|| HubError::module_not_found(id, mid))?;
+        Ok((d, m))
+    }
+}
+
 /// Registered direct-method handlers are keyed by (device id, module id, method name).
 type MethodKey = (String, Option<String>, String);
 

@@ -13,17 +13,16 @@ pub async fn get_twin(
     Path(id): Path<String>,
 ) -> Result<Response, HubError> {
     let st = hub.read();
-    let d = st
-        .devices
-        .get(&id)
-        .ok_or_else(|| HubError::device_not_found(&id))?;
+    let d = st.device(&id)?;
     // The service sends no ETag header on twin reads (recorded); the etag is in the body.
     Ok(json(StatusCode::OK, &d.render_twin(), None))
 }
 
-async fn write_device(
+/// PATCH (`merge`) or PUT of the twin of device `id`, or of its module `mid`.
+async fn write_twin(
     hub: Hub,
     id: String,
+    mid: Option<String>,
     headers: HeaderMap,
     body: Bytes,
     merge: bool,
@@ -32,13 +31,27 @@ async fn write_device(
     let cond = if_match(&headers);
     let now = now_ts();
     let mut st = hub.write();
-    let d = st
-        .devices
-        .get_mut(&id)
-        .ok_or_else(|| HubError::device_not_found(&id))?;
-    d.twin.check(&cond, &id)?;
-    d.twin.write(&body, merge, &now)?;
-    Ok(json(StatusCode::OK, &d.render_twin(), None))
+    let d = st.device_mut(&id)?;
+    let twin = match &mid {
+        None => &mut d.twin,
+        Some(mid) => {
+            &mut d
+                .modules
+                .get_mut(mid)
+                .ok_or_else(|| HubError::module_not_found(&id, mid))?
+                .twin
+        }
+    };
+    twin.check(&cond, &id)?;
+    twin.write(&body, merge, &now)?;
+    let rendered = match &mid {
+        None => d.render_twin(),
+        Some(mid) => {
+            let (d, m) = st.module(&id, mid)?;
+            d.render_module_twin(m)
+        }
+    };
+    Ok(json(StatusCode::OK, &rendered, None))
 }
 
 pub async fn patch_twin(
@@ -47,7 +60,7 @@ pub async fn patch_twin(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HubError> {
-    write_device(hub, id, headers, body, true).await
+    write_twin(hub, id, None, headers, body, true).await
 }
 
 pub async fn put_twin(
@@ -56,7 +69,7 @@ pub async fn put_twin(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HubError> {
-    write_device(hub, id, headers, body, false).await
+    write_twin(hub, id, None, headers, body, false).await
 }
 
 pub async fn get_module_twin(
@@ -64,59 +77,24 @@ pub async fn get_module_twin(
     Path((id, mid)): Path<(String, String)>,
 ) -> Result<Response, HubError> {
     let st = hub.read();
-    let d = st
-        .devices
-        .get(&id)
-        .ok_or_else(|| HubError::device_not_found(&id))?;
-    let m = d
-        .modules
-        .get(&mid)
-        .ok_or_else(|| HubError::module_not_found(&id, &mid))?;
-    Ok(json(StatusCode::OK, &d.render_module_twin(m), None))
-}
-
-async fn write_module(
-    hub: Hub,
-    (id, mid): (String, String),
-    headers: HeaderMap,
-    body: Bytes,
-    merge: bool,
-) -> Result<Response, HubError> {
-    let body = body_json(&body)?;
-    let cond = if_match(&headers);
-    let now = now_ts();
-    let mut st = hub.write();
-    let d = st
-        .devices
-        .get_mut(&id)
-        .ok_or_else(|| HubError::device_not_found(&id))?;
-    let m = d
-        .modules
-        .get_mut(&mid)
-        .ok_or_else(|| HubError::module_not_found(&id, &mid))?;
-    m.twin.check(&cond, &id)?;
-    m.twin.write(&body, merge, &now)?;
-    let m = d
-        .modules
-        .get(&mid)
-        .ok_or_else(|| HubError::module_not_found(&id, &mid))?;
+    let (d, m) = st.module(&id, &mid)?;
     Ok(json(StatusCode::OK, &d.render_module_twin(m), None))
 }
 
 pub async fn patch_module_twin(
     State(hub): State<Hub>,
-    Path(ids): Path<(String, String)>,
+    Path((id, mid)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HubError> {
-    write_module(hub, ids, headers, body, true).await
+    write_twin(hub, id, Some(mid), headers, body, true).await
 }
 
 pub async fn put_module_twin(
     State(hub): State<Hub>,
-    Path(ids): Path<(String, String)>,
+    Path((id, mid)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HubError> {
-    write_module(hub, ids, headers, body, false).await
+    write_twin(hub, id, Some(mid), headers, body, false).await
 }
