@@ -5,52 +5,42 @@ mod adt_support;
 use adt_support::{API, Adt};
 use serde_json::json;
 
+/// GET `url` with an optional `authorization` header, and nothing else the helpers add.
+async fn get_with(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    auth: Option<&str>,
+) -> reqwest::Response {
+    let req = http.get(url);
+    let req = match auth {
+        Some(a) => req.header("authorization", a),
+        None => req,
+    };
+    req.send().await.unwrap()
+}
+
 #[tokio::test]
 async fn bearer_token_required_and_checked() {
     let adt = Adt::start_with(Some("s3cret")).await;
     let url = adt.url("/models");
-    let r = adt.http.get(&url).send().await.unwrap();
+    let r = get_with(&adt.http, &url, None).await;
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(r.headers().get("x-ms-error-code").unwrap(), "Unauthorized");
     assert_eq!(r.headers().get("www-authenticate").unwrap(), "Bearer");
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["error"]["message"].is_string());
-    let r = adt
-        .http
-        .get(&url)
-        .header("authorization", "Bearer wrong")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 401);
-    let r = adt
-        .http
-        .get(&url)
-        .header("authorization", "Basic s3cret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 401);
-    let r = adt
-        .http
-        .get(&url)
-        .header("authorization", "Bearer s3cret")
-        .send()
-        .await
-        .unwrap();
+    for wrong in ["Bearer wrong", "Basic s3cret"] {
+        let r = get_with(&adt.http, &url, Some(wrong)).await;
+        assert_eq!(r.status().as_u16(), 401, "{wrong}");
+    }
+    let r = get_with(&adt.http, &url, Some("Bearer s3cret")).await;
     assert_eq!(r.status().as_u16(), 200);
     assert!(!r.text().await.unwrap().contains("s3cret"));
     // without a configured token any bearer token works, but one is still required
     let open = Adt::start().await;
-    let r = open.http.get(open.url("/models")).send().await.unwrap();
+    let r = get_with(&open.http, open.url("/models"), None).await;
     assert_eq!(r.status().as_u16(), 401);
-    let r = open
-        .http
-        .get(open.url("/models"))
-        .header("authorization", "Bearer anything")
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(&open.http, open.url("/models"), Some("Bearer anything")).await;
     assert_eq!(r.status().as_u16(), 200);
 }
 
@@ -58,25 +48,18 @@ async fn bearer_token_required_and_checked() {
 async fn api_version_is_required() {
     let adt = Adt::start().await;
     let auth = format!("Bearer {}", adt.token);
-    let r = adt
-        .http
-        .get(format!("{}/models", adt.base))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(&adt.http, format!("{}/models", adt.base), Some(&auth)).await;
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(
         r.headers().get("x-ms-error-code").unwrap(),
         "MissingApiVersionParameter"
     );
-    let r = adt
-        .http
-        .get(format!("{}/models?api-version=2020-10-31", adt.base))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let r = get_with(
+        &adt.http,
+        format!("{}/models?api-version=2020-10-31", adt.base),
+        Some(&auth),
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(
         r.headers().get("x-ms-error-code").unwrap(),

@@ -20,17 +20,10 @@ async fn throttle_unavailable_and_drop() {
         },
         1,
     ));
-    let r = hub.req(Method::GET, "/twins/f1").send().await.unwrap();
+    let r = hub.send(Method::GET, "/twins/f1").await;
     assert_eq!(r.headers()["retry-after"], "2");
     expect_error(r, 429, "ThrottlingException").await;
-    assert_eq!(
-        hub.req(Method::GET, "/twins/f1")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(hub.send(Method::GET, "/twins/f1").await.status(), 200);
 
     faults.inject(FaultRule::new(
         Fault::Throttle {
@@ -38,24 +31,17 @@ async fn throttle_unavailable_and_drop() {
         },
         1,
     ));
-    let r = hub.req(Method::GET, "/twins/f1").send().await.unwrap();
+    let r = hub.send(Method::GET, "/twins/f1").await;
     assert_eq!(r.headers()["x-ms-retry-after-ms"], "250");
     assert!(r.headers().get("retry-after").is_none());
     expect_error(r, 429, "ThrottlingException").await;
 
     faults.inject(FaultRule::new(Fault::ServiceUnavailable, 2));
     for _ in 0..2 {
-        let r = hub.req(Method::GET, "/twins/f1").send().await.unwrap();
+        let r = hub.send(Method::GET, "/twins/f1").await;
         expect_error(r, 503, "ServiceUnavailable").await;
     }
-    assert_eq!(
-        hub.req(Method::GET, "/twins/f1")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(hub.send(Method::GET, "/twins/f1").await.status(), 200);
 
     // dropped connection: no response at all
     faults.inject(FaultRule::new(Fault::DropConnection, 1));
@@ -74,14 +60,7 @@ async fn throttle_unavailable_and_drop() {
         .await
         .expect_err("the connection is dropped");
     assert!(!err.is_status(), "{err}");
-    assert_eq!(
-        hub.req(Method::GET, "/twins/f1")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(hub.send(Method::GET, "/twins/f1").await.status(), 200);
     assert_eq!(faults.injected(), 5);
 
     // ADT listener: same faults in the ADT error shape
@@ -114,22 +93,8 @@ async fn rules_filter_by_service_method_and_path() {
         method: Some("PATCH".into()),
         path_prefix: Some("/twins/".into()),
     });
-    assert_eq!(
-        hub.req(Method::GET, "/twins/f2")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        hub.req(Method::GET, "/devices/f2")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(hub.send(Method::GET, "/twins/f2").await.status(), 200);
+    assert_eq!(hub.send(Method::GET, "/devices/f2").await.status(), 200);
     let r = hub
         .send_json(Method::PATCH, "/twins/f2", &json!({"tags": {"a": 1}}))
         .await;
@@ -142,14 +107,7 @@ async fn rules_filter_by_service_method_and_path() {
         .faults()
         .inject(FaultRule::new(Fault::ServiceUnavailable, 5));
     hub.emu.faults().clear();
-    assert_eq!(
-        hub.req(Method::GET, "/twins/f2")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(hub.send(Method::GET, "/twins/f2").await.status(), 200);
 }
 
 async fn random_sequence(seed: u64) -> Vec<u16> {
@@ -167,14 +125,7 @@ async fn random_sequence(seed: u64) -> Vec<u16> {
     );
     let mut out = Vec::new();
     for _ in 0..40 {
-        out.push(
-            hub.req(Method::GET, "/twins/r")
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16(),
-        );
+        out.push(hub.send(Method::GET, "/twins/r").await.status().as_u16());
     }
     assert_eq!(
         hub.emu.faults().injected(),
@@ -196,28 +147,26 @@ async fn random_faults_are_reproducible_with_a_seed() {
     assert_ne!(a, c);
 }
 
+/// POSTs a JSON body to an admin route (which takes no authorization).
+async fn post_json(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    client.post(url).json(body).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn admin_route_controls_faults_on_both_listeners() {
     iothub_support::crypto();
     let emu = Emulator::builder().start().await.unwrap();
     let client = reqwest::Client::new();
     let admin = format!("{}/_emulator/faults", emu.adt_endpoint());
-    let r = client
-        .post(&admin)
-        .json(&json!({"fault": {"kind": "throttle", "retryAfter": {"seconds": 1}}, "count": 1, "service": "iotHub"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&client, &admin, &json!({"fault": {"kind": "throttle", "retryAfter": {"seconds": 1}}, "count": 1, "service": "iotHub"})).await;
     assert_eq!(r.status(), 204);
     // unauthenticated: the throttle comes before auth
-    let r = client
-        .get(format!(
-            "{}/devices?api-version=2021-04-12",
-            emu.iothub_endpoint()
-        ))
-        .send()
-        .await
-        .unwrap();
+    let hub_devices = format!("{}/devices?api-version=2021-04-12", emu.iothub_endpoint());
+    let r = client.get(&hub_devices).send().await.unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
     let status: serde_json::Value = client
@@ -230,12 +179,12 @@ async fn admin_route_controls_faults_on_both_listeners() {
         .unwrap();
     assert_eq!(status, json!({"injected": 1, "pending": 0}));
     let hub_admin = format!("{}/_emulator/faults", emu.iothub_endpoint());
-    let r = client
-        .post(format!("{hub_admin}/random"))
-        .json(&json!({"rate": 1.0, "seed": 1, "faults": [{"kind": "serviceUnavailable"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &client,
+        format!("{hub_admin}/random"),
+        &json!({"rate": 1.0, "seed": 1, "faults": [{"kind": "serviceUnavailable"}]}),
+    )
+    .await;
     assert_eq!(r.status(), 204);
     let r = client
         .get(format!("{}/digitaltwins/x", emu.adt_endpoint()))
@@ -247,28 +196,21 @@ async fn admin_route_controls_faults_on_both_listeners() {
         client.delete(&hub_admin).send().await.unwrap().status(),
         204
     );
-    let r = client
-        .get(format!(
-            "{}/devices?api-version=2021-04-12",
-            emu.iothub_endpoint()
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = client.get(&hub_devices).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = client
-        .post(&admin)
-        .json(&json!({"fault": {"kind": "explode"}, "count": 1}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &client,
+        &admin,
+        &json!({"fault": {"kind": "explode"}, "count": 1}),
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    let r = client
-        .post(format!("{admin}/random"))
-        .json(&json!({"rate": 2.0, "seed": 1, "faults": []}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &client,
+        format!("{admin}/random"),
+        &json!({"rate": 2.0, "seed": 1, "faults": []}),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     emu.shutdown().await;
 }

@@ -21,12 +21,8 @@ async fn configuration_lifecycle() {
         "metrics": {"queries": {"all": "SELECT deviceId FROM devices"}},
     });
     let r = hub
-        .req(Method::PUT, "/configurations/cfg1")
-        .header("if-match", "\"\"")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::PUT, "/configurations/cfg1", "\"\"", Some(&body))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["etag"], "\"MQ==\"");
     let c: Value = r.json().await.unwrap();
@@ -46,41 +42,25 @@ async fn configuration_lifecycle() {
     let mut upd = body.clone();
     upd["priority"] = json!(20);
     let r = hub
-        .req(Method::PUT, "/configurations/cfg1")
-        .header("if-match", "\"MQ==\"")
-        .json(&upd)
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::PUT, "/configurations/cfg1", "\"MQ==\"", Some(&upd))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["etag"], "Mg==");
     let r = hub
-        .req(Method::PUT, "/configurations/cfg1")
-        .header("if-match", "\"MQ==\"")
-        .json(&upd)
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::PUT, "/configurations/cfg1", "\"MQ==\"", Some(&upd))
+        .await;
     expect_error(r, 412, "PreconditionFailed").await;
     let mut changed = upd.clone();
     changed["content"] = json!({"deviceContent": {"properties.desired.k": "other"}});
     let r = hub
-        .req(Method::PUT, "/configurations/cfg1")
-        .header("if-match", "*")
-        .json(&changed)
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::PUT, "/configurations/cfg1", "*", Some(&changed))
+        .await;
     expect_error(r, 400, "ArgumentInvalid").await;
     let mut ghost = body.clone();
     ghost["id"] = json!("ghost");
     let r = hub
-        .req(Method::PUT, "/configurations/ghost")
-        .header("if-match", "*")
-        .json(&ghost)
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::PUT, "/configurations/ghost", "*", Some(&ghost))
+        .await;
     expect_error(r, 404, "ConfigurationNotFound").await;
 
     let (s, got) = hub.get_json("/configurations/cfg1").await;
@@ -111,24 +91,14 @@ async fn configuration_lifecycle() {
     }
 
     let r = hub
-        .req(Method::DELETE, "/configurations/cfg1")
-        .header("if-match", "\"MQ==\"")
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::DELETE, "/configurations/cfg1", "\"MQ==\"", None)
+        .await;
     expect_error(r, 412, "PreconditionFailed").await;
     let r = hub
-        .req(Method::DELETE, "/configurations/cfg1")
-        .header("if-match", "*")
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::DELETE, "/configurations/cfg1", "*", None)
+        .await;
     assert_eq!(r.status(), 204);
-    let r = hub
-        .req(Method::GET, "/configurations/cfg1")
-        .send()
-        .await
-        .unwrap();
+    let r = hub.send(Method::GET, "/configurations/cfg1").await;
     expect_error(r, 404, "ConfigurationNotFound").await;
 }
 

@@ -178,29 +178,19 @@ async fn cancel_future_job_and_query_jobs() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    let r = hub
-        .req(Method::POST, "/jobs/v2/later/cancel")
-        .send()
-        .await
-        .unwrap();
+    let r = hub.send(Method::POST, "/jobs/v2/later/cancel").await;
     assert_eq!(r.status(), 200);
     let j: Value = r.json().await.unwrap();
     assert_eq!(j["status"], "cancelled");
     assert!(hub.get_json("/twins/c1").await.1.get("tags").is_none());
-    let r = hub
-        .req(Method::POST, "/jobs/v2/ghost/cancel")
-        .send()
-        .await
-        .unwrap();
+    let r = hub.send(Method::POST, "/jobs/v2/ghost/cancel").await;
     expect_error(r, 404, "JobNotFound").await;
-    let r = hub.req(Method::GET, "/jobs/v2/ghost").send().await.unwrap();
+    let r = hub.send(Method::GET, "/jobs/v2/ghost").await;
     expect_error(r, 404, "JobNotFound").await;
 
     let r = hub
-        .req(Method::GET, "/jobs/v2/query?jobType=scheduleDeviceMethod")
-        .send()
-        .await
-        .unwrap();
+        .send(Method::GET, "/jobs/v2/query?jobType=scheduleDeviceMethod")
+        .await;
     assert_eq!(r.headers()["x-ms-item-type"], "JobResponse");
     let rows: Value = r.json().await.unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1);
@@ -235,11 +225,7 @@ async fn cancel_future_job_and_query_jobs() {
     assert!(r.headers().get("x-ms-continuation").is_none());
     let second: Value = r.json().await.unwrap();
     assert_ne!(first[0]["jobId"], second[0]["jobId"]);
-    let r = hub
-        .req(Method::GET, "/jobs/v2/query?jobType=export")
-        .send()
-        .await
-        .unwrap();
+    let r = hub.send(Method::GET, "/jobs/v2/query?jobType=export").await;
     expect_error(r, 400, "ArgumentInvalid").await;
 }
 

@@ -247,11 +247,8 @@ async fn paging_resumes_after_the_last_row_returned() {
     let (first, cont, _) = query(&hub, "SELECT * FROM devices", Some(3), None).await;
     assert_eq!(first[2]["deviceId"], "q2");
     let r = hub
-        .req(Method::DELETE, "/devices/q1")
-        .header("if-match", "*")
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::DELETE, "/devices/q1", "*", None)
+        .await;
     assert_eq!(r.status(), 204);
     let (second, _, _) = query(&hub, "SELECT * FROM devices", Some(3), cont.as_deref()).await;
     assert_eq!(second[0]["deviceId"], "q3");

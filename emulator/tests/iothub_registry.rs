@@ -49,12 +49,15 @@ async fn device_lifecycle_with_etags() {
 
     // update with the current etag
     let r = hub
-        .req(Method::PUT, "/devices/dev-1")
-        .header("if-match", &etag_header)
-        .json(&json!({"deviceId": "dev-1", "status": "disabled", "statusReason": "maintenance"}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(
+            Method::PUT,
+            "/devices/dev-1",
+            &etag_header,
+            Some(
+                &json!({"deviceId": "dev-1", "status": "disabled", "statusReason": "maintenance"}),
+            ),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let d2: serde_json::Value = r.json().await.unwrap();
     assert_ne!(d2["etag"], d["etag"]);
@@ -68,23 +71,25 @@ async fn device_lifecycle_with_etags() {
 
     // stale etag
     let r = hub
-        .req(Method::PUT, "/devices/dev-1")
-        .header("if-match", &etag_header)
-        .json(&json!({"deviceId": "dev-1"}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(
+            Method::PUT,
+            "/devices/dev-1",
+            &etag_header,
+            Some(&json!({"deviceId": "dev-1"})),
+        )
+        .await;
     let msg = expect_error(r, 412, "PreconditionFailed").await;
     assert!(msg.contains("Device version did not match"), "{msg}");
 
     // wildcard update, get, list
     let r = hub
-        .req(Method::PUT, "/devices/dev-1")
-        .header("if-match", "*")
-        .json(&json!({"status": "enabled"}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(
+            Method::PUT,
+            "/devices/dev-1",
+            "*",
+            Some(&json!({"status": "enabled"})),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let (s, got) = hub.get_json("/devices/dev-1").await;
     assert_eq!(s, 200);
@@ -95,7 +100,7 @@ async fn device_lifecycle_with_etags() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     let (_, list) = hub.get_json("/devices").await;
     assert_eq!(list.as_array().unwrap().len(), 2);
-    let r = hub.req(Method::GET, "/devices?top=0").send().await.unwrap();
+    let r = hub.send(Method::GET, "/devices?top=0").await;
     expect_error(r, 400, "ArgumentInvalid").await;
 
     // statistics
@@ -109,11 +114,8 @@ async fn device_lifecycle_with_etags() {
 
     // delete with a stale etag, then with the right one
     let r = hub
-        .req(Method::DELETE, "/devices/dev-1")
-        .header("if-match", &etag_header)
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::DELETE, "/devices/dev-1", &etag_header, None)
+        .await;
     expect_error(r, 412, "PreconditionFailed").await;
     let current = format!(
         "\"{}\"",
@@ -122,29 +124,19 @@ async fn device_lifecycle_with_etags() {
             .unwrap()
     );
     let r = hub
-        .req(Method::DELETE, "/devices/dev-1")
-        .header("if-match", current)
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::DELETE, "/devices/dev-1", &current, None)
+        .await;
     assert_eq!(r.status(), 204);
-    let r = hub.req(Method::GET, "/devices/dev-1").send().await.unwrap();
+    let r = hub.send(Method::GET, "/devices/dev-1").await;
     expect_error(r, 404, "DeviceNotFound").await;
     let r = hub
-        .req(Method::DELETE, "/devices/dev-1")
-        .header("if-match", "*")
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::DELETE, "/devices/dev-1", "*", None)
+        .await;
     expect_error(r, 404, "DeviceNotFound").await;
     // update of a missing device
     let r = hub
-        .req(Method::PUT, "/devices/nope")
-        .header("if-match", "*")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::PUT, "/devices/nope", "*", Some(&json!({})))
+        .await;
     expect_error(r, 404, "DeviceNotFound").await;
 }
 
@@ -264,12 +256,13 @@ async fn module_lifecycle() {
         .await;
     expect_error(r, 409, "ModuleAlreadyExistsOnDevice").await;
     let r = hub
-        .req(Method::PUT, "/devices/d1/modules/m1")
-        .header("if-match", "\"bm9wZQ==\"")
-        .json(&json!({"managedBy": "me"}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(
+            Method::PUT,
+            "/devices/d1/modules/m1",
+            "\"bm9wZQ==\"",
+            Some(&json!({"managedBy": "me"})),
+        )
+        .await;
     expect_error(r, 412, "PreconditionFailed").await;
     let r = hub
         .req(Method::PUT, "/devices/d1/modules/m1")
@@ -287,24 +280,13 @@ async fn module_lifecycle() {
     assert_eq!(list.as_array().unwrap().len(), 2);
     let (s, got) = hub.get_json("/devices/d1/modules/m2").await;
     assert_eq!((s, got["moduleId"].as_str()), (200, Some("m2")));
-    let r = hub
-        .req(Method::GET, "/devices/d1/modules/zz")
-        .send()
-        .await
-        .unwrap();
+    let r = hub.send(Method::GET, "/devices/d1/modules/zz").await;
     expect_error(r, 404, "ModuleNotFound").await;
     let r = hub
-        .req(Method::DELETE, "/devices/d1/modules/m2")
-        .header("if-match", "*")
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::DELETE, "/devices/d1/modules/m2", "*", None)
+        .await;
     assert_eq!(r.status(), 204);
-    let r = hub
-        .req(Method::DELETE, "/devices/d1/modules/m2")
-        .send()
-        .await
-        .unwrap();
+    let r = hub.send(Method::DELETE, "/devices/d1/modules/m2").await;
     expect_error(r, 404, "ModuleNotFound").await;
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 async fn twin_read_patch_replace() {
     let hub = Hub::start().await;
     let d = hub.create_device("t1").await;
-    let r = hub.req(Method::GET, "/twins/t1").send().await.unwrap();
+    let r = hub.send(Method::GET, "/twins/t1").await;
     assert_eq!(r.status(), 200);
     assert!(
         r.headers().get("etag").is_none(),
@@ -31,12 +31,8 @@ async fn twin_read_patch_replace() {
     body["properties"]["desired"]["username"] = json!("userA");
     body["tags"] = json!({"site": {"building": 7, "floor": 2}});
     let r = hub
-        .req(Method::PATCH, "/twins/t1")
-        .header("if-match", "*")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::PATCH, "/twins/t1", "*", Some(&body))
+        .await;
     assert_eq!(r.status(), 200);
     let t2: Value = r.json().await.unwrap();
     assert_eq!(t2["etag"], "AAAAAAAAAAI=");
@@ -55,13 +51,10 @@ async fn twin_read_patch_replace() {
     assert_eq!(t2["properties"]["reported"]["$version"], 1);
 
     // null removes; other keys untouched; quoted etag accepted
+    let patch = json!({"tags": {"site": {"floor": null}, "owner": "ops"}, "properties": {"desired": {"username": null, "mode": "eco"}}});
     let r = hub
-        .req(Method::PATCH, "/twins/t1")
-        .header("if-match", "\"AAAAAAAAAAI=\"")
-        .json(&json!({"tags": {"site": {"floor": null}, "owner": "ops"}, "properties": {"desired": {"username": null, "mode": "eco"}}}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(Method::PATCH, "/twins/t1", "\"AAAAAAAAAAI=\"", Some(&patch))
+        .await;
     assert_eq!(r.status(), 200);
     let t3: Value = r.json().await.unwrap();
     assert_eq!(t3["tags"], json!({"site": {"building": 7}, "owner": "ops"}));
@@ -76,12 +69,13 @@ async fn twin_read_patch_replace() {
 
     // stale etag → 412, nothing changed
     let r = hub
-        .req(Method::PATCH, "/twins/t1")
-        .header("if-match", "\"AAAAAAAAAAE=\"")
-        .json(&json!({"tags": {"x": 1}}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(
+            Method::PATCH,
+            "/twins/t1",
+            "\"AAAAAAAAAAE=\"",
+            Some(&json!({"tags": {"x": 1}})),
+        )
+        .await;
     let msg = expect_error(r, 412, "PreconditionFailed").await;
     assert!(msg.contains("ETag mismatch for device ID 't1'"), "{msg}");
     assert_eq!(hub.get_json("/twins/t1").await.1["etag"], t3["etag"]);
@@ -105,7 +99,7 @@ async fn twin_read_patch_replace() {
     assert_eq!(user_keys, vec!["fresh"]);
     assert_eq!(t4["version"], 5);
 
-    let r = hub.req(Method::GET, "/twins/none").send().await.unwrap();
+    let r = hub.send(Method::GET, "/twins/none").await;
     expect_error(r, 404, "DeviceNotFound").await;
     let r = hub
         .send_json(Method::PATCH, "/twins/none", &json!({"tags": {}}))
@@ -161,23 +155,25 @@ async fn module_twins() {
     assert_eq!(t["etag"], "AAAAAAAAAAE=");
     assert!(t.get("capabilities").is_none());
     let r = hub
-        .req(Method::PATCH, "/twins/d/modules/m")
-        .header("if-match", "*")
-        .json(&json!({"properties": {"desired": {"username": "userA"}}}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(
+            Method::PATCH,
+            "/twins/d/modules/m",
+            "*",
+            Some(&json!({"properties": {"desired": {"username": "userA"}}})),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let t2: Value = r.json().await.unwrap();
     assert_eq!(t2["etag"], "AAAAAAAAAAI=");
     assert_eq!(t2["properties"]["desired"]["username"], "userA");
     let r = hub
-        .req(Method::PATCH, "/twins/d/modules/m")
-        .header("if-match", "\"AAAAAAAAAAE=\"")
-        .json(&json!({"properties": {"desired": {"username": "userB"}}}))
-        .send()
-        .await
-        .unwrap();
+        .send_if_match(
+            Method::PATCH,
+            "/twins/d/modules/m",
+            "\"AAAAAAAAAAE=\"",
+            Some(&json!({"properties": {"desired": {"username": "userB"}}})),
+        )
+        .await;
     expect_error(r, 412, "PreconditionFailed").await;
     let r = hub
         .req(Method::PUT, "/twins/d/modules/m")
@@ -189,11 +185,7 @@ async fn module_twins() {
     let t3: Value = r.json().await.unwrap();
     assert_eq!(t3["tags"], json!({"a": 1}));
     assert!(t3["properties"]["desired"].get("username").is_none());
-    let r = hub
-        .req(Method::GET, "/twins/d/modules/zz")
-        .send()
-        .await
-        .unwrap();
+    let r = hub.send(Method::GET, "/twins/d/modules/zz").await;
     expect_error(r, 404, "ModuleNotFound").await;
 }
 
@@ -211,14 +203,15 @@ async fn concurrent_conditional_writes_have_exactly_one_winner() {
             let hub = hub.clone();
             let etag = etag.clone();
             tasks.push(tokio::spawn(async move {
-                hub.req(Method::PATCH, "/twins/race")
-                    .header("if-match", format!("\"{etag}\""))
-                    .json(&json!({"properties": {"desired": {"writer": i, "round": round}}}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
+                hub.send_if_match(
+                    Method::PATCH,
+                    "/twins/race",
+                    &format!("\"{etag}\""),
+                    Some(&json!({"properties": {"desired": {"writer": i, "round": round}}})),
+                )
+                .await
+                .status()
+                .as_u16()
             }));
         }
         let mut statuses = Vec::new();

@@ -92,6 +92,27 @@ impl Hub {
             .header("authorization", &self.token)
     }
 
+    /// Sends a request without a body.
+    pub async fn send(&self, method: Method, path: &str) -> Response {
+        self.req(method, path).send().await.expect("request sent")
+    }
+
+    /// Sends a request with an `If-Match` header and an optional JSON body.
+    pub async fn send_if_match(
+        &self,
+        method: Method,
+        path: &str,
+        etag: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let req = self.req(method, path).header("if-match", etag);
+        let req = match body {
+            Some(b) => req.json(b),
+            None => req,
+        };
+        req.send().await.expect("request sent")
+    }
+
     pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
         self.req(method, path)
             .json(body)
@@ -125,11 +146,7 @@ impl Hub {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .req(Method::GET, path)
-            .send()
-            .await
-            .expect("request sent");
+        let r = self.send(Method::GET, path).await;
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
