@@ -461,26 +461,17 @@ async fn relationships_crud_and_listing_across_pages() {
         .await
         .unwrap();
     assert_eq!(got.value.properties["since"], "2026");
-    let new_etag = dt
-        .update_relationship(
+    let update_since = |since: &str| {
+        dt.update_relationship(
             "floor-1",
             "f1-r0",
-            JsonPatch::new().replace("/since", "2027"),
+            JsonPatch::new().replace("/since", since),
         )
         .if_match(&got.etag)
         .send()
-        .await
-        .unwrap();
-    let stale = dt
-        .update_relationship(
-            "floor-1",
-            "f1-r0",
-            JsonPatch::new().replace("/since", "2028"),
-        )
-        .if_match(&got.etag)
-        .send()
-        .await
-        .unwrap_err();
+    };
+    let new_etag = update_since("2027").await.unwrap();
+    let stale = update_since("2028").await.unwrap_err();
     assert!(stale.is_precondition_failed());
 
     // list across pages (3 per page → 3 pages), following nextLink
@@ -501,22 +492,14 @@ async fn relationships_crud_and_listing_across_pages() {
     assert_eq!(ids, (0..7).map(|i| format!("f1-r{i}")).collect::<Vec<_>>());
 
     // without a page size, filtered by name
-    let all: Vec<Value> = dt
-        .list_relationships("floor-1")
-        .relationship_name("contains")
-        .into_stream()
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 7);
-    let none: Vec<Value> = dt
-        .list_relationships("floor-1")
-        .relationship_name("other")
-        .into_stream()
-        .try_collect()
-        .await
-        .unwrap();
-    assert!(none.is_empty());
+    let named = |name: &str| {
+        dt.list_relationships("floor-1")
+            .relationship_name(name)
+            .into_stream()
+            .try_collect::<Vec<Value>>()
+    };
+    assert_eq!(named("contains").await.unwrap().len(), 7);
+    assert!(named("other").await.unwrap().is_empty());
 
     // incoming
     let incoming: Vec<IncomingRelationship> = dt

@@ -71,6 +71,20 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
+/// A recorded header object with lower-case names (values that are not strings become empty).
+fn lower_headers<C: FromIterator<(String, String)>>(v: &Value) -> C {
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_ascii_lowercase(),
+                v.as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 fn load(file: &str) -> Vec<Entry> {
     let text = std::fs::read_to_string(format!("{RECORDINGS}/{file}")).expect("recording exists");
     let doc: Value = serde_json::from_str(&text).expect("recording is JSON");
@@ -89,30 +103,10 @@ fn load(file: &str) -> Vec<Entry> {
                 method: e["RequestMethod"].as_str().unwrap().to_owned(),
                 path,
                 query,
-                headers: e["RequestHeaders"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_ascii_lowercase(),
-                            v.as_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect(),
+                headers: lower_headers(&e["RequestHeaders"]),
                 body: parse_body(&e["RequestBody"]),
                 status,
-                response_headers: e["ResponseHeaders"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_ascii_lowercase(),
-                            v.as_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect(),
+                response_headers: lower_headers(&e["ResponseHeaders"]),
                 response_body,
             });
         }
@@ -131,17 +125,7 @@ fn load(file: &str) -> Vec<Entry> {
                 headers: BTreeMap::new(),
                 body: parse_body(&e["requestBody"]),
                 status: e["status"].as_u64().unwrap() as u16,
-                response_headers: e["responseHeaders"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_ascii_lowercase(),
-                            v.as_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect(),
+                response_headers: lower_headers(&e["responseHeaders"]),
                 response_body: e["response"].as_str().unwrap_or_default().to_owned(),
             });
         }

@@ -56,6 +56,19 @@ where
     conflicts.load(Ordering::Relaxed)
 }
 
+/// Whether a conditional write landed; a 412 is counted in `conflicts` (the caller re-reads),
+/// any other error fails the test.
+fn committed<T>(write: Result<T, azure_twins::Error>, conflicts: &AtomicUsize) -> bool {
+    match write {
+        Ok(_) => true,
+        Err(e) if e.is_precondition_failed() => {
+            conflicts.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+        Err(e) => panic!("write failed: {e}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iothub_twin_counter_loses_no_increment() {
     let emu = Emulator::builder().start().await.unwrap();
@@ -81,18 +94,15 @@ async fn iothub_twin_counter_loses_no_increment() {
                     let n = current.value.properties.desired["count"]
                         .as_i64()
                         .expect("count is a number");
-                    match hub
-                        .update_twin("counter")
-                        .set_desired("count", n + 1)
-                        .if_match(&current.etag)
-                        .send()
-                        .await
-                    {
-                        Ok(_) => break,
-                        Err(e) if e.is_precondition_failed() => {
-                            conflicts.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => panic!("write failed: {e}"),
+                    if committed(
+                        hub.update_twin("counter")
+                            .set_desired("count", n + 1)
+                            .if_match(&current.etag)
+                            .send()
+                            .await,
+                        &conflicts,
+                    ) {
+                        break;
                     }
                 }
             }
@@ -142,20 +152,17 @@ async fn adt_twin_counter_loses_no_increment() {
                 loop {
                     let current = dt.get_twin("counter").send().await.expect("read");
                     let n = current.value["count"].as_i64().expect("count is a number");
-                    match dt
-                        .update_twin(
+                    if committed(
+                        dt.update_twin(
                             "counter",
                             JsonPatch::new().replace(Pointer::property("count"), json!(n + 1)),
                         )
                         .if_match(&current.etag)
                         .send()
-                        .await
-                    {
-                        Ok(_) => break,
-                        Err(e) if e.is_precondition_failed() => {
-                            conflicts.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => panic!("write failed: {e}"),
+                        .await,
+                        &conflicts,
+                    ) {
+                        break;
                     }
                 }
             }

@@ -43,6 +43,18 @@ fn throttled() -> Reply {
     .with_header("iothub-errorcode", "ThrottlingException")
 }
 
+/// A twin read against a server that always answers `reply`, which must fail: its status and
+/// how many requests the server saw.
+async fn failed_get_twin(
+    reply: Reply,
+    retry: RetryOptions,
+) -> (Option<reqwest::StatusCode>, usize) {
+    let server = Server::always(reply).await;
+    let client = iothub(&server, retry);
+    let err = client.devices_get_twin("d1", IOTHUB_API).await.unwrap_err();
+    (err.status(), server.count())
+}
+
 #[tokio::test(start_paused = true)]
 async fn retries_429_with_retry_after_seconds() {
     let server = Server::scripted(
@@ -134,23 +146,24 @@ async fn total_time_budget_is_respected() {
 
 #[tokio::test(start_paused = true)]
 async fn server_hint_beyond_budget_stops_retrying() {
-    let server = Server::always(throttled().with_header("retry-after", "120")).await;
-    let client = iothub(&server, RetryOptions::default());
-    let err = client.devices_get_twin("d1", IOTHUB_API).await.unwrap_err();
-    assert_eq!(err.status(), Some(reqwest::StatusCode::TOO_MANY_REQUESTS));
-    assert_eq!(server.count(), 1);
+    let (status, attempts) = failed_get_twin(
+        throttled().with_header("retry-after", "120"),
+        RetryOptions::default(),
+    )
+    .await;
+    assert_eq!(status, Some(reqwest::StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(attempts, 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn max_retries_is_respected() {
-    let server = Server::always(Reply::json(503, "{}")).await;
-    let client = iothub(&server, RetryOptions::default().max_retries(2));
-    client.devices_get_twin("d1", IOTHUB_API).await.unwrap_err();
-    assert_eq!(server.count(), 3);
-    let server = Server::always(Reply::json(503, "{}")).await;
-    let client = iothub(&server, RetryOptions::none());
-    client.devices_get_twin("d1", IOTHUB_API).await.unwrap_err();
-    assert_eq!(server.count(), 1);
+    for (retry, attempts) in [
+        (RetryOptions::default().max_retries(2), 3),
+        (RetryOptions::none(), 1),
+    ] {
+        let (_, sent) = failed_get_twin(Reply::json(503, "{}"), retry).await;
+        assert_eq!(sent, attempts);
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -160,28 +173,26 @@ async fn non_clearing_iothub_codes_are_not_retried() {
         "DeviceMaximumQueueDepthExceeded",
         "403002",
     ] {
-        let server = Server::always(
+        let (_, attempts) = failed_get_twin(
             Reply::json(429, r#"{"Message":"ErrorCode:IotHubQuotaExceeded;quota"}"#)
                 .with_header("iothub-errorcode", code),
+            RetryOptions::default(),
         )
         .await;
-        let client = iothub(&server, RetryOptions::default());
-        client.devices_get_twin("d1", IOTHUB_API).await.unwrap_err();
-        assert_eq!(server.count(), 1, "{code}");
+        assert_eq!(attempts, 1, "{code}");
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn client_errors_are_not_retried() {
-    let server = Server::always(
+    let (status, attempts) = failed_get_twin(
         Reply::json(404, r#"{"Message":"ErrorCode:DeviceNotFound;nope"}"#)
             .with_header("iothub-errorcode", "DeviceNotFound"),
+        RetryOptions::default(),
     )
     .await;
-    let client = iothub(&server, RetryOptions::default());
-    let err = client.devices_get_twin("d1", IOTHUB_API).await.unwrap_err();
-    assert_eq!(err.status(), Some(reqwest::StatusCode::NOT_FOUND));
-    assert_eq!(server.count(), 1);
+    assert_eq!(status, Some(reqwest::StatusCode::NOT_FOUND));
+    assert_eq!(attempts, 1);
 }
 
 #[tokio::test(start_paused = true)]
