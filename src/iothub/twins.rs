@@ -185,19 +185,16 @@ impl TwinPatch {
     }
 
     fn set_path(&mut self, s: Section, path: &str, value: impl Serialize) {
-        let keys = match validation::split_property_path(s.name(), path) {
-            Ok(k) => k,
-            Err(e) => {
-                let (field, reason) = match e.kind() {
-                    crate::ErrorKind::InvalidInput { field, reason } => {
-                        (field.to_string(), reason.clone())
-                    }
-                    _ => (s.name().to_owned(), e.to_string()),
-                };
-                self.note(field, reason);
-                return;
-            }
-        };
+        if let Err(e) = validation::check_property_path(s.name(), path) {
+            let (field, reason) = match e.kind() {
+                crate::ErrorKind::InvalidInput { field, reason } => {
+                    (field.to_string(), reason.clone())
+                }
+                _ => (s.name().to_owned(), e.to_string()),
+            };
+            self.note(field, reason);
+            return;
+        }
         let value = match serde_json::to_value(value) {
             Ok(v) => v,
             Err(e) => {
@@ -209,10 +206,13 @@ impl TwinPatch {
             }
         };
         let mut map = self.section_mut(s);
-        let (last, parents) = keys.split_last().expect("non-empty path");
-        for k in parents {
+        let (parents, last) = match path.rsplit_once('.') {
+            Some((parents, last)) => (Some(parents), last),
+            None => (None, path),
+        };
+        for k in parents.into_iter().flat_map(|p| p.split('.')) {
             let entry = map
-                .entry(k.clone())
+                .entry(k.to_owned())
                 .or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 // A removal or value set earlier at a parent: this deeper write replaces it.
@@ -220,7 +220,7 @@ impl TwinPatch {
             }
             map = entry.as_object_mut().expect("object");
         }
-        map.insert(last.clone(), value);
+        map.insert(last.to_owned(), value);
     }
 }
 

@@ -89,36 +89,76 @@ pub fn check_configuration_id(id: &str) -> Result<()> {
 
 /// Checks one twin key; `path` names where it sits (e.g. `desired.config`).
 pub fn check_key(path: &str, key: &str) -> Result<()> {
-    let field = if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
+    check_key_at(&Path::Root(path), key)
+}
+
+/// Where a key or value sits, rendered (`desired.a[0].b`) only when a check fails, so that
+/// checking allocates nothing.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    /// The section name or a caller-given path, as is.
+    Root(&'a str),
+    /// `parent.key`.
+    Key(&'a Path<'a>, &'a str),
+    /// `parent[index]`.
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn is_empty(&self) -> bool {
+        matches!(self, Path::Root(s) if s.is_empty())
+    }
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(s) => f.write_str(s),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// [`check_key`] for a key under `parent`; the field name is built only for an error.
+fn check_key_at(parent: &Path<'_>, key: &str) -> Result<()> {
+    let field = || {
+        if parent.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{parent}.{key}")
+        }
     };
     if key.is_empty() {
         return Err(Error::invalid_input(
-            if path.is_empty() {
+            if parent.is_empty() {
                 "key".to_owned()
             } else {
-                path.to_owned()
+                parent.to_string()
             },
             "property names must not be empty",
         ));
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(Error::invalid_input(
-            truncate(&field),
+            truncate(&field()),
             format!(
                 "property name is {} bytes; the limit is {MAX_KEY_BYTES}",
                 key.len()
             ),
         ));
     }
-    if let Some(c) = key
-        .chars()
-        .find(|c| matches!(c, '.' | '$' | ' ') || c.is_control())
+    // Printable ASCII other than '.', '$' and space needs no closer look.
+    let suspect = key
+        .bytes()
+        .any(|b| !(0x21..0x7f).contains(&b) || b == b'.' || b == b'$');
+    if suspect
+        && let Some(c) = key
+            .chars()
+            .find(|c| matches!(c, '.' | '$' | ' ') || c.is_control())
     {
         return Err(Error::invalid_input(
-            truncate(&field),
+            truncate(&field()),
             format!(
                 "property names must not contain {c:?} ('.', '$', space and control characters are not allowed)"
             ),
@@ -139,23 +179,23 @@ fn truncate(s: &str) -> String {
 /// Checks a twin section (`tags` or `desired`) as it will be sent: keys, string sizes, integer
 /// range and depth. `null` values are allowed (they remove a key).
 pub fn check_twin_section(section: &str, map: &Map<String, Value>) -> Result<()> {
-    check_object(section, map, 0)
+    check_object(&Path::Root(section), map, 0)
 }
 
-fn check_object(path: &str, map: &Map<String, Value>, depth: usize) -> Result<()> {
+fn check_object(path: &Path<'_>, map: &Map<String, Value>, depth: usize) -> Result<()> {
     for (k, v) in map {
-        check_key(path, k)?;
-        check_value(&format!("{path}.{k}"), v, depth)?;
+        check_key_at(path, k)?;
+        check_value(&Path::Key(path, k), v, depth)?;
     }
     Ok(())
 }
 
-fn check_value(path: &str, v: &Value, depth: usize) -> Result<()> {
+fn check_value(path: &Path<'_>, v: &Value, depth: usize) -> Result<()> {
     match v {
         Value::Object(m) => {
             if depth + 1 > MAX_DEPTH {
                 return Err(Error::invalid_input(
-                    truncate(path),
+                    truncate(&path.to_string()),
                     format!("nesting is deeper than {MAX_DEPTH} objects under the section root"),
                 ));
             }
@@ -163,12 +203,12 @@ fn check_value(path: &str, v: &Value, depth: usize) -> Result<()> {
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                check_value(&format!("{path}[{i}]"), item, depth)?;
+                check_value(&Path::Index(path, i), item, depth)?;
             }
             Ok(())
         }
         Value::String(s) if s.len() > MAX_STRING_BYTES => Err(Error::invalid_input(
-            truncate(path),
+            truncate(&path.to_string()),
             format!(
                 "string value is {} bytes; the limit is {MAX_STRING_BYTES}",
                 s.len()
@@ -184,7 +224,7 @@ fn check_value(path: &str, v: &Value, depth: usize) -> Result<()> {
                 Ok(())
             } else {
                 Err(Error::invalid_input(
-                    truncate(path),
+                    truncate(&path.to_string()),
                     format!("integer {n} is outside the range {MIN_INT}..={MAX_INT}"),
                 ))
             }
@@ -196,25 +236,38 @@ fn check_value(path: &str, v: &Value, depth: usize) -> Result<()> {
 /// Splits a dotted property path (`"a.b.c"`) into keys, checking each; used by the explicit
 /// removals of [`TwinPatch`](super::TwinPatch).
 pub fn split_property_path(section: &str, path: &str) -> Result<Vec<String>> {
+    check_property_path(section, path)?;
+    Ok(path.split('.').map(str::to_owned).collect())
+}
+
+/// The checks of [`split_property_path`] without building the keys: not empty, at most
+/// `MAX_DEPTH + 1` keys, each a valid key (named by its path under `section`).
+pub(crate) fn check_property_path(section: &str, path: &str) -> Result<()> {
     if path.is_empty() {
         return Err(Error::invalid_input(
             section.to_owned(),
             "the property path to remove must not be empty",
         ));
     }
-    let keys: Vec<String> = path.split('.').map(str::to_owned).collect();
-    if keys.len() > MAX_DEPTH + 1 {
+    let keys = path.bytes().filter(|&b| b == b'.').count() + 1;
+    if keys > MAX_DEPTH + 1 {
         return Err(Error::invalid_input(
             format!("{section}.{}", truncate(path)),
             format!("paths are at most {} keys deep", MAX_DEPTH + 1),
         ));
     }
-    let mut prefix = section.to_owned();
-    for k in &keys {
-        check_key(&prefix, k)?;
-        prefix = format!("{prefix}.{k}");
+    let root = Path::Root(section);
+    let mut start = 0;
+    for k in path.split('.') {
+        // The keys before this one are `path[..start - 1]`: the prefix is `section.<them>`.
+        if start == 0 {
+            check_key_at(&root, k)?;
+        } else {
+            check_key_at(&Path::Key(&root, &path[..start - 1]), k)?;
+        }
+        start += k.len() + 1;
     }
-    Ok(keys)
+    Ok(())
 }
 
 /// Checks a direct method name (field `method_name`).
