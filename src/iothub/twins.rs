@@ -11,6 +11,7 @@ use super::IotHubClient;
 use super::http::Req;
 use super::models::{Twin, Versioned};
 use super::validation;
+use crate::request::setters;
 use crate::{Condition, ETag, Error, RequestOptions};
 
 /// A change to a twin's `tags` and desired properties, merged by the service into the twin:
@@ -331,11 +332,7 @@ pub struct GetTwin {
 }
 
 impl GetTwin {
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
-    }
+    setters! { options; }
 
     /// Sends the request; returns the twin and its ETag.
     pub async fn send(self) -> Result<Versioned<Twin>, Error> {
@@ -429,22 +426,13 @@ impl UpdateTwin {
         self
     }
 
-    /// The write condition: [`Condition::IfMatch`] (optimistic concurrency) or
-    /// [`Condition::IfMatchAny`] (the default).
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Only update if the twin still has `etag` (shorthand for `condition(IfMatch(etag))`).
-    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
-        self.condition(Condition::IfMatch(etag.into()))
-    }
-
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// The write condition: [`Condition::IfMatch`] (optimistic concurrency) or
+        /// [`Condition::IfMatchAny`] (the default).
+        condition;
+        /// Only update if the twin still has `etag` (shorthand for `condition(IfMatch(etag))`).
+        if_match;
+        options;
     }
 
     /// Validates and sends the patch; returns the updated twin and its new ETag.
@@ -562,21 +550,12 @@ impl ReplaceTwin {
         self
     }
 
-    /// The write condition (default: unconditional, `If-Match: *`).
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
-    /// Only replace if the twin still has `etag`.
-    pub fn if_match(self, etag: impl Into<ETag>) -> Self {
-        self.condition(Condition::IfMatch(etag.into()))
-    }
-
-    /// Per-call options (retry policy, timeout, client request id).
-    pub fn options(mut self, options: RequestOptions) -> Self {
-        self.options = options;
-        self
+    setters! {
+        /// The write condition (default: unconditional, `If-Match: *`).
+        condition;
+        /// Only replace if the twin still has `etag`.
+        if_match;
+        options;
     }
 
     /// Validates and sends; returns the new twin and its ETag.
