@@ -255,14 +255,7 @@ async fn paging_across_many_pages() {
     let mut seen = Vec::new();
     let mut pages = 0;
     loop {
-        let r = adt
-            .send(
-                "POST",
-                "/query",
-                Some(&body),
-                &[("max-items-per-page", "5")],
-            )
-            .await;
+        let r = adt.query_page(&body, "5").await;
         r.assert_status(200);
         assert!(r.header("query-charge").is_some());
         pages += 1;
@@ -280,54 +273,25 @@ async fn paging_across_many_pages() {
     assert_eq!(seen, want);
     // TOP across pages
     let r = adt
-        .send(
-            "POST",
-            "/query",
-            Some(&json!({"query": "SELECT TOP(7) * FROM DIGITALTWINS"})),
-            &[("max-items-per-page", "5")],
-        )
+        .query_page(&json!({"query": "SELECT TOP(7) * FROM DIGITALTWINS"}), "5")
         .await;
     let t = r.body["continuationToken"].as_str().unwrap().to_string();
-    let r2 = adt
-        .send(
-            "POST",
-            "/query",
-            Some(&json!({"continuationToken": t})),
-            &[("max-items-per-page", "5")],
-        )
-        .await;
+    let r2 = adt.query_page(&json!({"continuationToken": t}), "5").await;
     assert_eq!(r2.body["value"].as_array().unwrap().len(), 2);
     assert_eq!(r2.body["continuationToken"], json!(null));
     // TOP ending on a page boundary: no token after the last page
     let r = adt
-        .send(
-            "POST",
-            "/query",
-            Some(&json!({"query": "SELECT TOP(5) * FROM DIGITALTWINS"})),
-            &[("max-items-per-page", "5")],
-        )
+        .query_page(&json!({"query": "SELECT TOP(5) * FROM DIGITALTWINS"}), "5")
         .await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 5);
     assert_eq!(r.body["continuationToken"], json!(null));
     // a twin deleted between pages does not shift the next page
     let r = adt
-        .send(
-            "POST",
-            "/query",
-            Some(&json!({"query": "SELECT * FROM DIGITALTWINS"})),
-            &[("max-items-per-page", "5")],
-        )
+        .query_page(&json!({"query": "SELECT * FROM DIGITALTWINS"}), "5")
         .await;
     let t = r.body["continuationToken"].as_str().unwrap().to_string();
     adt.delete("/digitaltwins/d001").await.assert_status(204);
-    let r2 = adt
-        .send(
-            "POST",
-            "/query",
-            Some(&json!({"continuationToken": t})),
-            &[("max-items-per-page", "5")],
-        )
-        .await;
+    let r2 = adt.query_page(&json!({"continuationToken": t}), "5").await;
     assert_eq!(r2.body["value"][0]["$dtId"], "d005");
 }
 
@@ -354,14 +318,9 @@ async fn query_errors() {
     adt.post("/query", &json!({"query": 5}))
         .await
         .assert_error(400, "InvalidArgument");
-    adt.send(
-        "POST",
-        "/query",
-        Some(&json!({"query": "SELECT * FROM DIGITALTWINS"})),
-        &[("max-items-per-page", "-1")],
-    )
-    .await
-    .assert_error(400, "InvalidArgument");
+    adt.query_page(&json!({"query": "SELECT * FROM DIGITALTWINS"}), "-1")
+        .await
+        .assert_error(400, "InvalidArgument");
     let long = format!(
         "SELECT * FROM DIGITALTWINS T WHERE T.x = '{}'",
         "a".repeat(8000)

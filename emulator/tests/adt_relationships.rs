@@ -50,28 +50,10 @@ async fn put_get_patch_delete_relationship() {
     // patch with If-Match
     let ops = json!([{"op": "replace", "path": "/since", "value": "2025-01-01T00:00:00Z"}]);
     let stale = "W/\"00000000-0000-0000-0000-000000000000\"";
-    adt.send(
-        "PATCH",
-        p,
-        Some(&ops),
-        &[
-            ("content-type", "application/json-patch+json"),
-            ("if-match", stale),
-        ],
-    )
-    .await
-    .assert_error(412, "PreconditionFailed");
-    let r = adt
-        .send(
-            "PATCH",
-            p,
-            Some(&ops),
-            &[
-                ("content-type", "application/json-patch+json"),
-                ("if-match", &etag),
-            ],
-        )
-        .await;
+    adt.patch_if_match(p, &ops, stale)
+        .await
+        .assert_error(412, "PreconditionFailed");
+    let r = adt.patch_if_match(p, &ops, &etag).await;
     r.assert_status(204);
     let etag2 = r.etag();
     assert_ne!(etag2, etag);

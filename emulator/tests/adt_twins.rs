@@ -342,30 +342,10 @@ async fn if_match_on_patch_and_delete() {
     let p = "/digitaltwins/r1";
     let ops = json!([{"op": "replace", "path": "/temperature", "value": 42}]);
     let stale = "W/\"7e67a355-f19c-4c19-8a10-2d69b2d2253f\"";
-    let r = adt
-        .send(
-            "PATCH",
-            p,
-            Some(&ops),
-            &[
-                ("content-type", "application/json-patch+json"),
-                ("if-match", stale),
-            ],
-        )
-        .await;
+    let r = adt.patch_if_match(p, &ops, stale).await;
     r.assert_error(412, "PreconditionFailed");
     assert!(r.body["error"]["message"].as_str().unwrap().contains(stale));
-    let r = adt
-        .send(
-            "PATCH",
-            p,
-            Some(&ops),
-            &[
-                ("content-type", "application/json-patch+json"),
-                ("if-match", &etag),
-            ],
-        )
-        .await;
+    let r = adt.patch_if_match(p, &ops, &etag).await;
     r.assert_status(204);
     let etag2 = r.etag();
     adt.send("DELETE", p, None, &[("if-match", &etag)])
@@ -435,14 +415,10 @@ async fn components_get_and_patch() {
     .await
     .assert_error(400, "ValidationFailed");
     let stale = "W/\"00000000-0000-0000-0000-000000000000\"";
-    adt.send(
-        "PATCH",
+    adt.patch_if_match(
         "/digitaltwins/r1/components/thermostat",
-        Some(&json!([{"op": "add", "path": "/setpoint", "value": 1}])),
-        &[
-            ("content-type", "application/json-patch+json"),
-            ("if-match", stale),
-        ],
+        &json!([{"op": "add", "path": "/setpoint", "value": 1}]),
+        stale,
     )
     .await
     .assert_error(412, "PreconditionFailed");
@@ -561,17 +537,9 @@ async fn concurrent_conditional_writes_exactly_one_wins() {
         let etag = etag.clone();
         tasks.push(tokio::spawn(async move {
             let ops = json!([{"op": "replace", "path": "/temperature", "value": 100 + i}]);
-            adt.send(
-                "PATCH",
-                "/digitaltwins/race",
-                Some(&ops),
-                &[
-                    ("content-type", "application/json-patch+json"),
-                    ("if-match", &etag),
-                ],
-            )
-            .await
-            .status
+            adt.patch_if_match("/digitaltwins/race", &ops, &etag)
+                .await
+                .status
         }));
     }
     let mut codes = Vec::new();

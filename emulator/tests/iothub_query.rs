@@ -42,6 +42,15 @@ async fn seed(hub: &Hub) {
     hub.create_module("q1", "sensor").await;
 }
 
+/// The `deviceId` of every row of a query result.
+fn device_ids(rows: &Value) -> Vec<&str> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["deviceId"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn filters_projections_and_counts() {
     let hub = Hub::start().await;
@@ -55,22 +64,12 @@ async fn filters_projections_and_counts() {
     .await;
     assert_eq!(ty, "Twin");
     assert!(cont.is_none());
-    let ids: Vec<&str> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["deviceId"].as_str().unwrap())
-        .collect();
+    let ids = device_ids(&rows);
     assert_eq!(ids, vec!["q0", "q2", "q4", "q6"]);
     assert_eq!(rows[0]["etag"], "AAAAAAAAAAI=");
 
     let (rows, _, _) = query(&hub, "select * from devices where tags.n >= 2 AND NOT (tags.site = 'south') OR deviceId IN ['q1']", None, None).await;
-    let ids: Vec<&str> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["deviceId"].as_str().unwrap())
-        .collect();
+    let ids = device_ids(&rows);
     assert_eq!(ids, vec!["q1", "q2", "q4", "q6"]);
 
     let (rows, _, ty) = query(

@@ -180,6 +180,31 @@ impl Adt {
         .await
     }
 
+    /// JSON Patch request with an `If-Match` header.
+    pub async fn patch_if_match(&self, path: &str, ops: &Value, etag: &str) -> Resp {
+        self.send(
+            "PATCH",
+            path,
+            Some(ops),
+            &[
+                ("content-type", "application/json-patch+json"),
+                ("if-match", etag),
+            ],
+        )
+        .await
+    }
+
+    /// `POST /query` with a `max-items-per-page` header.
+    pub async fn query_page(&self, body: &Value, page_size: &str) -> Resp {
+        self.send(
+            "POST",
+            "/query",
+            Some(body),
+            &[("max-items-per-page", page_size)],
+        )
+        .await
+    }
+
     /// Upload models, asserting 201.
     pub async fn add_models(&self, models: &Value) -> Resp {
         let r = self.post("/models", models).await;
