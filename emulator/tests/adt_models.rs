@@ -42,12 +42,15 @@ async fn add_get_and_model_data_shape() {
         json!(["dtmi:dtdl:context;2"]),
         "context normalised to an array"
     );
-    adt.get("/models/dtmi:test:Nope;1")
-        .await
-        .assert_error(404, "ModelNotFound");
-    adt.get("/models/dtmi:test:Space;1?includeModelDefinition=maybe")
-        .await
-        .assert_error(400, "InvalidArgument");
+    adt.assert_get_errors(&[
+        ("/models/dtmi:test:Nope;1", 404, "ModelNotFound"),
+        (
+            "/models/dtmi:test:Space;1?includeModelDefinition=maybe",
+            400,
+            "InvalidArgument",
+        ),
+    ])
+    .await;
 }
 
 #[tokio::test]

@@ -224,15 +224,24 @@ async fn list_and_incoming_page_across_many_pages() {
     assert_eq!(incoming.len(), 25);
     let inc = adt.get("/digitaltwins/dev/incomingrelationships").await;
     assert_eq!(inc.body, json!({"value": [], "nextLink": null}));
-    adt.get("/digitaltwins/ghost/relationships")
-        .await
-        .assert_error(404, "DigitalTwinNotFound");
-    adt.get("/digitaltwins/ghost/incomingrelationships")
-        .await
-        .assert_error(404, "DigitalTwinNotFound");
-    adt.get("/digitaltwins/room/relationships?continuationToken=bad")
-        .await
-        .assert_error(400, "InvalidArgument");
+    adt.assert_get_errors(&[
+        (
+            "/digitaltwins/ghost/relationships",
+            404,
+            "DigitalTwinNotFound",
+        ),
+        (
+            "/digitaltwins/ghost/incomingrelationships",
+            404,
+            "DigitalTwinNotFound",
+        ),
+        (
+            "/digitaltwins/room/relationships?continuationToken=bad",
+            400,
+            "InvalidArgument",
+        ),
+    ])
+    .await;
 }
 
 #[tokio::test]

@@ -258,12 +258,11 @@ async fn delete_job_removes_everything() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    adt.get("/digitaltwins/a")
-        .await
-        .assert_error(404, "DigitalTwinNotFound");
-    adt.get("/models/dtmi:test:Room;1")
-        .await
-        .assert_error(404, "ModelNotFound");
+    adt.assert_get_errors(&[
+        ("/digitaltwins/a", 404, "DigitalTwinNotFound"),
+        ("/models/dtmi:test:Room;1", 404, "ModelNotFound"),
+    ])
+    .await;
     assert_eq!(adt.get("/models").await.body["value"], json!([]));
     let list = adt.get("/jobs/deletions").await;
     assert_eq!(list.body["value"].as_array().unwrap().len(), 1);

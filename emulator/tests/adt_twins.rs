@@ -422,15 +422,20 @@ async fn components_get_and_patch() {
     )
     .await
     .assert_error(412, "PreconditionFailed");
-    adt.get("/digitaltwins/r1/components/nope")
-        .await
-        .assert_error(404, "ComponentNotFound");
-    adt.get("/digitaltwins/r1/components/temperature")
-        .await
-        .assert_error(404, "ComponentNotFound");
-    adt.get("/digitaltwins/zz/components/thermostat")
-        .await
-        .assert_error(404, "DigitalTwinNotFound");
+    adt.assert_get_errors(&[
+        ("/digitaltwins/r1/components/nope", 404, "ComponentNotFound"),
+        (
+            "/digitaltwins/r1/components/temperature",
+            404,
+            "ComponentNotFound",
+        ),
+        (
+            "/digitaltwins/zz/components/thermostat",
+            404,
+            "DigitalTwinNotFound",
+        ),
+    ])
+    .await;
 }
 
 #[tokio::test]

@@ -205,6 +205,15 @@ impl Adt {
         .await
     }
 
+    /// GETs each path and checks that it fails with the given status and error code.
+    pub async fn assert_get_errors(&self, cases: &[(&str, u16, &str)]) {
+        for &(path, status, code) in cases {
+            let r = self.get(path).await;
+            assert_eq!(r.status, status, "GET {path}: {}", r.text);
+            r.assert_error(status, code);
+        }
+    }
+
     /// Upload models, asserting 201.
     pub async fn add_models(&self, models: &Value) -> Resp {
         let r = self.post("/models", models).await;
