@@ -168,9 +168,7 @@ impl Pipeline {
                 Some(h) => h,
                 None => a.header().await?,
             };
-            request
-                .headers_mut()
-                .insert(AUTHORIZATION, sensitive(header.expose_secret())?);
+            request.headers_mut().insert(AUTHORIZATION, header);
         }
         let ua = match &self.inner.user_agent {
             Some(v) => v.clone(),
@@ -294,23 +292,14 @@ impl Pipeline {
     async fn refresh_for_retry(&self, request: &mut reqwest::Request) {
         if let Some(a) = &self.inner.authorizer
             && let Ok(h) = a.header().await
-            && let Ok(v) = sensitive(h.expose_secret())
         {
-            request.headers_mut().insert(AUTHORIZATION, v);
+            request.headers_mut().insert(AUTHORIZATION, h);
         }
     }
 }
 
 const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-client-request-id");
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-
-fn sensitive(value: &str) -> Result<HeaderValue> {
-    let mut v = HeaderValue::from_str(value).map_err(|_| {
-        Error::credential("the credential produced a header value with invalid characters")
-    })?;
-    v.set_sensitive(true);
-    Ok(v)
-}
 
 fn user_agent_header(options: &ClientOptions) -> HeaderValue {
     HeaderValue::from_str(&options.user_agent()).unwrap_or_else(|_| {

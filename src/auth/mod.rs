@@ -33,6 +33,8 @@ pub use connection_string::ConnectionString;
 pub use sas::generate_sas_token;
 pub use secret::Secret;
 
+use reqwest::header::HeaderValue;
+
 use crate::error::{Error, ErrorKind, Result};
 
 /// Default lifetime of SAS tokens signed from a shared access key: 1 hour.
@@ -225,6 +227,9 @@ pub(crate) struct Authorizer {
     resource_uri: String,
     service: Service,
     cache: sas::TokenCache,
+    /// A static token's header, made once (`None`: it holds characters a header cannot carry,
+    /// reported by [`Authorizer::header`]).
+    fixed: Option<HeaderValue>,
     fetches: AtomicUsize,
 }
 
@@ -253,22 +258,28 @@ impl Authorizer {
             } => r.clone(),
             _ => authority.to_ascii_lowercase(),
         };
+        let fixed = match &credential.kind {
+            CredentialKind::SasToken(t) => sas::sensitive_header(t).ok(),
+            CredentialKind::BearerToken(t) => {
+                sas::sensitive_header(&Secret::new(format!("Bearer {}", t.expose_secret()))).ok()
+            }
+            _ => None,
+        };
         Authorizer {
             kind: credential.kind.clone(),
             resource_uri,
             service,
             cache: sas::TokenCache::new(),
+            fixed,
             fetches: AtomicUsize::new(0),
         }
     }
 
     /// The header value if one is cached and fresh (static tokens always are), without waiting.
-    pub(crate) fn cached_header(&self) -> Option<Secret> {
+    /// The value is marked sensitive (hidden from `Debug`).
+    pub(crate) fn cached_header(&self) -> Option<HeaderValue> {
         match &self.kind {
-            CredentialKind::SasToken(t) => Some(t.clone()),
-            CredentialKind::BearerToken(t) => {
-                Some(Secret::new(format!("Bearer {}", t.expose_secret())))
-            }
+            CredentialKind::SasToken(_) | CredentialKind::BearerToken(_) => self.fixed.clone(),
             _ => self.cache.fresh(),
         }
     }
@@ -279,7 +290,7 @@ impl Authorizer {
     }
 
     /// The current header value, renewing it first when needed.
-    pub(crate) async fn header(&self) -> Result<Secret> {
+    pub(crate) async fn header(&self) -> Result<HeaderValue> {
         if let Some(h) = self.cached_header() {
             return Ok(h);
         }
@@ -317,9 +328,10 @@ impl Authorizer {
                     })
                     .await
             }
-            CredentialKind::SasToken(_) | CredentialKind::BearerToken(_) => {
-                unreachable!("static tokens are always cached")
-            }
+            // Cached unless the token cannot be a header value.
+            CredentialKind::SasToken(_) | CredentialKind::BearerToken(_) => Err(Error::credential(
+                "the credential produced a header value with invalid characters",
+            )),
         }
     }
 }
@@ -391,30 +403,42 @@ mod tests {
         .unwrap();
         let a = Authorizer::new(&c, Service::IotHub, "ignored:1");
         let h = a.header().await.unwrap();
-        assert!(
-            h.expose_secret()
-                .starts_with("SharedAccessSignature sr=hub.azure-devices.net&sig=")
-        );
-        assert!(h.expose_secret().ends_with("&skn=service"));
+        let text = h.to_str().unwrap();
+        assert!(text.starts_with("SharedAccessSignature sr=hub.azure-devices.net&sig="));
+        assert!(text.ends_with("&skn=service"));
+        assert!(h.is_sensitive());
+        assert!(!format!("{h:?}").contains("sig="));
         assert_eq!(a.header().await.unwrap(), h);
         assert_eq!(a.fetch_count(), 1);
         assert!(!format!("{a:?}").contains("c2VjcmV0"));
     }
 
-    #[test]
-    fn static_tokens() {
+    #[tokio::test]
+    async fn static_tokens() {
         assert!(Credential::sas_token("Bearer x").is_err());
         let s = Credential::sas_token("SharedAccessSignature sr=a&sig=b&se=1").unwrap();
         let a = Authorizer::new(&s, Service::IotHub, "h");
         assert_eq!(
-            a.cached_header().unwrap().expose_secret(),
+            a.cached_header().unwrap().to_str().unwrap(),
             "SharedAccessSignature sr=a&sig=b&se=1"
         );
+        assert!(a.cached_header().unwrap().is_sensitive());
         let b = Authorizer::new(
             &Credential::bearer_token("Bearer tok"),
             Service::DigitalTwins,
             "h",
         );
-        assert_eq!(b.cached_header().unwrap().expose_secret(), "Bearer tok");
+        assert_eq!(b.cached_header().unwrap().to_str().unwrap(), "Bearer tok");
+        assert!(b.cached_header().unwrap().is_sensitive());
+        // A token a header cannot carry fails with a credential error that does not echo it.
+        let bad = Authorizer::new(
+            &Credential::bearer_token("tok\nsecret-part"),
+            Service::DigitalTwins,
+            "h",
+        );
+        assert!(bad.cached_header().is_none());
+        let e = bad.header().await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Credential);
+        assert!(!e.to_string().contains("secret-part"));
     }
 }

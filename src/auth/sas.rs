@@ -6,12 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::HeaderValue;
 use sha2::Sha256;
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
 use super::Secret;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Characters left unescaped: the same set as JavaScript's `encodeURIComponent`, which the
 /// official SDKs use for `sr` and `sig`.
@@ -86,9 +87,20 @@ pub(crate) fn sign(
     Secret::new(token)
 }
 
-/// A cached authorization header value and when to renew it.
+/// `token` as an `Authorization` value marked sensitive: `Debug` prints `Sensitive`, and
+/// HTTP/2 never puts it in its compression tables.
+pub(crate) fn sensitive_header(token: &Secret) -> Result<HeaderValue> {
+    let mut v = HeaderValue::from_str(token.expose_secret()).map_err(|_| {
+        Error::credential("the credential produced a header value with invalid characters")
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// A cached authorization header, ready to send (no copy or re-parse per call), and when to
+/// renew it.
 struct Cached {
-    header: Secret,
+    header: HeaderValue,
     renew_at: Instant,
 }
 
@@ -108,7 +120,7 @@ impl TokenCache {
     }
 
     /// The cached header if it does not need renewal yet, without waiting.
-    pub(crate) fn fresh(&self) -> Option<Secret> {
+    pub(crate) fn fresh(&self) -> Option<HeaderValue> {
         let guard = self.cached.try_read().ok()?;
         guard
             .as_ref()
@@ -116,9 +128,9 @@ impl TokenCache {
             .map(|c| c.header.clone())
     }
 
-    /// The cached header, or a new one from `fetch`, which returns the header and how long from
-    /// now it should be renewed.
-    pub(crate) async fn get<F, Fut>(&self, fetch: F) -> Result<Secret>
+    /// The cached header, or a new one from `fetch`, which returns the header value and how
+    /// long from now it should be renewed.
+    pub(crate) async fn get<F, Fut>(&self, fetch: F) -> Result<HeaderValue>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(Secret, Duration)>>,
@@ -131,7 +143,8 @@ impl TokenCache {
         if let Some(h) = self.read_fresh().await {
             return Ok(h);
         }
-        let (header, renew_in) = fetch().await?;
+        let (token, renew_in) = fetch().await?;
+        let header = sensitive_header(&token)?;
         *self.cached.write().await = Some(Cached {
             header: header.clone(),
             renew_at: Instant::now() + renew_in,
@@ -139,7 +152,7 @@ impl TokenCache {
         Ok(header)
     }
 
-    async fn read_fresh(&self) -> Option<Secret> {
+    async fn read_fresh(&self) -> Option<HeaderValue> {
         let guard = self.cached.read().await;
         guard
             .as_ref()
@@ -227,7 +240,10 @@ mod tests {
             }
             let mut seen = std::collections::HashSet::new();
             for t in tasks {
-                seen.insert(t.await.unwrap().expose_secret().to_owned());
+                let h = t.await.unwrap();
+                assert!(h.is_sensitive());
+                assert_eq!(format!("{h:?}"), "Sensitive");
+                seen.insert(h.to_str().unwrap().to_owned());
             }
             seen
         };
