@@ -347,6 +347,14 @@ impl Replay {
 
 const PY: &str = "python-digitaltwins/test_digital_twins.pyTestDigitalTwinstest_";
 
+/// Replays the python recording `{PY}{name}.json` (the entries `pick` keeps) and runs its model
+/// setup.
+async fn python_replay(name: &str, pick: impl Fn(usize, &Entry) -> bool) -> Replay {
+    let r = replay(&format!("{PY}{name}.json"), pick).await;
+    python_model_setup(&r).await;
+    r
+}
+
 async fn python_model_setup(r: &Replay) {
     // list models, delete the test model, list again, upload it (entries 0..4)
     let models: Vec<_> =
@@ -378,12 +386,7 @@ async fn python_model_setup(r: &Replay) {
 
 #[tokio::test]
 async fn python_create_digitaltwin_conditionally_if_missing() {
-    let r = replay(
-        &format!("{PY}create_digitaltwin_conditionally_if_missing.json"),
-        |_, _| true,
-    )
-    .await;
-    python_model_setup(&r).await;
+    let r = python_replay("create_digitaltwin_conditionally_if_missing", |_, _| true).await;
     let twin_id = "digitalTwin-f5f63883";
     r.dt.delete_twin(twin_id).send().await.unwrap();
     let body = r.recorded_body(5);
@@ -412,12 +415,11 @@ async fn python_create_digitaltwin_conditionally_if_missing() {
 
 #[tokio::test]
 async fn python_delete_digitaltwin_conditionally_if_not_modified() {
-    let r = replay(
-        &format!("{PY}delete_digitaltwin_conditionally_if_not_modified.json"),
+    let r = python_replay(
+        "delete_digitaltwin_conditionally_if_not_modified",
         |_, _| true,
     )
     .await;
-    python_model_setup(&r).await;
     let twin_id = "digitalTwin-19a63a79";
     let e = r.dt.delete_twin(twin_id).send().await.unwrap_err();
     assert!(e.is_not_found());
@@ -452,12 +454,7 @@ async fn python_delete_digitaltwin_conditionally_if_not_modified() {
 
 #[tokio::test]
 async fn python_update_digitaltwin_conditionally_if_not_match() {
-    let r = replay(
-        &format!("{PY}update_digitaltwin_conditionally_if_not_match.json"),
-        |_, _| true,
-    )
-    .await;
-    python_model_setup(&r).await;
+    let r = python_replay("update_digitaltwin_conditionally_if_not_match", |_, _| true).await;
     let twin_id = "digitalTwin-6c533955";
     r.dt.delete_twin(twin_id).send().await.unwrap();
     let created =
@@ -499,12 +496,7 @@ async fn python_update_digitaltwin_conditionally_if_not_match() {
 async fn python_update_digitaltwin_invalid_patch() {
     // The recorded client sent a `move` op, a non-object op and a `[{}]` twin; ours refuses all
     // three locally, so only the setup is replayed …
-    let r = replay(
-        &format!("{PY}update_digitaltwin_invalid_patch.json"),
-        |i, _| i < 6,
-    )
-    .await;
-    python_model_setup(&r).await;
+    let r = python_replay("update_digitaltwin_invalid_patch", |i, _| i < 6).await;
     let twin_id = "digitalTwin-973e33e8";
     r.dt.delete_twin(twin_id).send().await.unwrap();
     r.dt.add_twin(twin_id, r.recorded_body(5))
