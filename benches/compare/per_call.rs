@@ -17,7 +17,8 @@
 //! PATCH, and the body decoded into the typed [`Twin`].
 //!
 //! `BENCH_ONLY=<variant>` (one of [`Kind::NAME`], or `tput_facade` / `tput_bare` for PATCHes at
-//! 64 in flight) runs only `BENCH_CALLS` calls of one variant and prints nothing else, for
+//! 64 in flight, `tput_<variant>` for any variant at 64 in flight; with `BENCH_SWITCHES` set the
+//! context switches of each thread during the burst are printed) runs only `BENCH_CALLS` calls of one variant and prints nothing else, for
 //! instruction counts under
 //! `valgrind --tool=callgrind` (per-call cost = difference of two runs with different counts).
 
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use azure_twins::auth::{Secret, generate_sas_token};
 use azure_twins::iothub::Twin;
+use azure_twins::raw::iothub::ClientInfo as _;
 use azure_twins::raw::iothub::types as raw;
 use azure_twins::{Credential, IotHubClient};
 use azure_twins_emulator::Emulator;
@@ -125,17 +127,32 @@ impl Setup {
             .credential(Credential::sas_token(token.clone()).unwrap())
             .build()
             .unwrap();
+        // `BENCH_BARE_CLIENT=facade`: the bare rows use the facade's own `reqwest::Client`
+        // (to tell the client configuration apart from the pipeline's work).
+        let http = if std::env::var("BENCH_BARE_CLIENT").as_deref() == Ok("facade") {
+            hub.raw().client().clone()
+        } else {
+            reqwest::Client::builder().build().unwrap()
+        };
         Setup {
             emu,
             hub,
             hub_static,
-            http: reqwest::Client::builder().build().unwrap(),
+            http,
             auth: token.expose_secret().to_owned(),
             twin_url: format!("{endpoint}/twins/bench?api-version={API}"),
         }
     }
 
     async fn bare_patch(&self, i: usize) {
+        // Experiment knob: `BENCH_BARE_SPIN=<n>` adds n iterations of busy work per bare call.
+        if let Some(n) = spin() {
+            let mut x = 0u64;
+            for k in 0..n {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(k));
+            }
+            std::hint::black_box(x);
+        }
         let r = self
             .http
             .patch(&self.twin_url)
@@ -233,16 +250,20 @@ impl Setup {
 
     /// `n` facade or bare PATCHes at 64 in flight; returns (wall, process CPU).
     async fn burst(&self, facade: bool, n: usize, offset: usize) -> (Duration, Duration) {
+        let kind = if facade {
+            Kind::PatchFacade
+        } else {
+            Kind::PatchBare
+        };
+        self.burst_of(kind, n, offset).await
+    }
+
+    /// `n` calls of `kind` at 64 in flight; returns (wall, process CPU).
+    async fn burst_of(&self, kind: Kind, n: usize, offset: usize) -> (Duration, Duration) {
         let c0 = process_cpu();
         let t = Instant::now();
         futures::stream::iter(offset..offset + n)
-            .map(|i| async move {
-                if facade {
-                    self.call(Kind::PatchFacade, i).await
-                } else {
-                    self.bare_patch(i).await
-                }
-            })
+            .map(|i| self.call(kind, i))
             .buffer_unordered(64)
             .collect::<Vec<_>>()
             .await;
@@ -269,6 +290,42 @@ pub fn process_cpu() -> Duration {
     Duration::from_nanos(ns)
 }
 
+/// Context switches (voluntary, involuntary) so far per thread of this process, keyed by
+/// thread name and id, from `/proc/self/task/*/status`.
+fn thread_switches() -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(s) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(str::trim)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let n = |k: &str| field(k).parse::<u64>().unwrap_or(0);
+        let name = format!("{}/{}", field("Name:"), e.file_name().to_string_lossy());
+        out.insert(
+            name,
+            (
+                n("voluntary_ctxt_switches:"),
+                n("nonvoluntary_ctxt_switches:"),
+            ),
+        );
+    }
+    out
+}
+
+fn spin() -> Option<u64> {
+    static SPIN: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| std::env::var("BENCH_BARE_SPIN").ok()?.parse().ok())
+}
+
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -293,9 +350,28 @@ pub async fn run() {
 
     if let Ok(only) = std::env::var("BENCH_ONLY") {
         // `tput_facade` / `tput_bare`: BENCH_CALLS PATCHes at 64 in flight (throughput shape).
+        // `tput_<variant>` (e.g. `tput_patch_raw`): the same for any variant.
         if let Some(side) = only.strip_prefix("tput_") {
-            let (wall, _) = setup.burst(side == "facade", calls, 0).await;
+            let kind = match side {
+                "facade" => Kind::PatchFacade,
+                "bare" => Kind::PatchBare,
+                other => {
+                    Kind::ALL[Kind::NAME
+                        .iter()
+                        .position(|n| *n == other)
+                        .unwrap_or_else(|| panic!("tput_ takes one of {:?}", Kind::NAME))]
+                }
+            };
+            let before = thread_switches();
+            let (wall, _) = setup.burst_of(kind, calls, 0).await;
             eprintln!("{calls} PATCHes at 64 in flight ({side}): {wall:?}");
+            if std::env::var_os("BENCH_SWITCHES").is_some() {
+                // Context switches of each thread during the burst (voluntary, involuntary).
+                for (name, (v, i)) in thread_switches() {
+                    let (v0, i0) = before.get(&name).copied().unwrap_or_default();
+                    eprintln!("  {name}: voluntary {} involuntary {}", v - v0, i - i0);
+                }
+            }
             setup.emu.shutdown().await;
             std::process::exit(0);
         }
