@@ -20,6 +20,8 @@
     feature = "azure-identity"
 ))]
 
+mod reliability_support;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -246,13 +248,7 @@ async fn digitaltwins_entra_tokens_are_renewed_across_lifetimes_without_401() {
         .options(options())
         .build()
         .expect("adt client");
-    dt.create_models(vec![json!({
-        "@id": ROOM, "@type": "Interface", "@context": "dtmi:dtdl:context;3",
-        "contents": [{"@type": "Property", "name": "temperature", "schema": "double", "writable": true}]
-    })])
-    .send()
-    .await
-    .expect("model upload");
+    reliability_support::upload_room_model(&dt, ROOM).await;
     for w in 0..WORKERS {
         let id = format!("long-run-{w}");
         dt.add_twin(

@@ -17,6 +17,8 @@
 //! `SOAK_OPS=<n>` changes the count; the assertions do not depend on it.
 #![cfg(all(feature = "iothub", feature = "digitaltwins"))]
 
+mod reliability_support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -155,13 +157,7 @@ async fn soak_mixed_operations_under_random_faults() {
         .expect("adt client");
 
     // Setup, without faults.
-    dt.create_models(vec![json!({
-        "@id": ROOM, "@type": "Interface", "@context": "dtmi:dtdl:context;3",
-        "contents": [{"@type": "Property", "name": "temperature", "schema": "double", "writable": true}]
-    })])
-    .send()
-    .await
-    .expect("model upload");
+    reliability_support::upload_room_model(&dt, ROOM).await;
     let mut desired_version_before = BTreeMap::new();
     for d in 0..DEVICES {
         let id = device(d);
