@@ -2,7 +2,7 @@
 
 mod adt_support;
 
-use adt_support::Adt;
+use adt_support::{Adt, race_create_if_absent};
 use serde_json::json;
 
 async fn seeded() -> Adt {
@@ -247,24 +247,12 @@ async fn list_and_incoming_page_across_many_pages() {
 #[tokio::test]
 async fn concurrent_relationship_creates_exactly_one_wins() {
     let adt = std::sync::Arc::new(seeded().await);
-    let mut tasks = Vec::new();
-    for _ in 0..12 {
-        let adt = adt.clone();
-        tasks.push(tokio::spawn(async move {
-            adt.send(
-                "PUT",
-                "/digitaltwins/room/relationships/once",
-                Some(&json!({"$relationshipName": "adjacent", "$targetId": "room2"})),
-                &[("if-none-match", "*")],
-            )
-            .await
-            .status
-        }));
-    }
-    let mut codes = Vec::new();
-    for t in tasks {
-        codes.push(t.await.unwrap());
-    }
+    let codes = race_create_if_absent(
+        &adt,
+        "/digitaltwins/room/relationships/once",
+        vec![json!({"$relationshipName": "adjacent", "$targetId": "room2"}); 12],
+    )
+    .await;
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 412).count(), 11, "{codes:?}");
 }

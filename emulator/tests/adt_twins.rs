@@ -2,7 +2,7 @@
 
 mod adt_support;
 
-use adt_support::{Adt, room_body};
+use adt_support::{Adt, race_create_if_absent, room_body};
 use serde_json::{Value, json};
 
 fn is_weak_etag(s: &str) -> bool {
@@ -514,24 +514,8 @@ async fn concurrent_conditional_writes_exactly_one_wins() {
     let adt = std::sync::Arc::new(Adt::start().await);
     adt.seed_models().await;
     // If-None-Match: * creates from many tasks at once
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let adt = adt.clone();
-        tasks.push(tokio::spawn(async move {
-            adt.send(
-                "PUT",
-                "/digitaltwins/race",
-                Some(&room_body(i as f64)),
-                &[("if-none-match", "*")],
-            )
-            .await
-            .status
-        }));
-    }
-    let mut codes = Vec::new();
-    for t in tasks {
-        codes.push(t.await.unwrap());
-    }
+    let bodies = (0..16).map(|i| room_body(i as f64)).collect();
+    let codes = race_create_if_absent(&adt, "/digitaltwins/race", bodies).await;
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 412).count(), 15, "{codes:?}");
     // If-Match patches with the same etag

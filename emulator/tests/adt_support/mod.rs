@@ -315,3 +315,29 @@ pub fn test_models() -> Value {
         }
     ])
 }
+
+/// PUTs every body in `bodies` to `path` with `If-None-Match: *` from concurrent tasks; returns
+/// the statuses in task order.
+pub async fn race_create_if_absent(
+    adt: &std::sync::Arc<Adt>,
+    path: &str,
+    bodies: Vec<Value>,
+) -> Vec<u16> {
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let adt = adt.clone();
+            let path = path.to_string();
+            tokio::spawn(async move {
+                adt.send("PUT", &path, Some(&body), &[("if-none-match", "*")])
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    codes
+}
