@@ -59,6 +59,16 @@ async fn setup() -> (Emulator, DigitalTwinsClient) {
     (emu, dt)
 }
 
+/// [`setup`] plus the twin `room-1` at 20.0.
+async fn setup_with_room() -> (Emulator, DigitalTwinsClient) {
+    let (emu, dt) = setup().await;
+    dt.add_twin("room-1", room("room-1", 20.0))
+        .send()
+        .await
+        .unwrap();
+    (emu, dt)
+}
+
 fn room(id: &str, temperature: f64) -> BasicDigitalTwin {
     BasicDigitalTwin::new(id, ROOM)
         .with_property("temperature", temperature)
@@ -385,11 +395,7 @@ async fn delete_twin_with_condition() {
 
 #[tokio::test]
 async fn components_get_and_update() {
-    let (_emu, dt) = setup().await;
-    dt.add_twin("room-1", room("room-1", 20.0))
-        .send()
-        .await
-        .unwrap();
+    let (_emu, dt) = setup_with_room().await;
     let etag = dt
         .update_component(
             "room-1",
@@ -540,11 +546,7 @@ async fn relationships_crud_and_listing_across_pages() {
 
 #[tokio::test]
 async fn telemetry_message_id_defaults_and_source_time() {
-    let (emu, dt) = setup().await;
-    dt.add_twin("room-1", room("room-1", 20.0))
-        .send()
-        .await
-        .unwrap();
+    let (emu, dt) = setup_with_room().await;
     let id1 = dt
         .send_telemetry("room-1", json!({"reading": 21.5}))
         .send()
@@ -818,11 +820,7 @@ async fn import_jobs_lifecycle() {
 
 #[tokio::test]
 async fn delete_job_start_and_wait() {
-    let (_emu, dt) = setup().await;
-    dt.add_twin("room-1", room("room-1", 20.0))
-        .send()
-        .await
-        .unwrap();
+    let (_emu, dt) = setup_with_room().await;
     let job = dt
         .start_delete_job()
         .operation_id("wipe-1")
@@ -894,11 +892,7 @@ fn rule(
 #[tokio::test]
 async fn reads_are_retried_after_throttling() {
     use azure_twins_emulator::{Fault, RetryAfter};
-    let (emu, dt) = setup().await;
-    dt.add_twin("room-1", room("room-1", 20.0))
-        .send()
-        .await
-        .unwrap();
+    let (emu, dt) = setup_with_room().await;
     emu.faults().inject(rule(
         Fault::Throttle {
             retry_after: RetryAfter::Millis(10),
@@ -920,17 +914,16 @@ async fn reads_are_retried_after_throttling() {
 async fn telemetry_is_not_retried_unless_opted_in() {
     use azure_twins::RequestOptions;
     use azure_twins_emulator::Fault;
-    let (emu, dt) = setup().await;
-    dt.add_twin("room-1", room("room-1", 20.0))
-        .send()
-        .await
-        .unwrap();
-    emu.faults().inject(rule(
-        Fault::ServiceUnavailable,
-        1,
-        "POST",
-        "/digitaltwins/room-1/telemetry",
-    ));
+    let (emu, dt) = setup_with_room().await;
+    let fail_next_telemetry = || {
+        emu.faults().inject(rule(
+            Fault::ServiceUnavailable,
+            1,
+            "POST",
+            "/digitaltwins/room-1/telemetry",
+        ))
+    };
+    fail_next_telemetry();
     let e = dt
         .send_telemetry("room-1", json!({"reading": 1.0}))
         .send()
@@ -939,12 +932,7 @@ async fn telemetry_is_not_retried_unless_opted_in() {
     assert_eq!(e.status().map(|s| s.as_u16()), Some(503), "{e:?}");
     assert!(emu.telemetry().is_empty());
 
-    emu.faults().inject(rule(
-        Fault::ServiceUnavailable,
-        1,
-        "POST",
-        "/digitaltwins/room-1/telemetry",
-    ));
+    fail_next_telemetry();
     let id = dt
         .send_telemetry("room-1", json!({"reading": 2.0}))
         .options(RequestOptions::default().retry_non_idempotent(true))
