@@ -120,6 +120,7 @@ impl Pipeline {
     }
 
     /// The endpoint this pipeline was made for, parsed (`None` for `Pipeline::default()`).
+    #[cfg(feature = "iothub")]
     pub(crate) fn endpoint_url(&self) -> Option<&reqwest::Url> {
         self.inner.endpoint.as_ref()
     }
@@ -708,7 +709,7 @@ where
 }
 
 /// Authenticated GET of an absolute URL (ADT `nextLink`), see [`send_absolute`].
-#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
+#[cfg(feature = "digitaltwins")]
 pub(crate) async fn get_absolute<C>(
     client: &C,
     options: &RequestOptions,

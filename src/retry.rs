@@ -11,7 +11,7 @@
 //!
 //! # Which calls are retried
 //!
-//! Only calls that are safe to repeat are retried by default (see [`is_idempotent`] for the table):
+//! Only calls that are safe to repeat are retried by default (the table is `is_idempotent` in this module):
 //! GET, PUT, DELETE; IoT Hub twin PATCH (a merge: applying it twice gives the same twin); ADT JSON
 //! Patch only when it carries a concrete `If-Match` ETag (a repeat then fails with 412 instead of
 //! applying twice, since `add` on an array appends and `remove` on a removed path fails); query

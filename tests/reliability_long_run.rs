@@ -310,7 +310,11 @@ async fn digitaltwins_entra_tokens_are_renewed_across_lifetimes_without_401() {
         fetched > lifetimes,
         "{fetched} tokens over {lifetimes} lifetimes"
     );
-    assert!(fetched <= calls, "{fetched} tokens for {calls} calls");
+    // Renewed a quarter of a lifetime ahead: about one token per 1.5 s, not one per call.
+    assert!(
+        fetched <= 2 * lifetimes + 2,
+        "{fetched} tokens over {lifetimes} lifetimes ({calls} calls)"
+    );
     assert_eq!(
         dt.raw().inner().credential_fetch_count(),
         tokens.fetches.load(Ordering::SeqCst)

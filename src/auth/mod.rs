@@ -13,7 +13,8 @@
 //! * `Credential::token_credential` (feature `azure-identity`): any
 //!   `azure_core::credentials::TokenCredential` (e.g. from `azure_identity`), asked for
 //!   `https://iothubs.azure.net/.default` or `https://digitaltwins.azure.net/.default`
-//!   depending on the service; tokens are cached until 5 minutes before they expire.
+//!   depending on the service; tokens are cached until 5 minutes before they expire (a quarter
+//!   of the time left, if shorter).
 //!
 //! Keys and tokens live in [`Secret`] and never appear in `Debug`, `Display`, errors or logs.
 //! Credentials are only sent over HTTPS, or plain HTTP to a loopback host (the emulator).

@@ -7,7 +7,9 @@ use azure_core::credentials::TokenCredential;
 use super::Secret;
 use crate::error::{CREDENTIAL_PREFIX, Error, Result};
 
-/// Tokens are renewed this long before they expire (the Azure SDKs' bearer-token policy value).
+/// Tokens are renewed this long before they expire (the Azure SDKs' bearer-token policy value),
+/// or a quarter of the time they have left if that is shorter: a token living under 5 minutes
+/// would otherwise be fetched again on every call.
 pub(crate) const ENTRA_RENEWAL_MARGIN: Duration = Duration::from_secs(300);
 
 /// Gets a token for `scope`; returns the `Bearer …` header and how long to cache it.
@@ -32,6 +34,6 @@ pub(crate) async fn fetch(
     );
     Ok((
         Secret::new(format!("Bearer {}", token.token.secret())),
-        remaining.saturating_sub(ENTRA_RENEWAL_MARGIN),
+        remaining.saturating_sub(ENTRA_RENEWAL_MARGIN.min(remaining / 4)),
     ))
 }
