@@ -120,24 +120,37 @@ pub fn iothub_cancel_import_export_job_single_success(spec: &mut Value) -> Resul
 /// value schemas that are bare `{type: object}` (no properties of their own) are touched; nested
 /// maps (`modulesContent` is a map of maps) are loosened at every level.
 pub fn iothub_twin_values_any_json(spec: &mut Value) -> Result<Vec<String>> {
-    const NAME: &str = "iothub_twin_values_any_json";
+    rewrite_each_schema(
+        spec,
+        "iothub_twin_values_any_json",
+        "no map of bare objects (additionalProperties: {type: object}) left in components/schemas",
+        any_json_values_in,
+    )
+}
+
+/// Runs `rewrite` on every schema under `components/schemas` (with its JSON pointer) and returns
+/// what it changed; fails as `fixup` when there is no such section or nothing changed (the
+/// fixup is stale: say why in `nothing_to_fix`).
+fn rewrite_each_schema(
+    spec: &mut Value,
+    fixup: &'static str,
+    nothing_to_fix: &str,
+    rewrite: fn(&mut Value, &str, &mut Vec<String>),
+) -> Result<Vec<String>> {
     let schemas = spec
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
-        .ok_or_else(|| Error::fixup(NAME, "no components/schemas"))?;
+        .ok_or_else(|| Error::fixup(fixup, "no components/schemas"))?;
     let mut changes = Vec::new();
     for (name, schema) in schemas.iter_mut() {
-        any_json_values_in(
+        rewrite(
             schema,
             &format!("#/components/schemas/{name}"),
             &mut changes,
         );
     }
     if changes.is_empty() {
-        return Err(Error::fixup(
-            NAME,
-            "no map of bare objects (additionalProperties: {type: object}) left in components/schemas",
-        ));
+        return Err(Error::fixup(fixup, nothing_to_fix));
     }
     Ok(changes)
 }
@@ -361,26 +374,12 @@ pub fn adt_api_version_plain_string(spec: &mut Value) -> Result<Vec<String>> {
 /// enums where callers branch on a value. Request-parameter enums (ADT `If-None-Match: *`) are
 /// left closed: they are only ever sent, never received.
 pub fn open_enums(spec: &mut Value) -> Result<Vec<String>> {
-    const NAME: &str = "open_enums";
-    let schemas = spec
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| Error::fixup(NAME, "no components/schemas"))?;
-    let mut changes = Vec::new();
-    for (name, schema) in schemas.iter_mut() {
-        open_enums_in(
-            schema,
-            &format!("#/components/schemas/{name}"),
-            &mut changes,
-        );
-    }
-    if changes.is_empty() {
-        return Err(Error::fixup(
-            NAME,
-            "no string enum found in components/schemas",
-        ));
-    }
-    Ok(changes)
+    rewrite_each_schema(
+        spec,
+        "open_enums",
+        "no string enum found in components/schemas",
+        open_enums_in,
+    )
 }
 
 fn open_enums_in(schema: &mut Value, ptr: &str, changes: &mut Vec<String>) {
