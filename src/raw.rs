@@ -22,7 +22,8 @@ pub use crate::pipeline::Pipeline;
 /// `serde_json::Map<String, Value>` (fixup `iothub_twin_values_any_json`), `Device` and
 /// `Module` timestamps are text because the service sends zone-less `0001-01-01T00:00:00`
 /// (`iothub_identity_times_as_text`), and `Twin` carries `configurations` and `modelId`
-/// (`iothub_twin_configurations_and_model_id`).
+/// (`iothub_twin_configurations_and_model_id`). Direct method payloads, sent and received, are
+/// any JSON value (`iothub_method_payload_any_json`).
 #[cfg(feature = "iothub")]
 #[allow(
     missing_docs,

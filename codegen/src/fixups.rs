@@ -278,6 +278,33 @@ pub fn iothub_twin_configurations_and_model_id(spec: &mut Value) -> Result<Vec<S
     ])
 }
 
+/// Direct method payloads are declared `{type: object}`, but a method's request and response
+/// payloads are any JSON value: devices answer with a string, a number, an array or `null` as
+/// often as with an object (the service passes them through). typify renders `{type: object}`
+/// as `serde_json::Map`, so the raw client could neither send a string payload nor decode a
+/// device's numeric answer. We make both `payload` properties the empty schema `{}`
+/// (`serde_json::Value`), keeping their descriptions. Fails if either is no longer a bare object.
+pub fn iothub_method_payload_any_json(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_method_payload_any_json";
+    let mut changes = Vec::new();
+    for schema in ["CloudToDeviceMethod", "CloudToDeviceMethodResult"] {
+        let ptr = format!("/components/schemas/{schema}/properties/payload");
+        let payload = spec
+            .pointer_mut(&ptr)
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| Error::fixup(NAME, format!("{schema}.payload not found")))?;
+        if payload.get("type") != Some(&json!("object")) || payload.contains_key("properties") {
+            return Err(Error::fixup(
+                NAME,
+                format!("{schema}.payload is no longer a bare {{type: object}}"),
+            ));
+        }
+        payload.remove("type");
+        changes.push(format!("#{ptr}: any JSON"));
+    }
+    Ok(changes)
+}
+
 /// ADT JSON Patch bodies are declared `application/json-patch+json`, which progenitor 0.15.1
 /// refuses (`BodyContentType::from_str`: "unexpected content type"). We re-key the four request
 /// bodies as `application/json` (the body is still a JSON array, so serialization is unchanged);
@@ -671,6 +698,30 @@ mod tests {
             reason.contains("already declares configurations"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn method_payloads_become_any_json() {
+        let mut spec = json!({ "components": { "schemas": {
+            "CloudToDeviceMethod": { "properties": {
+                "payload": { "description": "request", "type": "object" } } },
+            "CloudToDeviceMethodResult": { "properties": {
+                "payload": { "description": "result", "type": "object" } } }
+        } } });
+        let changes = iothub_method_payload_any_json(&mut spec).unwrap();
+        assert_eq!(changes.len(), 2);
+        let schemas = &spec["components"]["schemas"];
+        assert_eq!(
+            schemas["CloudToDeviceMethod"]["properties"]["payload"],
+            json!({ "description": "request" })
+        );
+        assert_eq!(
+            schemas["CloudToDeviceMethodResult"]["properties"]["payload"],
+            json!({ "description": "result" })
+        );
+        let (name, reason) = fixup_name(iothub_method_payload_any_json(&mut spec));
+        assert_eq!(name, "iothub_method_payload_any_json");
+        assert!(reason.contains("no longer a bare"), "{reason}");
     }
 
     #[test]

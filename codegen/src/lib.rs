@@ -55,6 +55,10 @@ pub const IOTHUB: Service = Service {
             "iothub_twin_configurations_and_model_id",
             fixups::iothub_twin_configurations_and_model_id,
         ),
+        (
+            "iothub_method_payload_any_json",
+            fixups::iothub_method_payload_any_json,
+        ),
         ("open_enums", fixups::open_enums),
         ("iothub_typed_errors", fixups::iothub_typed_errors),
     ],
