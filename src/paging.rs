@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -290,6 +290,14 @@ impl<T> Engine<T> {
 pub struct Pager<T> {
     engine: Engine<T>,
     buffer: VecDeque<T>,
+    dedup: Option<Dedup<T>>,
+}
+
+/// The keys already yielded by a [`Pager::dedup_by_key`] pager, and how many repeats it dropped.
+struct Dedup<T> {
+    key: Box<dyn Fn(&T) -> String + Send + Sync>,
+    seen: HashSet<String>,
+    dropped: usize,
 }
 
 impl<T> fmt::Debug for Pager<T> {
@@ -297,6 +305,7 @@ impl<T> fmt::Debug for Pager<T> {
         f.debug_struct("Pager")
             .field("buffered", &self.buffer.len())
             .field("finished", &self.engine.finished)
+            .field("duplicates_dropped", &self.duplicates_dropped())
             .finish_non_exhaustive()
     }
 }
@@ -319,6 +328,7 @@ impl<T: Send + 'static> Pager<T> {
                 finished: false,
             },
             buffer: VecDeque::new(),
+            dedup: None,
         }
     }
 }
@@ -350,6 +360,37 @@ impl<T> Pager<T> {
     pub fn is_done(&self) -> bool {
         self.buffer.is_empty() && (matches!(self.engine.state, State::Done) || self.engine.finished)
     }
+
+    /// Yields each item at most once by `key` (e.g. a twin's device id or `$dtId`), dropping
+    /// repeats that a service returns across page boundaries while results change under a
+    /// query. Opt-in, because it keeps every key seen: memory grows with the number of distinct
+    /// items, unlike a plain pager. [`Pager::duplicates_dropped`] counts what it dropped.
+    ///
+    /// ```
+    /// use azure_twins::paging::{Page, Pager};
+    /// use futures::TryStreamExt;
+    /// # async fn demo() -> Result<(), azure_twins::Error> {
+    /// let pager: Pager<u32> = Pager::new(None, |_cont| async { Ok(Page::new(vec![1, 2, 2, 3], None)) });
+    /// let unique: Vec<u32> = pager.dedup_by_key(|n| n.to_string()).try_collect().await?;
+    /// assert_eq!(unique, vec![1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
+    pub fn dedup_by_key<F>(mut self, key: F) -> Self
+    where
+        F: Fn(&T) -> String + Send + Sync + 'static,
+    {
+        self.dedup = Some(Dedup {
+            key: Box::new(key),
+            seen: HashSet::new(),
+            dropped: 0,
+        });
+        self
+    }
+
+    /// How many repeated items [`Pager::dedup_by_key`] has dropped so far (0 without it).
+    pub fn duplicates_dropped(&self) -> usize {
+        self.dedup.as_ref().map_or(0, |d| d.dropped)
+    }
 }
 
 impl<T> Stream for Pager<T> {
@@ -359,6 +400,12 @@ impl<T> Stream for Pager<T> {
         let this = self.get_mut();
         loop {
             if let Some(item) = this.buffer.pop_front() {
+                if let Some(d) = &mut this.dedup
+                    && !d.seen.insert((d.key)(&item))
+                {
+                    d.dropped += 1;
+                    continue;
+                }
                 return Poll::Ready(Some(Ok(item)));
             }
             match std::task::ready!(this.engine.poll_page(cx)) {
@@ -431,6 +478,38 @@ mod tests {
                 .then(|| Continuation::digitaltwins_query(None, (page + 1).to_string()));
             Ok(Page::new(items, next))
         })
+    }
+
+    /// Pages that repeat the last item of the previous page, as a service does when results
+    /// shift under a query: [0,1,2], [2,3,4], [4,5,6].
+    fn overlapping(pages: usize) -> Pager<usize> {
+        Pager::new(None, move |c: Option<Continuation>| async move {
+            let page: usize = match c.as_ref().map(|c| c.kind()) {
+                None => 0,
+                Some(ContinuationKind::DigitalTwinsQuery { token, .. }) => token.parse().unwrap(),
+                Some(_) => panic!("wrong kind"),
+            };
+            let items = (page * 2..page * 2 + 3).collect();
+            let next = (page + 1 < pages)
+                .then(|| Continuation::digitaltwins_query(None, (page + 1).to_string()));
+            Ok(Page::new(items, next))
+        })
+    }
+
+    #[tokio::test]
+    async fn dedup_by_key_drops_repeats_across_pages_and_counts_them() {
+        let plain: Vec<usize> = overlapping(3).try_collect().await.unwrap();
+        assert_eq!(plain, vec![0, 1, 2, 2, 3, 4, 4, 5, 6]);
+
+        let mut pager = overlapping(3).dedup_by_key(|n| n.to_string());
+        let mut unique = Vec::new();
+        while let Some(n) = pager.try_next().await.unwrap() {
+            unique.push(n);
+        }
+        assert_eq!(unique, vec![0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(pager.duplicates_dropped(), 2);
+        assert!(pager.is_done());
+        assert_eq!(numbers(2, 2).duplicates_dropped(), 0);
     }
 
     #[tokio::test]

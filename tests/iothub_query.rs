@@ -43,6 +43,19 @@ async fn query_follows_continuations_across_many_pages() {
     assert_eq!(twins.len(), 57);
     assert_eq!(ids.len(), 57, "no duplicates");
 
+    // The opt-in de-duplication keys real twins by device id (the emulator's key-ordered paging
+    // repeats nothing, so nothing is dropped; the dropping itself is unit-tested in paging.rs).
+    let mut unique = hub
+        .query("SELECT * FROM devices")
+        .page_size(5)
+        .into_stream()
+        .dedup_by_key(|t: &Twin| t.device_id.clone());
+    let mut n = 0;
+    while unique.try_next().await.unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!((n, unique.duplicates_dropped()), (57, 0));
+
     // Page boundaries: 12 pages of at most 5, the last without a continuation.
     let pages: Vec<_> = hub
         .query("SELECT * FROM devices WHERE tags.even = true")
