@@ -48,7 +48,8 @@ pub enum ErrorKind {
     InsecureTransport,
     /// The request never got a response: DNS, connect, TLS or a dropped connection.
     Connection,
-    /// The request or the retry budget timed out.
+    /// The request or the retry budget timed out, or a `wait_for_*job` waiter gave up before
+    /// the job finished (the job itself keeps running; the message gives its last status).
     Timeout,
     /// The service answered with a non-success status.
     HttpResponse {
