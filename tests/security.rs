@@ -86,11 +86,7 @@ async fn secrets_absent_from_facade_errors_debug_and_logs() {
         .await
         .unwrap();
     let cs = emu.iothub_connection_string();
-    let key = cs
-        .split(';')
-        .find_map(|p| p.strip_prefix("SharedAccessKey="))
-        .unwrap()
-        .to_owned();
+    let key = emu.iothub_policy_key("iothubowner").unwrap();
     let wrong_key = "d3JvbmctYnV0LXZhbGlkLWtleS1ieXRlcw==";
 
     // Successful calls with the right secrets.

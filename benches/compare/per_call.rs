@@ -107,11 +107,7 @@ impl Setup {
     async fn start() -> Setup {
         let emu = Emulator::builder().start().await.unwrap();
         let cs = emu.iothub_connection_string();
-        let key = cs
-            .split(';')
-            .find_map(|p| p.strip_prefix("SharedAccessKey="))
-            .unwrap()
-            .to_owned();
+        let key = emu.iothub_policy_key("iothubowner").unwrap();
         let host = emu.iothub_host();
         let endpoint = emu.iothub_endpoint();
         let hub = IotHubClient::from_connection_string(&cs).unwrap();

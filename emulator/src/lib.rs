@@ -188,6 +188,12 @@ impl Emulator {
         ))
     }
 
+    /// The base64 shared access key of a policy (`iothubowner`, `service`, …), for signing SAS
+    /// tokens by hand (as a bare HTTP client would).
+    pub fn iothub_policy_key(&self, policy: &str) -> Option<String> {
+        self.iothub.policy_key(policy).map(|k| k.to_string())
+    }
+
     /// `127.0.0.1:<port>`: the host SAS tokens are scoped to.
     pub fn iothub_host(&self) -> String {
         self.iothub_host.clone()
