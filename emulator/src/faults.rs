@@ -1,7 +1,9 @@
 //! Fault injection for both listeners: the next N matching requests (or a seeded random share of
 //! all requests) get a 429 with `Retry-After` / `x-ms-retry-after-ms`, a 503, or a connection
-//! dropped without any response. Controlled in-process through [`Faults`] or over HTTP at
-//! `/_emulator/faults` on either listener.
+//! dropped without any response (pre-commit: the request never reaches its handler), or are
+//! applied and then lose their answer (post-commit: the handler runs and commits, then the
+//! connection is dropped, the answer delayed, or replaced by a 5xx). Controlled in-process
+//! through [`Faults`] or over HTTP at `/_emulator/faults` on either listener.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -52,6 +54,92 @@ pub enum Fault {
     ServiceUnavailable,
     /// The connection is closed without writing a response.
     DropConnection,
+    /// Post-commit: the request is applied (its handler runs to the end, state changes), then
+    /// the connection is closed without writing any response bytes.
+    ApplyThenDrop,
+    /// Post-commit: the request is applied, then its answer is sent after `delay_ms`.
+    ApplyThenDelay {
+        /// Milliseconds between the commit and the answer (at most [`MAX_DELAY_MS`]).
+        #[serde(rename = "delayMs")]
+        delay_ms: u64,
+    },
+    /// Post-commit: the request is applied, then its answer is replaced by `status` (500, 503
+    /// or 504) in the service's error shape.
+    ApplyThenError {
+        /// HTTP status of the replacement answer (one of [`POST_COMMIT_STATUSES`]).
+        status: u16,
+    },
+}
+
+/// Statuses an [`Fault::ApplyThenError`] may answer: 500 (IoT Hub `ServerError`, ADT
+/// `InternalServerError`), 503 (`ServiceUnavailable`), 504 (`GatewayTimeout`).
+pub const POST_COMMIT_STATUSES: &[u16] = &[500, 503, 504];
+
+/// Longest [`Fault::ApplyThenDelay`] the admin route accepts (10 minutes).
+pub const MAX_DELAY_MS: u64 = 600_000;
+
+impl Fault {
+    /// Whether the fault lets the request be applied first (the `applyThen…` kinds).
+    pub fn is_post_commit(&self) -> bool {
+        matches!(
+            self,
+            Fault::ApplyThenDrop | Fault::ApplyThenDelay { .. } | Fault::ApplyThenError { .. }
+        )
+    }
+
+    /// Checks the fault's parameters: an `applyThenError` status from [`POST_COMMIT_STATUSES`]
+    /// and an `applyThenDelay` of at most [`MAX_DELAY_MS`]. The admin routes refuse a fault
+    /// that fails this with 400; in-process, an unknown status is answered as 500.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            Fault::ApplyThenError { status } if !POST_COMMIT_STATUSES.contains(&status) => {
+                Err(format!(
+                    "applyThenError status must be one of {POST_COMMIT_STATUSES:?}, got {status}"
+                ))
+            }
+            Fault::ApplyThenDelay { delay_ms } if delay_ms > MAX_DELAY_MS => Err(format!(
+                "applyThenDelay delayMs must be at most {MAX_DELAY_MS}, got {delay_ms}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Ready-made fault sets for [`Faults::random_mix`] (and `"mix"` on `/_emulator/faults/random`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FaultMix {
+    /// Faults that stop the request before its handler: 429 (no retry hint), 503, dropped connection.
+    PreCommit,
+    /// Faults after the handler committed: dropped answer, answer delayed 200 ms, 500/503/504.
+    PostCommit,
+    /// Both sets.
+    All,
+}
+
+impl FaultMix {
+    /// The faults of the set.
+    pub fn faults(self) -> Vec<Fault> {
+        let pre = [
+            Fault::Throttle {
+                retry_after: RetryAfter::None,
+            },
+            Fault::ServiceUnavailable,
+            Fault::DropConnection,
+        ];
+        let post = [
+            Fault::ApplyThenDrop,
+            Fault::ApplyThenDelay { delay_ms: 200 },
+            Fault::ApplyThenError { status: 500 },
+            Fault::ApplyThenError { status: 503 },
+            Fault::ApplyThenError { status: 504 },
+        ];
+        match self {
+            FaultMix::PreCommit => pre.to_vec(),
+            FaultMix::PostCommit => post.to_vec(),
+            FaultMix::All => pre.into_iter().chain(post).collect(),
+        }
+    }
 }
 
 /// Inject `fault` into the next `count` requests matching the optional filters.
@@ -130,6 +218,11 @@ impl Faults {
             (!faults.is_empty() && rate > 0.0).then(|| (rate, StdRng::seed_from_u64(seed), faults));
     }
 
+    /// [`Faults::random`] choosing among `mix`'s faults (pre-commit, post-commit or both).
+    pub fn random_mix(&self, rate: f64, seed: u64, mix: FaultMix) {
+        self.random(rate, seed, mix.faults());
+    }
+
     /// Removes all rules and the random rate.
     pub fn clear(&self) {
         let mut s = self.lock();
@@ -189,8 +282,14 @@ impl Faults {
 /// Path prefix of the emulator's own admin routes.
 pub const ADMIN_PREFIX: &str = "/_emulator/";
 
-/// The response of a throttle/unavailable fault, in the service's error shape.
+/// The response of a throttle/unavailable/applyThenError fault, in the service's error shape.
 pub(crate) fn fault_response(service: Service, fault: Fault) -> Response {
+    let unavailable = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "ServiceUnavailable",
+        "The service is temporarily unavailable (injected fault)",
+    );
     let (status, hub_code, adt_code, text) = match fault {
         Fault::Throttle { .. } => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -198,12 +297,25 @@ pub(crate) fn fault_response(service: Service, fault: Fault) -> Response {
             "TooManyRequests",
             "Request was throttled (injected fault)",
         ),
-        _ => (
+        Fault::ApplyThenError { status: 503 } => (
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",
             "ServiceUnavailable",
-            "The service is temporarily unavailable (injected fault)",
+            "The service is temporarily unavailable (injected fault after the request was applied)",
         ),
+        Fault::ApplyThenError { status: 504 } => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "GatewayTimeout",
+            "GatewayTimeout",
+            "The gateway timed out (injected fault after the request was applied)",
+        ),
+        Fault::ApplyThenError { .. } => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServerError",
+            "InternalServerError",
+            "An internal server error occurred (injected fault after the request was applied)",
+        ),
+        _ => unavailable,
     };
     let mut resp = match service {
         Service::IotHub => {
@@ -212,12 +324,22 @@ pub(crate) fn fault_response(service: Service, fault: Fault) -> Response {
                 .insert("iothub-errorcode", HeaderValue::from_static(hub_code));
             r
         }
-        Service::DigitalTwins => (
-            status,
-            serde_json::to_vec(&serde_json::json!({"error": {"code": adt_code, "message": text}}))
+        Service::DigitalTwins => {
+            let mut r = (
+                status,
+                serde_json::to_vec(
+                    &serde_json::json!({"error": {"code": adt_code, "message": text}}),
+                )
                 .unwrap_or_default(),
-        )
-            .into_response(),
+            )
+                .into_response();
+            // The 429 shape of the service carries no code; the others carry x-ms-error-code.
+            if !matches!(fault, Fault::Throttle { .. }) {
+                r.headers_mut()
+                    .insert("x-ms-error-code", HeaderValue::from_static(adt_code));
+            }
+            r
+        }
     };
     let h = resp.headers_mut();
     h.insert(
@@ -241,12 +363,15 @@ pub(crate) fn fault_response(service: Service, fault: Fault) -> Response {
     resp
 }
 
-/// Body of `POST /_emulator/faults/random`.
+/// Body of `POST /_emulator/faults/random`: `faults` and/or a ready-made `mix`.
 #[derive(Debug, Deserialize)]
 struct RandomBody {
     rate: f64,
     seed: u64,
+    #[serde(default)]
     faults: Vec<Fault>,
+    #[serde(default)]
+    mix: Option<FaultMix>,
 }
 
 fn admin_error(msg: String) -> Response {
@@ -259,10 +384,13 @@ fn admin_error(msg: String) -> Response {
 
 async fn admin_inject(State(f): State<Arc<Faults>>, body: Bytes) -> Response {
     match serde_json::from_slice::<FaultRule>(&body) {
-        Ok(rule) => {
-            f.inject(rule);
-            StatusCode::NO_CONTENT.into_response()
-        }
+        Ok(rule) => match rule.fault.validate() {
+            Ok(()) => {
+                f.inject(rule);
+                StatusCode::NO_CONTENT.into_response()
+            }
+            Err(e) => admin_error(e),
+        },
         Err(e) => admin_error(format!(
             "body must be a fault rule like {{\"fault\":{{\"kind\":\"throttle\",\"retryAfter\":{{\"seconds\":1}}}},\"count\":1,\"service\":\"iotHub\",\"method\":\"GET\",\"pathPrefix\":\"/twins\"}}: {e}"
         )),
@@ -272,12 +400,17 @@ async fn admin_inject(State(f): State<Arc<Faults>>, body: Bytes) -> Response {
 async fn admin_random(State(f): State<Arc<Faults>>, body: Bytes) -> Response {
     match serde_json::from_slice::<RandomBody>(&body) {
         Ok(r) if (0.0..=1.0).contains(&r.rate) => {
-            f.random(r.rate, r.seed, r.faults);
+            let mut faults = r.faults;
+            faults.extend(r.mix.map(FaultMix::faults).unwrap_or_default());
+            if let Some(e) = faults.iter().find_map(|x| x.validate().err()) {
+                return admin_error(e);
+            }
+            f.random(r.rate, r.seed, faults);
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(r) => admin_error(format!("rate must be between 0 and 1, got {}", r.rate)),
         Err(e) => admin_error(format!(
-            "body must be {{\"rate\":0.1,\"seed\":42,\"faults\":[{{\"kind\":\"serviceUnavailable\"}}]}}: {e}"
+            "body must be {{\"rate\":0.1,\"seed\":42,\"faults\":[{{\"kind\":\"serviceUnavailable\"}}]}} and/or \"mix\":\"preCommit\"|\"postCommit\"|\"all\": {e}"
         )),
     }
 }
@@ -367,5 +500,67 @@ mod tests {
             }
         );
         assert_eq!(r.path_prefix.as_deref(), Some("/devices"));
+    }
+
+    #[test]
+    fn post_commit_serde_shape_and_validation() {
+        let cases = [
+            (r#"{"kind":"applyThenDrop"}"#, Fault::ApplyThenDrop),
+            (
+                r#"{"kind":"applyThenDelay","delayMs":250}"#,
+                Fault::ApplyThenDelay { delay_ms: 250 },
+            ),
+            (
+                r#"{"kind":"applyThenError","status":503}"#,
+                Fault::ApplyThenError { status: 503 },
+            ),
+        ];
+        for (text, fault) in cases {
+            let parsed: Fault = serde_json::from_str(text).unwrap();
+            assert_eq!(parsed, fault);
+            assert!(parsed.is_post_commit());
+            assert_eq!(serde_json::to_string(&fault).unwrap(), text);
+            assert_eq!(fault.validate(), Ok(()));
+        }
+        assert!(!Fault::DropConnection.is_post_commit());
+        assert!(Fault::ApplyThenError { status: 200 }.validate().is_err());
+        assert!(
+            Fault::ApplyThenDelay {
+                delay_ms: MAX_DELAY_MS + 1
+            }
+            .validate()
+            .is_err()
+        );
+        // a post-commit fault is picked like any other (filters, counts)
+        let f = Faults::default();
+        f.inject(FaultRule {
+            method: Some("PATCH".into()),
+            ..FaultRule::new(Fault::ApplyThenDrop, 1)
+        });
+        assert_eq!(f.pick(Service::IotHub, &Method::GET, "/twins/a"), None);
+        assert_eq!(
+            f.pick(Service::IotHub, &Method::PATCH, "/twins/a"),
+            Some(Fault::ApplyThenDrop)
+        );
+        assert_eq!(f.pick(Service::IotHub, &Method::PATCH, "/twins/a"), None);
+    }
+
+    #[test]
+    fn error_status_maps_to_the_service_codes() {
+        for (status, answered, hub, adt) in [
+            (500, 500, "ServerError", "InternalServerError"),
+            (503, 503, "ServiceUnavailable", "ServiceUnavailable"),
+            (504, 504, "GatewayTimeout", "GatewayTimeout"),
+            // in-process, an unknown status is answered as 500
+            (299, 500, "ServerError", "InternalServerError"),
+        ] {
+            let fault = Fault::ApplyThenError { status };
+            let r = fault_response(Service::IotHub, fault);
+            assert_eq!(r.status().as_u16(), answered);
+            assert_eq!(r.headers()["iothub-errorcode"], hub);
+            let r = fault_response(Service::DigitalTwins, fault);
+            assert_eq!(r.status().as_u16(), answered);
+            assert_eq!(r.headers()["x-ms-error-code"], adt);
+        }
     }
 }

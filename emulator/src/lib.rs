@@ -15,10 +15,11 @@ pub mod digitaltwins;
 pub mod faults;
 pub mod iothub;
 pub mod query;
+mod screen;
 mod server;
 mod tls;
 
-pub use faults::{Fault, FaultRule, Faults, RetryAfter, Service};
+pub use faults::{Fault, FaultMix, FaultRule, Faults, RetryAfter, Service};
 
 use serde_json::Value;
 use std::future::Future;

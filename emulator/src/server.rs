@@ -1,6 +1,7 @@
 //! The accept loop shared by both listeners: HTTP/1.1 with keep-alive (optionally over TLS),
-//! fault injection before routing (a dropped connection needs the connection, not just the
-//! request), and graceful shutdown.
+//! fault injection around routing (a dropped connection needs the connection, not just the
+//! request; post-commit faults run the router to the end and then drop, delay or replace its
+//! answer), and graceful shutdown.
 
 use crate::faults::{Fault, Faults, Service, fault_response};
 use axum::Router;
@@ -31,7 +32,12 @@ pub(crate) async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else {
+                    // Out of file descriptors (or another accept error): back off instead of
+                    // spinning on an error that repeats until a connection closes.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let (router, faults, tls, shutdown) = (router.clone(), faults.clone(), tls.clone(), shutdown.clone());
                 conns.spawn(async move {
@@ -75,10 +81,30 @@ async fn connection<S>(
         let faults = faults.clone();
         let kill = kill2.clone();
         async move {
+            let drop_connection = || {
+                kill.notify_one();
+                std::future::pending::<Result<axum::response::Response, Infallible>>()
+            };
             match faults.pick(service, req.method(), req.uri().path()) {
-                Some(Fault::DropConnection) => {
-                    kill.notify_one();
-                    std::future::pending::<Result<axum::response::Response, Infallible>>().await
+                Some(Fault::DropConnection) => drop_connection().await,
+                Some(f) if f.is_post_commit() => {
+                    // The handler runs to completion (its write is committed; every handler
+                    // builds its whole body before returning), then only the answer changes.
+                    let answer = router.oneshot(req).await;
+                    match f {
+                        Fault::ApplyThenDrop => {
+                            drop(answer);
+                            drop_connection().await
+                        }
+                        Fault::ApplyThenDelay { delay_ms } => {
+                            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                            answer
+                        }
+                        _ => {
+                            drop(answer);
+                            Ok(fault_response(service, f))
+                        }
+                    }
                 }
                 Some(f) => Ok(fault_response(service, f)),
                 None => router.oneshot(req).await,

@@ -239,6 +239,8 @@ impl DigitalTwinsService {
             .route("/EventRoutes", get(routes::list))
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(self.clone(), guard))
+            // `guard` enforces the body limits (in the ADT error shape).
+            .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(self.clone())
     }
 
@@ -266,8 +268,52 @@ async fn not_found(req: Request) -> Response {
     .into_response()
 }
 
-/// Authentication and api-version checks that every ADT request goes through.
+/// Largest request body of twin, relationship, component, telemetry, query, route and job
+/// requests: 32 KB, the service's documented request payload limit.
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024;
+
+/// Largest `POST /models` body the emulator reads (the service allows 250 models of up to 1 MB
+/// per call; the emulator caps a call at 8 MB).
+pub const MAX_MODELS_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
+/// A request refused before routing, in the ADT error shape (413 / 415 codes unconfirmed).
+fn rejection(r: crate::screen::Rejection) -> AdtError {
+    use crate::screen::Rejection::*;
+    use axum::http::StatusCode;
+    match r {
+        TooLarge { limit } => AdtError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            format!("The request body is larger than the limit of {limit} bytes."),
+        ),
+        UnsupportedMediaType(ct) => AdtError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "Content-Type '{ct}' is not supported; send application/json (application/json-patch+json for patches)."
+            ),
+        ),
+        BadPath => {
+            AdtError::invalid_argument("The request path is not valid UTF-8 once percent-decoded.")
+        }
+        Incomplete(e) => AdtError::invalid_argument(format!(
+            "Payload is invalid: the request body could not be read to its end ({e})."
+        )),
+    }
+}
+
+/// Screening (path, body size, content type), authentication and api-version checks that
+/// every ADT request goes through.
 async fn guard(State(svc): State<DigitalTwinsService>, req: Request, next: Next) -> Response {
+    let limit = if req.method() == axum::http::Method::POST && req.uri().path() == "/models" {
+        MAX_MODELS_REQUEST_BYTES
+    } else {
+        MAX_REQUEST_BYTES
+    };
+    let req = match crate::screen::screen(req, limit).await {
+        Ok(req) => req,
+        Err(r) => return rejection(r).into_response(),
+    };
     let auth = req
         .headers()
         .get(header::AUTHORIZATION)

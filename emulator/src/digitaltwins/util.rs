@@ -221,12 +221,12 @@ pub fn no_content_with_etag(etag: &str) -> Response {
     resp
 }
 
-/// The `If-Match` header, when present.
+/// The `If-Match` header, when present. A value that is not UTF-8 is kept (lossily) so that it
+/// matches no etag (412) instead of being taken for an absent header.
 pub fn if_match(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_string())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
 }
 
 /// Whether `If-None-Match: *` was sent; any other value is rejected as the service only supports `*`.

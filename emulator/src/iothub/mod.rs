@@ -262,12 +262,43 @@ const API_VERSIONS: &[&str] = &[
     "2021-11-30",
 ];
 
-/// Auth, api-version and `x-ms-request-id` for every IoT Hub request.
+/// Largest request body the emulated hub reads: 256 KB, the hub's largest message size (a
+/// direct-method request of 128 KB payload plus its envelope fits; twin sections are limited to
+/// 8 + 32 KB by validation). Over it: 413 `MessageTooLarge` (the exact request cap of the
+/// service is unconfirmed).
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// A request refused before routing, in the IoT Hub error shape.
+fn rejection(r: crate::screen::Rejection) -> HubError {
+    use crate::screen::Rejection::*;
+    match r {
+        TooLarge { limit } => HubError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "MessageTooLarge",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        ),
+        UnsupportedMediaType(ct) => HubError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("Content-Type '{ct}' is not supported; send application/json"),
+        ),
+        BadPath => HubError::invalid("the request path is not valid UTF-8 once percent-decoded"),
+        Incomplete(e) => HubError::format(format!(
+            "the request body could not be read to its end: {e}"
+        )),
+    }
+}
+
+/// Screening (path, body size, content type), auth, api-version and `x-ms-request-id` for
+/// every IoT Hub request.
 async fn gate(State(hub): State<Hub>, req: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let mut resp = match check(&hub, &req) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+    let mut resp = match crate::screen::screen(req, MAX_REQUEST_BYTES).await {
+        Err(r) => rejection(r).into_response(),
+        Ok(req) => match check(&hub, &req) {
+            Ok(()) => next.run(req).await,
+            Err(e) => e.into_response(),
+        },
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-ms-request-id", v);
@@ -333,9 +364,13 @@ pub(crate) fn body_json(body: &Bytes) -> Result<Value, HubError> {
         .map_err(|e| HubError::format(format!("the request body is not valid JSON: {e}")))
 }
 
-/// The request's `If-Match`.
+/// The request's `If-Match`. A value that is not UTF-8 is kept (lossily) so that it matches no
+/// etag (412) instead of being taken for an absent header (an unconditional write).
 pub(crate) fn if_match(headers: &HeaderMap) -> IfMatch {
-    IfMatch::parse(headers.get("if-match").and_then(|v| v.to_str().ok()))
+    let raw = headers
+        .get("if-match")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    IfMatch::parse(raw.as_deref())
 }
 
 /// Future type of asynchronous method handlers.
