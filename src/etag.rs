@@ -107,9 +107,16 @@ impl From<&ETag> for ETag {
     }
 }
 
+/// Serialises the form a document body carries: a weak tag verbatim (`W/"…"`, as ADT's `$etag`),
+/// a strong tag unquoted (as IoT Hub's `etag` fields). [`Deserialize`] accepts either, so a
+/// document read, changed and written back keeps its tag exactly.
 impl Serialize for ETag {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        if self.is_weak() {
+            s.serialize_str(&self.0)
+        } else {
+            s.serialize_str(self.value())
+        }
     }
 }
 
@@ -198,6 +205,8 @@ mod tests {
         assert_eq!(serde_json::from_str::<ETag>(&s).unwrap(), e);
         let bare: ETag = serde_json::from_str("\"AAAAAAAAAAE=\"").unwrap();
         assert_eq!(bare.as_header(), "\"AAAAAAAAAAE=\"");
+        // A strong tag goes back into a body unquoted, as IoT Hub sends it.
+        assert_eq!(serde_json::to_string(&bare).unwrap(), "\"AAAAAAAAAAE=\"");
     }
 }
 

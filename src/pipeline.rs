@@ -912,7 +912,7 @@ mod tests {
         )
         .await;
         let client = iothub(&server, None);
-        let twin = crate::raw::iothub::types::Twin::default();
+        let twin = crate::raw::iothub::types::Twin::new("d1");
         let err = call(
             &RequestOptions::default(),
             client.devices_update_twin("d1", IOTHUB_API, Some("\"x\""), &twin),

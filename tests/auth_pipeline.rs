@@ -123,7 +123,7 @@ async fn sas_is_signed_once_per_lifetime_across_concurrent_calls() {
                 .await
                 .unwrap()
                 .expect("no 401: every call carried a valid token");
-            assert_eq!(twin.device_id.as_deref(), Some("d1"));
+            assert_eq!(twin.device_id, "d1");
         }
         assert_eq!(
             pipeline.credential_fetch_count(),

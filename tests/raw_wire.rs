@@ -197,7 +197,7 @@ async fn iothub_sends_api_version_as_query_not_header() {
         [("api-version".to_string(), IOTHUB_API.to_string())]
     );
     assert_eq!(sent.header("api-version"), None, "{:?}", sent.headers);
-    assert_eq!(device.into_inner().device_id.as_deref(), Some("dev-1"));
+    assert_eq!(device.into_inner().device_id, "dev-1");
 }
 
 #[tokio::test]

@@ -68,7 +68,7 @@ async fn retries_429_with_retry_after_seconds() {
     let client = iothub(&server, RetryOptions::default());
     let start = Instant::now();
     let twin = client.devices_get_twin("d1", IOTHUB_API).await.unwrap();
-    assert_eq!(twin.device_id.as_deref(), Some("d1"));
+    assert_eq!(twin.device_id, "d1");
     assert_eq!(server.count(), 3);
     // The server's hints (3 s + 2 s) were honoured instead of the 200 ms backoff.
     assert!(

@@ -189,11 +189,11 @@ impl Setup {
                 let mut desired = serde_json::Map::new();
                 desired.insert("n".into(), json!(i));
                 let body = raw::Twin {
-                    properties: Some(raw::TwinProperties {
+                    properties: raw::TwinProperties {
                         desired,
                         ..Default::default()
-                    }),
-                    ..Default::default()
+                    },
+                    ..raw::Twin::new("bench")
                 };
                 self.hub
                     .raw()

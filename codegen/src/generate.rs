@@ -14,6 +14,22 @@ type Result<T> = std::result::Result<T, Error>;
 /// there; `src/pipeline.rs` defines the type and the `ClientHooks` impls.
 pub const INNER_TYPE: &str = "crate::pipeline::Pipeline";
 
+/// Named schemas (added by the fixups in `fixups::shapes`) that generation replaces with the
+/// facade's own types, so generated models and signatures use them: `(schema name, Rust path)`.
+/// Each path resolves from `crate::raw::<service>`, where the generated code is included. A
+/// replacement whose schema a spec does not have is inert.
+pub const REPLACEMENTS: [(&str, &str); 6] = [
+    (crate::fixups::IOTHUB_ETAG, "crate::ETag"),
+    (crate::fixups::IOTHUB_SECRET, "crate::auth::Secret"),
+    (crate::fixups::IOTHUB_TIMESTAMP, "crate::iothub::Timestamp"),
+    (crate::fixups::IOTHUB_JOB_TYPE, "crate::iothub::JobType"),
+    (crate::fixups::IOTHUB_JOB_STATUS, "crate::iothub::JobStatus"),
+    (
+        crate::fixups::ADT_JOB_STATUS,
+        "crate::digitaltwins::JobStatus",
+    ),
+];
+
 /// The progenitor settings used for both services.
 ///
 /// - Positional interface: required arguments are checked by the compiler, and a spec bump that
@@ -22,6 +38,8 @@ pub const INNER_TYPE: &str = "crate::pipeline::Pipeline";
 /// - Merged tags: positional + separate tags is `unimplemented!` in progenitor 0.15.1.
 /// - Inner type [`INNER_TYPE`], hooks `Expected`: a missing `impl ClientHooks<Pipeline> for
 ///   Client` is one clear compile error rather than silently using the no-op default hooks.
+/// - [`REPLACEMENTS`]: facade types for etags, secrets, timestamps and open status enums.
+/// - `PartialEq` on every model, so callers and tests can compare documents.
 pub fn settings() -> GenerationSettings {
     let inner: proc_macro2::TokenStream =
         INNER_TYPE.parse().expect("INNER_TYPE is a valid Rust path");
@@ -30,7 +48,11 @@ pub fn settings() -> GenerationSettings {
         .with_interface(InterfaceStyle::Positional)
         .with_tag(TagStyle::Merged)
         .with_inner_type(inner)
-        .with_hooks(HooksMode::Expected);
+        .with_hooks(HooksMode::Expected)
+        .with_derive("PartialEq");
+    for (schema, rust_type) in REPLACEMENTS {
+        settings.with_replacement(schema, rust_type, std::iter::empty());
+    }
     settings
 }
 

@@ -47,9 +47,20 @@ pub const IOTHUB: Service = Service {
             "iothub_twin_values_any_json",
             fixups::iothub_twin_values_any_json,
         ),
+        ("iothub_job_twin_patch", fixups::iothub_job_twin_patch),
+        ("iothub_wire_types", fixups::iothub_wire_types),
+        ("iothub_required_ids", fixups::iothub_required_ids),
         (
-            "iothub_identity_times_as_text",
-            fixups::iothub_identity_times_as_text,
+            "iothub_twin_properties_default",
+            fixups::iothub_twin_properties_default,
+        ),
+        (
+            "iothub_keep_unknown_fields",
+            fixups::iothub_keep_unknown_fields,
+        ),
+        (
+            "iothub_query_rows_any_json",
+            fixups::iothub_query_rows_any_json,
         ),
         (
             "iothub_twin_configurations_and_model_id",
@@ -78,7 +89,7 @@ pub const DIGITALTWINS: Service = Service {
             "adt_api_version_plain_string",
             fixups::adt_api_version_plain_string,
         ),
-        ("open_enums", fixups::open_enums),
+        ("adt_job_shapes", fixups::adt_job_shapes),
     ],
 };
 

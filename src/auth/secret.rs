@@ -54,6 +54,20 @@ impl From<&str> for Secret {
     }
 }
 
+/// Serialises the value itself: a `Secret` inside a request body (a device's symmetric keys)
+/// must reach the service. Logging a serialised document is the caller's explicit choice.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

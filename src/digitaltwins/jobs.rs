@@ -332,7 +332,7 @@ impl CreateImportJob {
             created_date_time: None,
             error: None,
             finished_date_time: None,
-            id: None,
+            id: self.job_id.clone(),
             input_blob_uri: self.input_blob_uri.clone(),
             last_action_date_time: None,
             output_blob_uri: self.output_blob_uri.clone(),

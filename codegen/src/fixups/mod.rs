@@ -10,6 +10,9 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Error;
 
+mod shapes;
+pub use shapes::*;
+
 type Result<T> = std::result::Result<T, Error>;
 
 /// The ADT operations whose request body is an RFC 6902 JSON Patch document
@@ -185,51 +188,6 @@ fn any_json_values_in(schema: &mut Value, ptr: &str, changes: &mut Vec<String>) 
             any_json_values_in(prop, &format!("{ptr}/properties/{name}"), changes);
         }
     }
-}
-
-/// The identity timestamps of `Device` and `Module` are declared `format: date-time`, which
-/// typify maps to `chrono::DateTime<Utc>` (RFC 3339 only). IoT Hub renders a never-set time in
-/// an identity create response as `0001-01-01T00:00:00`, without a zone (recorded in every
-/// `PUT /devices/{id}` and `PUT /devices/{id}/modules/{mid}` of
-/// `tests/recordings/dotnet-iothub-service/`), so the whole create response would fail to parse.
-/// We drop the `format` on these properties (plain `String`, documented). Twin timestamps keep
-/// `date-time`: every recorded twin renders them with `Z`.
-pub fn iothub_identity_times_as_text(spec: &mut Value) -> Result<Vec<String>> {
-    const NAME: &str = "iothub_identity_times_as_text";
-    const NOTE: &str = "Sent as text, not parsed: IoT Hub renders a never-set time as \
-        `0001-01-01T00:00:00` without a zone in create responses (later reads add `Z`).";
-    let mut changes = Vec::new();
-    for schema_name in ["Device", "Module"] {
-        let props = spec
-            .pointer_mut(&format!("/components/schemas/{schema_name}/properties"))
-            .and_then(Value::as_object_mut)
-            .ok_or_else(|| Error::fixup(NAME, format!("schema {schema_name} not found")))?;
-        let before = changes.len();
-        for (prop_name, prop) in props.iter_mut() {
-            let Some(prop) = prop.as_object_mut() else {
-                continue;
-            };
-            if prop.get("format").and_then(Value::as_str) != Some("date-time") {
-                continue;
-            }
-            prop.remove("format");
-            let description = match prop.get("description").and_then(Value::as_str) {
-                Some(d) if !d.is_empty() => format!("{d}\n\n{NOTE}"),
-                _ => NOTE.to_string(),
-            };
-            prop.insert("description".into(), json!(description));
-            changes.push(format!(
-                "#/components/schemas/{schema_name}/properties/{prop_name}: date-time -> string"
-            ));
-        }
-        if changes.len() == before {
-            return Err(Error::fixup(
-                NAME,
-                format!("{schema_name} has no date-time property any more"),
-            ));
-        }
-    }
-    Ok(changes)
 }
 
 /// The spec's `Twin` lacks two properties the service returns: `configurations` (which
@@ -627,56 +585,6 @@ mod tests {
         let (name, reason) = fixup_name(iothub_twin_values_any_json(&mut spec));
         assert_eq!(name, "iothub_twin_values_any_json");
         assert!(reason.contains("no map of bare objects"), "{reason}");
-    }
-
-    #[test]
-    fn identity_times_become_documented_text() {
-        let mut spec = json!({ "components": { "schemas": {
-            "Device": { "type": "object", "properties": {
-                "lastActivityTime": { "type": "string", "format": "date-time", "description": "Last." },
-                "deviceId": { "type": "string" }
-            } },
-            "Module": { "type": "object", "properties": {
-                "connectionStateUpdatedTime": { "type": "string", "format": "date-time" }
-            } },
-            "Twin": { "type": "object", "properties": {
-                "lastActivityTime": { "type": "string", "format": "date-time" }
-            } }
-        } } });
-        let changes = iothub_identity_times_as_text(&mut spec).unwrap();
-        assert_eq!(changes.len(), 2, "{changes:?}");
-        let schemas = &spec["components"]["schemas"];
-        let last = &schemas["Device"]["properties"]["lastActivityTime"];
-        assert!(last.get("format").is_none());
-        assert_eq!(last["type"], "string");
-        assert!(
-            last["description"]
-                .as_str()
-                .unwrap()
-                .starts_with("Last.\n\nSent as text")
-        );
-        assert!(
-            schemas["Module"]["properties"]["connectionStateUpdatedTime"]
-                .get("format")
-                .is_none()
-        );
-        assert_eq!(
-            schemas["Twin"]["properties"]["lastActivityTime"]["format"], "date-time",
-            "twin times are left typed"
-        );
-        let (name, reason) = fixup_name(iothub_identity_times_as_text(&mut spec));
-        assert_eq!(name, "iothub_identity_times_as_text");
-        assert!(reason.contains("Device has no date-time"), "{reason}");
-    }
-
-    #[test]
-    fn identity_times_missing_module_is_an_error() {
-        let mut spec = json!({ "components": { "schemas": {
-            "Device": { "type": "object", "properties": {
-                "lastActivityTime": { "type": "string", "format": "date-time" } } }
-        } } });
-        let (_, reason) = fixup_name(iothub_identity_times_as_text(&mut spec));
-        assert!(reason.contains("schema Module not found"), "{reason}");
     }
 
     #[test]

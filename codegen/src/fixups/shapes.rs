@@ -1,0 +1,429 @@
+//! Fixups that fit the generated models to be the facade's wire types (no handwritten copies):
+//! ids the service always sends become required, unknown fields survive a read-modify-write,
+//! and values with a meaning beyond "string" (entity tags, keys, lenient timestamps, open
+//! status enums) get a named schema that [`crate::generate::REPLACEMENTS`] swaps for the
+//! facade's own type, so generated signatures use it.
+//!
+//! Each fixup fails when a schema or property it targets is missing or already in the shape it
+//! enforces (the spec changed: review the fixup), naming what it found.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::Error;
+
+type Result<T> = std::result::Result<T, Error>;
+
+fn schemas_mut<'a>(spec: &'a mut Value, fixup: &'static str) -> Result<&'a mut Map<String, Value>> {
+    spec.pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(fixup, "no components/schemas"))
+}
+
+fn schema_mut<'a>(
+    schemas: &'a mut Map<String, Value>,
+    fixup: &'static str,
+    name: &str,
+) -> Result<&'a mut Map<String, Value>> {
+    schemas
+        .get_mut(name)
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(fixup, format!("schema {name} not found")))
+}
+
+/// Adds `names` to the `required` list of each schema; fails when a property is missing or
+/// already required.
+fn require(
+    spec: &mut Value,
+    fixup: &'static str,
+    targets: &[(&str, &[&str])],
+) -> Result<Vec<String>> {
+    let schemas = schemas_mut(spec, fixup)?;
+    let mut changes = Vec::new();
+    for (schema_name, props) in targets {
+        let schema = schema_mut(schemas, fixup, schema_name)?;
+        for prop in *props {
+            if schema.get("properties").and_then(|p| p.get(prop)).is_none() {
+                return Err(Error::fixup(
+                    fixup,
+                    format!("{schema_name} has no property {prop} any more"),
+                ));
+            }
+            let required = schema
+                .entry("required")
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .ok_or_else(|| {
+                    Error::fixup(fixup, format!("{schema_name}.required is not a list"))
+                })?;
+            if required.iter().any(|r| r == prop) {
+                return Err(Error::fixup(
+                    fixup,
+                    format!("{schema_name}.{prop} is already required upstream"),
+                ));
+            }
+            required.push(json!(prop));
+            changes.push(format!("{schema_name}.{prop}: required"));
+        }
+    }
+    Ok(changes)
+}
+
+/// Points `schema.prop` at the named component schema `target` (adding `target` with
+/// `definition` on first use). Fails when the property is missing or not a plain value schema.
+fn retype(
+    schemas: &mut Map<String, Value>,
+    fixup: &'static str,
+    (schema_name, prop): (&str, &str),
+    (target, definition): (&str, &Value),
+) -> Result<String> {
+    let schema = schema_mut(schemas, fixup, schema_name)?;
+    let slot = schema
+        .get_mut("properties")
+        .and_then(|p| p.get_mut(prop))
+        .ok_or_else(|| {
+            Error::fixup(
+                fixup,
+                format!("{schema_name} has no property {prop} any more"),
+            )
+        })?;
+    if slot.get("$ref").is_some() {
+        return Err(Error::fixup(
+            fixup,
+            format!(
+                "{schema_name}.{prop} is already a reference ({})",
+                slot["$ref"]
+            ),
+        ));
+    }
+    if slot.get("type").and_then(Value::as_str) != Some("string") {
+        return Err(Error::fixup(
+            fixup,
+            format!("{schema_name}.{prop} is no longer a string (found {slot})"),
+        ));
+    }
+    *slot = json!({ "$ref": format!("#/components/schemas/{target}") });
+    schemas
+        .entry(target.to_string())
+        .or_insert_with(|| definition.clone());
+    Ok(format!("{schema_name}.{prop} -> {target}"))
+}
+
+/// Every `format: date-time` property of every component schema (recursing into inline
+/// objects), as `(schema, property)`.
+fn date_time_properties(schemas: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (name, schema) in schemas {
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            for (prop, s) in props {
+                if s.get("format").and_then(Value::as_str) == Some("date-time") {
+                    found.push((name.clone(), prop.clone()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The named string schemas the IoT Hub fixups add; generation replaces each with the facade
+/// type of the same meaning (see `generate::REPLACEMENTS`).
+pub const IOTHUB_ETAG: &str = "EntityTag";
+/// A symmetric key or other credential: `crate::Secret` (its `Debug` prints nothing secret).
+pub const IOTHUB_SECRET: &str = "Secret";
+/// An IoT Hub timestamp: `crate::iothub::Timestamp` (accepts the zone-less form).
+pub const IOTHUB_TIMESTAMP: &str = "Timestamp";
+/// The scheduled-job type: `crate::iothub::JobType` (open enum).
+pub const IOTHUB_JOB_TYPE: &str = "IotHubJobType";
+/// The scheduled-job status: `crate::iothub::JobStatus` (open enum).
+pub const IOTHUB_JOB_STATUS: &str = "IotHubJobStatus";
+/// ADT import and delete job status: `crate::digitaltwins::JobStatus` (open enum).
+pub const ADT_JOB_STATUS: &str = "AdtJobStatus";
+
+/// IoT Hub values whose meaning is more than "a string":
+///
+/// - entity tags (`etag`, `deviceEtag`) are [`IOTHUB_ETAG`]: the facade's `ETag` reads the
+///   unquoted body form and sends the quoted `If-Match` form, so a stale or unquoted tag cannot be
+///   sent by mistake;
+/// - symmetric keys are [`IOTHUB_SECRET`]: a derived `Debug` of a device never prints a key;
+/// - every `date-time` is [`IOTHUB_TIMESTAMP`]: IoT Hub renders a never-set time as
+///   `0001-01-01T00:00:00` without a zone (recorded in every identity create response in
+///   `tests/recordings/dotnet-iothub-service/`), which `chrono::DateTime<Utc>` refuses, so the
+///   whole response would fail to parse;
+/// - the scheduled-job `type` and `status` are [`IOTHUB_JOB_TYPE`] / [`IOTHUB_JOB_STATUS`]: open
+///   enums callers can match on, which keep values a newer service adds.
+pub fn iothub_wire_types(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_wire_types";
+    let string = |description: &str| json!({ "type": "string", "description": description });
+    let etag = string("An entity tag, unquoted in bodies.");
+    let secret = string("A credential (symmetric key).");
+    let timestamp = string("A UTC timestamp (RFC 3339, or IoT Hub's zone-less form).");
+    let job_type = string("Scheduled job type.");
+    let job_status = string("Scheduled job status.");
+    let schemas = schemas_mut(spec, NAME)?;
+    let mut changes = Vec::new();
+    for target in [
+        ("Twin", "etag"),
+        ("Twin", "deviceEtag"),
+        ("Device", "etag"),
+        ("Module", "etag"),
+        ("Configuration", "etag"),
+    ] {
+        changes.push(retype(schemas, NAME, target, (IOTHUB_ETAG, &etag))?);
+    }
+    for target in [
+        ("SymmetricKey", "primaryKey"),
+        ("SymmetricKey", "secondaryKey"),
+    ] {
+        changes.push(retype(schemas, NAME, target, (IOTHUB_SECRET, &secret))?);
+    }
+    let times = date_time_properties(schemas);
+    if times.is_empty() {
+        return Err(Error::fixup(
+            NAME,
+            "no date-time property left in components/schemas",
+        ));
+    }
+    for (schema, prop) in &times {
+        changes.push(retype(
+            schemas,
+            NAME,
+            (schema, prop),
+            (IOTHUB_TIMESTAMP, &timestamp),
+        )?);
+    }
+    changes.push(retype(
+        schemas,
+        NAME,
+        ("JobResponse", "type"),
+        (IOTHUB_JOB_TYPE, &job_type),
+    )?);
+    changes.push(retype(
+        schemas,
+        NAME,
+        ("JobResponse", "status"),
+        (IOTHUB_JOB_STATUS, &job_status),
+    )?);
+    Ok(changes)
+}
+
+/// A scheduled twin-update job carries a twin *patch* (the job's query picks the devices, so
+/// there is no `deviceId`), which the spec types as a whole `Twin`. `JobRequest.updateTwin` and
+/// `JobResponse.updateTwin` get their own copy of the schema, [`IOTHUB_JOB_TWIN_PATCH`], so that
+/// [`iothub_required_ids`] can require a twin's `deviceId` without breaking job documents.
+pub fn iothub_job_twin_patch(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_job_twin_patch";
+    let schemas = schemas_mut(spec, NAME)?;
+    if schemas.contains_key(IOTHUB_JOB_TWIN_PATCH) {
+        return Err(Error::fixup(
+            NAME,
+            format!("the spec already defines {IOTHUB_JOB_TWIN_PATCH}"),
+        ));
+    }
+    let mut twin = schema_mut(schemas, NAME, "Twin")?.clone();
+    twin.insert(
+        "description".into(),
+        json!("The twin patch a scheduled twin-update job applies to every device it targets."),
+    );
+    schemas.insert(IOTHUB_JOB_TWIN_PATCH.into(), Value::Object(twin));
+    let mut changes = Vec::new();
+    for schema in ["JobRequest", "JobResponse"] {
+        let slot = schema_mut(schemas, NAME, schema)?
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("updateTwin"))
+            .ok_or_else(|| Error::fixup(NAME, format!("{schema} has no updateTwin any more")))?;
+        if slot.get("$ref").and_then(Value::as_str) != Some("#/components/schemas/Twin") {
+            return Err(Error::fixup(
+                NAME,
+                format!("{schema}.updateTwin no longer references Twin (found {slot})"),
+            ));
+        }
+        *slot = json!({ "$ref": format!("#/components/schemas/{IOTHUB_JOB_TWIN_PATCH}") });
+        changes.push(format!("{schema}.updateTwin -> {IOTHUB_JOB_TWIN_PATCH}"));
+    }
+    Ok(changes)
+}
+
+/// The schema [`iothub_job_twin_patch`] adds.
+pub const IOTHUB_JOB_TWIN_PATCH: &str = "JobTwinPatch";
+
+/// Ids the service always sends (and the facade always sends) are required, so they are
+/// `String` rather than `Option<String>`: a twin's and an identity's `deviceId`, a module's
+/// `moduleId`, a configuration's `id`, a job's `jobId`. The spec marks nothing required.
+pub fn iothub_required_ids(spec: &mut Value) -> Result<Vec<String>> {
+    require(
+        spec,
+        "iothub_required_ids",
+        &[
+            ("Twin", &["deviceId"]),
+            ("Device", &["deviceId"]),
+            ("Module", &["deviceId", "moduleId"]),
+            ("Configuration", &["id"]),
+            ("JobResponse", &["jobId"]),
+        ],
+    )
+}
+
+/// A twin always has `properties` (the service sends `{"desired": {...}, "reported": {...}}`
+/// even when both are empty), so it is a plain field defaulting to empty sections rather than
+/// an `Option` every caller unwraps.
+pub fn iothub_twin_properties_default(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_twin_properties_default";
+    let schemas = schemas_mut(spec, NAME)?;
+    let twin = schema_mut(schemas, NAME, "Twin")?;
+    let prop = twin
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("properties"))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, "Twin has no property `properties` any more"))?;
+    let Some(reference) = prop.remove("$ref") else {
+        return Err(Error::fixup(
+            NAME,
+            format!("Twin.properties is no longer a reference (found {prop:?})"),
+        ));
+    };
+    // A `$ref` cannot carry siblings in OpenAPI 3.0 (they are dropped when parsed); a one-item
+    // `allOf` can.
+    prop.insert("allOf".into(), json!([{ "$ref": reference }]));
+    prop.insert("default".into(), json!({}));
+    Ok(vec!["Twin.properties: default {}".into()])
+}
+
+/// Documents the service extends keep fields this version does not model: each gets
+/// `additionalProperties: {}`, which typify renders as a flattened `extra` map, so a
+/// read-modify-write (get a device, change its status, put it back) does not silently drop
+/// what a newer service sent.
+pub fn iothub_keep_unknown_fields(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_keep_unknown_fields";
+    let schemas = schemas_mut(spec, NAME)?;
+    let mut changes = Vec::new();
+    for name in [
+        "Twin",
+        "Device",
+        "Module",
+        "Configuration",
+        "JobResponse",
+        "DeviceRegistryOperationError",
+    ] {
+        let schema = schema_mut(schemas, NAME, name)?;
+        if let Some(existing) = schema.get("additionalProperties") {
+            return Err(Error::fixup(
+                NAME,
+                format!("{name} already declares additionalProperties ({existing})"),
+            ));
+        }
+        schema.insert("additionalProperties".into(), json!({}));
+        changes.push(format!(
+            "{name}: additionalProperties {{}} (kept in `extra`)"
+        ));
+    }
+    Ok(changes)
+}
+
+/// `Query_GetTwins` answers rows of whatever the query selects: whole twins for `SELECT *`, but
+/// projections (`SELECT deviceId, tags.site`) and aggregates (`SELECT COUNT() AS n`) are not
+/// twins, and the spec's `Twin` items would fail those whole pages. The rows become any JSON; the
+/// facade decodes them as `Twin` or the caller's type.
+pub fn iothub_query_rows_any_json(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_query_rows_any_json";
+    let op = spec
+        .pointer_mut("/paths/~1devices~1query/post")
+        .filter(|op| op.get("operationId").and_then(Value::as_str) == Some("Query_GetTwins"))
+        .ok_or_else(|| {
+            Error::fixup(
+                NAME,
+                "operation Query_GetTwins (POST /devices/query) not found",
+            )
+        })?;
+    let items = op
+        .pointer_mut("/responses/200/content/application~1json/schema/items")
+        .ok_or_else(|| {
+            Error::fixup(
+                NAME,
+                "Query_GetTwins no longer answers 200 with a JSON array",
+            )
+        })?;
+    if items.as_object().is_some_and(|o| o.is_empty()) {
+        return Err(Error::fixup(
+            NAME,
+            "Query_GetTwins rows are already any JSON",
+        ));
+    }
+    let before = items.to_string();
+    *items = json!({});
+    Ok(vec![format!(
+        "Query_GetTwins: 200 rows {before} -> any JSON"
+    )])
+}
+
+/// ADT import and delete job `status` is [`ADT_JOB_STATUS`], the facade's open enum (the spec
+/// marks it `x-ms-enum.modelAsExtensible`), and the job `id` the service always returns is
+/// required.
+pub fn adt_job_shapes(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "adt_job_shapes";
+    let status = json!({ "type": "string", "description": "Import or delete job status." });
+    let mut changes = {
+        let schemas = schemas_mut(spec, NAME)?;
+        let mut changes = Vec::new();
+        for schema in ["ImportJob", "DeleteJob"] {
+            changes.push(retype(
+                schemas,
+                NAME,
+                (schema, "status"),
+                (ADT_JOB_STATUS, &status),
+            )?);
+        }
+        changes
+    };
+    changes.extend(require(
+        spec,
+        NAME,
+        &[("ImportJob", &["id"]), ("DeleteJob", &["id"])],
+    )?);
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(schemas: Value) -> Value {
+        json!({ "openapi": "3.0.3", "components": { "schemas": schemas } })
+    }
+
+    #[test]
+    fn require_adds_and_refuses_twice() {
+        let mut s = spec(
+            json!({ "A": { "type": "object", "properties": { "id": { "type": "string" } } } }),
+        );
+        let changes = require(&mut s, "t", &[("A", &["id"])]).unwrap();
+        assert_eq!(changes, ["A.id: required"]);
+        assert_eq!(s["components"]["schemas"]["A"]["required"], json!(["id"]));
+        let again = require(&mut s, "t", &[("A", &["id"])]).unwrap_err();
+        assert!(again.to_string().contains("already required"), "{again}");
+        let missing = require(&mut s, "t", &[("A", &["nope"])]).unwrap_err();
+        assert!(
+            missing.to_string().contains("no property nope"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn retype_points_at_one_named_schema() {
+        let mut s = spec(json!({ "A": { "type": "object", "properties": {
+            "etag": { "type": "string" }, "other": { "type": "string" } } } }));
+        let schemas = s
+            .pointer_mut("/components/schemas")
+            .unwrap()
+            .as_object_mut()
+            .unwrap();
+        let def = json!({ "type": "string" });
+        retype(schemas, "t", ("A", "etag"), ("ETag", &def)).unwrap();
+        retype(schemas, "t", ("A", "other"), ("ETag", &def)).unwrap();
+        assert_eq!(
+            schemas["A"]["properties"]["etag"],
+            json!({ "$ref": "#/components/schemas/ETag" })
+        );
+        assert_eq!(schemas["ETag"], def);
+        let e = retype(schemas, "t", ("A", "etag"), ("ETag", &def)).unwrap_err();
+        assert!(e.to_string().contains("already a reference"), "{e}");
+    }
+}
