@@ -7,6 +7,11 @@
 //! - Without it: copies the committed `generated/<service>.rs`, so the build needs neither
 //!   progenitor nor syn. `tests/generated_drift.rs` (run with `codegen`) keeps those copies equal
 //!   to the generator's output.
+//!
+//! `AZURE_TWINS_SPEC_DIR` (with `codegen`): a folder holding `iothub.json` and/or
+//! `digitaltwins.json` (upstream Swagger 2.0) to generate from instead of the vendored specs, so
+//! a crate that depends on azure-twins can build the raw clients and the facade from its own
+//! spec version without forking. A service whose file is absent there uses the vendored spec.
 
 use std::path::Path;
 
@@ -21,6 +26,14 @@ fn main() {
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let (manifest_dir, out_dir) = (Path::new(&manifest_dir), Path::new(&out_dir));
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed={SPEC_DIR_ENV}");
+    #[cfg(not(feature = "codegen"))]
+    if std::env::var_os(SPEC_DIR_ENV).is_some() {
+        println!(
+            "cargo:warning={SPEC_DIR_ENV} is ignored without the `codegen` feature: the committed \
+             generated/ copies are compiled"
+        );
+    }
     #[cfg(feature = "codegen")]
     {
         println!("cargo:rerun-if-changed=specs");
@@ -40,16 +53,31 @@ fn main() {
     }
 }
 
-/// Generates the client from the vendored spec.
+/// The environment variable naming a folder of replacement specs (see the file docs).
+const SPEC_DIR_ENV: &str = "AZURE_TWINS_SPEC_DIR";
+
+/// Generates the client from the vendored spec, or from `$AZURE_TWINS_SPEC_DIR/<name>.json`.
 #[cfg(feature = "codegen")]
 fn client_source(name: &str, manifest_dir: &Path) -> Result<String, String> {
-    let service = azure_twins_codegen::SERVICES
+    let mut service = azure_twins_codegen::SERVICES
         .into_iter()
         .find(|s| s.name == name)
         .ok_or_else(|| format!("the codegen crate does not know the service `{name}`"))?;
-    let spec_path = manifest_dir.join(service.spec_path);
+    let override_path = std::env::var_os(SPEC_DIR_ENV)
+        .map(|dir| Path::new(&dir).join(format!("{name}.json")))
+        .filter(|p| p.is_file());
+    let spec_path = match override_path {
+        Some(p) => {
+            println!("cargo:rerun-if-changed={}", p.display());
+            println!("cargo:warning=generating `{name}` from {}", p.display());
+            // Named in the generated header, so the output says where it came from.
+            service.spec_path = Box::leak(p.display().to_string().into_boxed_str());
+            p
+        }
+        None => manifest_dir.join(service.spec_path),
+    };
     let text = std::fs::read_to_string(&spec_path)
-        .map_err(|e| format!("cannot read {}: {e}", service.spec_path))?;
+        .map_err(|e| format!("cannot read {}: {e}", spec_path.display()))?;
     azure_twins_codegen::generate(&service, &text).map_err(|e| e.to_string())
 }
 
