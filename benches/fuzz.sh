@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Fuzzes the parsers briefly with cargo fuzz (libFuzzer + AddressSanitizer). Not run in CI.
+# Fuzzes the parsers and the emulator's request handling briefly with cargo fuzz (libFuzzer + AddressSanitizer). Not run in CI.
 #
 #   benches/fuzz.sh [seconds-per-target] [target ...]     (default: 30 s, every target)
 #
-# Targets (fuzz/fuzz_targets/): connection_string, continuation, json_patch, etag, query.
+# Targets (fuzz/fuzz_targets/): connection_string, continuation, json_patch, etag, query,
+# emulator_requests (sequences of arbitrary requests through both emulator routers).
 # Installs cargo-fuzz with `cargo install --locked` into $CARGO_FUZZ_ROOT
 # (default ~/.cache/azure-twins/cargo-fuzz) when it is not on PATH. cargo fuzz passes
 # nightly-only rustc flags (-Zsanitizer=address); on a stable toolchain the script sets
