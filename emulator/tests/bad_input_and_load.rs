@@ -344,6 +344,11 @@ async fn iothub_bad_input_gets_the_hub_error_shape_and_changes_nothing() {
             .await
             .hub_error(400, "ArgumentInvalid");
     }
+    // a known path with an unsupported method: 405 in the hub shape (axum's is empty)
+    let head = env.hub_head("DELETE", "/twins/d", "");
+    exchange(a, &head, b"")
+        .await
+        .hub_error(405, "MethodNotAllowed");
     // a non-UTF-8 If-Match matches no etag: 412, not an unconditional write
     let body = br#"{"tags":{"a":4}}"#;
     let mut head = env
@@ -532,6 +537,13 @@ async fn adt_bad_input_gets_the_adt_error_shape_and_changes_nothing() {
         exchange(a, &head, b"")
             .await
             .adt_error(400, "InvalidArgument");
+    }
+    // a known path with an unsupported method: 405 in the ADT shape
+    for (m, p) in [("DELETE", "/query"), ("PUT", "/models")] {
+        let head = env.adt_head(m, p, "");
+        exchange(a, &head, b"")
+            .await
+            .adt_error(405, "MethodNotAllowed");
     }
     // a non-UTF-8 If-Match: 412, the patch is not applied
     let mut head = env

@@ -237,6 +237,7 @@ impl DigitalTwinsService {
             )
             .route("/jobs/deletions/{id}", get(jobs::get_deletion))
             .route("/EventRoutes", get(routes::list))
+            .method_not_allowed_fallback(method_not_allowed)
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(self.clone(), guard))
             // `guard` enforces the body limits (in the ADT error shape).
@@ -261,6 +262,21 @@ async fn not_found(req: Request) -> Response {
         "NotFound",
         format!(
             "No Azure Digital Twins operation matches {} {}.",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+/// A known path with a method it does not support: 405 in the ADT error shape (axum's own
+/// answer has an empty body).
+async fn method_not_allowed(req: Request) -> Response {
+    AdtError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!(
+            "The operation {} is not supported on {}.",
             req.method(),
             req.uri().path()
         ),

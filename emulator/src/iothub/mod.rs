@@ -216,6 +216,7 @@ impl IotHubService {
             .route("/jobs/v2/query", get(jobs::query))
             .route("/jobs/v2/{id}", put(jobs::create).get(jobs::get))
             .route("/jobs/v2/{id}/cancel", post(jobs::cancel))
+            .method_not_allowed_fallback(method_not_allowed)
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(
                 self.inner.clone(),
@@ -230,6 +231,16 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> HubError {
         StatusCode::NOT_FOUND,
         "GenericNotFound",
         format!("no IoT Hub operation {method} {}", uri.path()),
+    )
+}
+
+/// A known path with a method it does not support: 405 in the hub's error shape (axum's own
+/// answer has an empty body).
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> HubError {
+    HubError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!("{method} is not supported on {}", uri.path()),
     )
 }
 
