@@ -2,14 +2,11 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde::Serialize;
 
-use super::IotHubClient;
-use super::http::{Req, seg};
 use super::jobs::DeviceMethod;
 use super::models::MethodResponse;
-use super::validation;
+use super::{IotHubClient, api_version, validation};
 use crate::request::setters;
 use crate::{Error, RequestOptions};
 
@@ -19,7 +16,7 @@ use crate::{Error, RequestOptions};
 /// A method has side effects on the device, so a failed call is **not retried** unless you opt
 /// in with `RequestOptions::default().retry_non_idempotent(true)`. A device that is offline or
 /// has no handler for the method fails with 404 `DeviceNotOnline`
-/// ([`Error::error_code`]). The device's own status code is in [`MethodResponse::status`].
+/// ([`Error::error_code`]). The device's own status code is in `MethodResponse::status`.
 #[derive(Debug, Clone)]
 #[must_use = "finish with .send().await"]
 pub struct InvokeMethod {
@@ -60,25 +57,24 @@ impl InvokeMethod {
         if let Some(m) = &self.module_id {
             validation::check_module_id(m)?;
         }
-        let body = self.method.to_json()?;
-        let (op, path) = match &self.module_id {
-            Some(m) => (
-                "modules_invoke_method",
-                format!("/twins/{}/modules/{}/methods", seg(&self.device_id), seg(m)),
-            ),
-            None => (
-                "devices_invoke_method",
-                format!("/twins/{}/methods", seg(&self.device_id)),
-            ),
-        };
+        let body = self.method.to_body()?;
         let mut options = self.options;
         if options.timeout.is_none() {
             // The service holds the request open until the device answers or its timeouts
             // pass; give the HTTP attempt that long plus a margin.
             options.timeout = Some(self.method.service_wait() + Duration::from_secs(15));
         }
-        let req = Req::new(Method::POST, op, path).body(body);
-        self.client.send_req(req, &options).await?.json()
+        let raw = &self.client.inner.raw;
+        let id = self.device_id.as_str();
+        let call = async {
+            match self.module_id.as_deref() {
+                Some(m) => raw.modules_invoke_method(id, m, api_version(), &body).await,
+                None => raw.devices_invoke_method(id, api_version(), &body).await,
+            }
+        };
+        Ok(crate::pipeline::with_request_options(&options, call)
+            .await?
+            .into_inner())
     }
 }
 
@@ -94,7 +90,7 @@ impl IotHubClient {
     ///     .response_timeout(Duration::from_secs(30))
     ///     .send()
     ///     .await?;
-    /// println!("device answered {} {}", r.status, r.payload);
+    /// println!("device answered {:?} {:?}", r.status, r.payload);
     /// # Ok(()) }
     /// ```
     pub fn invoke_device_method(

@@ -2,15 +2,14 @@
 
 use std::marker::PhantomData;
 
-use reqwest::Method;
+use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::IotHubClient;
-use super::http::{Req, Resp};
 use super::models::Twin;
-use super::validation;
+use super::{IotHubClient, api_version, validation};
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
+use crate::raw::iothub::types::QuerySpecification;
 use crate::request::setters;
 use crate::{Error, RequestOptions};
 
@@ -92,18 +91,33 @@ impl<T> Query<T> {
                         ));
                     }
                 };
-                let mut req = Req::new(Method::POST, "query_get_twins", "/devices/query".into())
-                    .body(json!({ "query": query }));
-                if let Some(n) = page_size {
-                    req = req.header("x-ms-max-item-count", &n.to_string())?;
+                if let Some(t) = &token
+                    && HeaderValue::from_str(t).is_err()
+                {
+                    return Err(Error::invalid_input(
+                        "x-ms-continuation",
+                        "contains characters that cannot be sent in an HTTP header",
+                    ));
                 }
-                if let Some(t) = &token {
-                    req = req.header("x-ms-continuation", t)?;
-                }
-                let resp = client.send_req(req, &options).await?;
-                let (items, next) = decode_page::<U>(&resp, "query row")?;
-                let next = next.map(|t| Continuation::iothub_query(query.clone(), page_size, t));
-                Ok(Page::new(items, next).with_headers(resp.headers.clone()))
+                let body = QuerySpecification {
+                    query: Some(query.clone()),
+                };
+                let max_items = page_size.map(|n| n.to_string());
+                let reply = crate::pipeline::call(
+                    &options,
+                    client.inner.raw.query_get_twins(
+                        api_version(),
+                        token.as_deref(),
+                        max_items.as_deref(),
+                        &body,
+                    ),
+                )
+                .await?;
+                let next = reply
+                    .continuation_header()
+                    .map(|t| Continuation::iothub_query(query.clone(), page_size, t));
+                let items = decode_rows::<U>(reply.value, "query row")?;
+                Ok(Page::new(items, next).with_headers(reply.headers))
             }
         })
     }
@@ -122,49 +136,23 @@ impl<T> Query<T> {
     }
 }
 
-/// Decodes one page of an IoT Hub query: a JSON array (twin queries), or a `QueryResult`
-/// object `{"items": […], "continuationToken": …}`; the continuation comes from the
-/// `x-ms-continuation` header or the body.
-pub(crate) fn decode_page<U: DeserializeOwned>(
-    resp: &Resp,
+/// Decodes the rows of a query page (JSON values) as `U`; a row that does not fit names
+/// `what` ("the query row did not match the requested type").
+pub(crate) fn decode_rows<U: DeserializeOwned>(
+    rows: Vec<Value>,
     what: &str,
-) -> Result<(Vec<U>, Option<String>), Error> {
-    let body: Value = resp.json()?;
-    let mut token = resp.header("x-ms-continuation").map(str::to_owned);
-    let rows = match body {
-        Value::Array(rows) => rows,
-        Value::Object(mut m) => {
-            if token.is_none() {
-                token = m
-                    .get("continuationToken")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned);
-            }
-            match m.remove("items") {
-                Some(Value::Array(rows)) => rows,
-                None | Some(Value::Null) => Vec::new(),
-                Some(_) => {
-                    return Err(Error::new(
-                        crate::ErrorKind::DataConversion,
-                        "a query page's items were not an array",
-                    ));
-                }
-            }
-        }
-        Value::Null => Vec::new(),
-        _ => {
-            return Err(Error::new(
-                crate::ErrorKind::DataConversion,
-                "a query page was neither an array nor a query result",
-            ));
-        }
-    };
-    let items = rows
-        .into_iter()
-        .map(|r| super::http::from_json(what, r))
-        .collect::<Result<Vec<U>, Error>>()?;
-    Ok((items, token))
+) -> Result<Vec<U>, Error> {
+    rows.into_iter()
+        .map(|r| {
+            serde_json::from_value(r).map_err(|e| {
+                Error::new(
+                    crate::ErrorKind::DataConversion,
+                    format!("the {what} did not match the requested type"),
+                )
+                .with_source(e)
+            })
+        })
+        .collect()
 }
 
 impl IotHubClient {

@@ -1,10 +1,7 @@
 //! Registry and service statistics.
 
-use reqwest::Method;
-
-use super::IotHubClient;
-use super::http::Req;
 use super::models::{RegistryStatistics, ServiceStatistics};
+use super::{IotHubClient, api_version};
 use crate::request::setters;
 use crate::{Error, RequestOptions};
 
@@ -21,12 +18,13 @@ impl GetDeviceStatistics {
 
     /// Sends the request.
     pub async fn send(self) -> Result<RegistryStatistics, Error> {
-        let req = Req::new(
-            Method::GET,
-            "statistics_get_device_statistics",
-            "/statistics/devices".into(),
-        );
-        self.client.send_req(req, &self.options).await?.json()
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.statistics_get_device_statistics(api_version()),
+        )
+        .await?;
+        Ok(rv.into_inner())
     }
 }
 
@@ -43,12 +41,13 @@ impl GetServiceStatistics {
 
     /// Sends the request.
     pub async fn send(self) -> Result<ServiceStatistics, Error> {
-        let req = Req::new(
-            Method::GET,
-            "statistics_get_service_statistics",
-            "/statistics/service".into(),
-        );
-        self.client.send_req(req, &self.options).await?.json()
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.statistics_get_service_statistics(api_version()),
+        )
+        .await?;
+        Ok(rv.into_inner())
     }
 }
 
@@ -58,7 +57,11 @@ impl IotHubClient {
     /// ```no_run
     /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
     /// let s = hub.get_device_statistics().send().await?;
-    /// println!("{} devices, {} disabled", s.total_device_count, s.disabled_device_count);
+    /// println!(
+    ///     "{} devices, {} disabled",
+    ///     s.total_device_count.unwrap_or(0),
+    ///     s.disabled_device_count.unwrap_or(0)
+    /// );
     /// # Ok(()) }
     /// ```
     pub fn get_device_statistics(&self) -> GetDeviceStatistics {

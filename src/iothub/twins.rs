@@ -2,17 +2,15 @@
 
 use std::borrow::Cow;
 
-use reqwest::Method;
+use progenitor_client::ResponseValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::IotHubClient;
-use super::http::Req;
 use super::models::{Twin, Versioned};
-use super::validation;
+use super::{IotHubClient, api_version, validation};
 use crate::request::setters;
-use crate::{Condition, ETag, Error, RequestOptions};
+use crate::{Condition, ETag, Error, ErrorKind, RequestOptions};
 
 /// A change to a twin's `tags` and desired properties, merged by the service into the twin:
 /// keys you set are written, keys you leave out stay as they are, and keys you remove
@@ -146,19 +144,15 @@ impl TwinPatch {
         Ok(Value::Object(body))
     }
 
-    /// [`TwinPatch::to_json`] without copying the maps.
-    fn into_json(self) -> Result<Value, Error> {
+    /// The PATCH body after [`TwinPatch::validate`]: the generated [`Twin`] holding the ids,
+    /// the tags and the desired properties, moved in without copying.
+    fn into_twin(self, device_id: String, module_id: Option<String>) -> Result<Twin, Error> {
         self.validate()?;
-        let mut body = Map::new();
-        if !self.tags.is_empty() {
-            body.insert("tags".into(), Value::Object(self.tags));
-        }
-        if !self.desired.is_empty() {
-            let mut props = Map::new();
-            props.insert("desired".into(), Value::Object(self.desired));
-            body.insert("properties".into(), Value::Object(props));
-        }
-        Ok(Value::Object(body))
+        let mut body = Twin::new(device_id);
+        body.module_id = module_id;
+        body.tags = self.tags;
+        body.properties.desired = self.desired;
+        Ok(body)
     }
 
     fn note(&mut self, field: impl Into<String>, reason: impl Into<String>) {
@@ -271,17 +265,6 @@ fn strip_system_keys(map: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-fn twin_path(device_id: &str, module_id: Option<&str>) -> String {
-    let mut path = String::with_capacity(16 + device_id.len() + module_id.map_or(0, str::len));
-    path.push_str("/twins/");
-    path.extend(super::http::seg_parts(device_id));
-    if let Some(m) = module_id {
-        path.push_str("/modules/");
-        path.extend(super::http::seg_parts(m));
-    }
-    path
-}
-
 fn check_ids(device_id: &str, module_id: Option<&str>) -> Result<(), Error> {
     validation::check_device_id(device_id)?;
     if let Some(m) = module_id {
@@ -300,25 +283,86 @@ fn check_twin_condition(c: &Condition) -> Result<(), Error> {
     Ok(())
 }
 
-/// Decodes a twin response into `T` straight from the body (no `serde_json::Value` in
-/// between), with the ETag from the `ETag` header, else from `etag_of` the decoded value (the
-/// typed [`Twin`] has it), else from the body's top-level `etag` field (read by a second pass
-/// that skips everything else).
-fn versioned<T: DeserializeOwned>(
-    resp: &super::http::Resp,
-    etag_of: impl FnOnce(&T) -> Option<ETag>,
-) -> Result<Versioned<T>, Error> {
-    let value: T = resp.json_as("twin")?;
-    let etag = match ETag::from_headers(&resp.headers).or_else(|| etag_of(&value)) {
+/// A twin response with its ETag: the `ETag` header when present, else the body's `etag`.
+/// The twin was decoded straight from the body by the generated client; the headers are only
+/// read, never copied.
+fn versioned(rv: ResponseValue<Twin>) -> Result<Versioned<Twin>, Error> {
+    let header = ETag::from_headers(rv.headers());
+    let value = rv.into_inner();
+    let etag = match header.or_else(|| value.etag.clone()) {
         Some(e) => e,
-        None => resp.body_etag()?,
+        None => {
+            return Err(Error::new(
+                ErrorKind::DataConversion,
+                "the response carried neither an ETag header nor an etag field",
+            ));
+        }
     };
     Ok(Versioned { value, etag })
 }
 
-/// The ETag of the typed twin, when the body carried one.
-fn twin_etag(t: &Twin) -> Option<ETag> {
-    t.etag.clone()
+/// The caller's own type for a twin: one conversion of the decoded generated [`Twin`] (its
+/// unknown fields included) through `serde_json::Value`.
+fn twin_as<T: DeserializeOwned>(v: Versioned<Twin>) -> Result<Versioned<T>, Error> {
+    let doc = serde_json::to_value(&v.value).map_err(|e| {
+        Error::new(
+            ErrorKind::DataConversion,
+            "the twin could not be re-encoded as JSON",
+        )
+        .with_source(e)
+    })?;
+    let value = serde_json::from_value(doc).map_err(|e| {
+        Error::new(
+            ErrorKind::DataConversion,
+            "the twin did not match the requested type",
+        )
+        .with_source(e)
+    })?;
+    Ok(Versioned {
+        value,
+        etag: v.etag,
+    })
+}
+
+/// The If-Match value of a twin write (`*` unless the caller gave an ETag).
+fn write_condition(condition: Option<Condition>) -> Result<Condition, Error> {
+    let condition = condition.unwrap_or(Condition::IfMatchAny);
+    check_twin_condition(&condition)?;
+    Ok(condition)
+}
+
+/// PATCH (`replace == false`) or PUT `body` to the twin named by its `deviceId` / `moduleId`.
+async fn write_twin(
+    client: &IotHubClient,
+    body: &Twin,
+    condition: &Condition,
+    replace: bool,
+    options: &RequestOptions,
+) -> Result<Versioned<Twin>, Error> {
+    let raw = &client.inner.raw;
+    let if_match = condition.if_match();
+    let id = body.device_id.as_str();
+    let call = async {
+        match (body.module_id.as_deref(), replace) {
+            (Some(m), false) => {
+                raw.modules_update_twin(id, m, api_version(), if_match, body)
+                    .await
+            }
+            (Some(m), true) => {
+                raw.modules_replace_twin(id, m, api_version(), if_match, body)
+                    .await
+            }
+            (None, false) => {
+                raw.devices_update_twin(id, api_version(), if_match, body)
+                    .await
+            }
+            (None, true) => {
+                raw.devices_replace_twin(id, api_version(), if_match, body)
+                    .await
+            }
+        }
+    };
+    versioned(crate::pipeline::with_request_options(options, call).await?)
 }
 
 /// Reads a device or module twin: [`IotHubClient::get_twin`], [`IotHubClient::get_module_twin`].
@@ -336,32 +380,24 @@ impl GetTwin {
 
     /// Sends the request; returns the twin and its ETag.
     pub async fn send(self) -> Result<Versioned<Twin>, Error> {
-        self.send_with(twin_etag).await
+        check_ids(&self.device_id, self.module_id.as_deref())?;
+        let raw = &self.client.inner.raw;
+        let id = self.device_id.as_str();
+        let call = async {
+            match self.module_id.as_deref() {
+                Some(m) => raw.modules_get_twin(id, m, api_version()).await,
+                None => raw.devices_get_twin(id, api_version()).await,
+            }
+        };
+        versioned(crate::pipeline::with_request_options(&self.options, call).await?)
     }
 
     /// Sends the request and decodes the twin as `T` (e.g. `serde_json::Value` or your own
-    /// struct); the ETag is taken from the document before decoding.
+    /// struct). The ETag is taken before decoding; the twin goes through one extra conversion
+    /// (generated [`Twin`] → JSON → `T`), so empty sections the service sent (`"tags": {}`)
+    /// are absent from `T`'s input.
     pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
-        self.send_with(|_| None).await
-    }
-
-    async fn send_with<T: DeserializeOwned>(
-        self,
-        etag_of: impl FnOnce(&T) -> Option<ETag>,
-    ) -> Result<Versioned<T>, Error> {
-        check_ids(&self.device_id, self.module_id.as_deref())?;
-        let op = if self.module_id.is_some() {
-            "modules_get_twin"
-        } else {
-            "devices_get_twin"
-        };
-        let req = Req::new(
-            Method::GET,
-            op,
-            twin_path(&self.device_id, self.module_id.as_deref()),
-        );
-        let resp = self.client.send_req(req, &self.options).await?;
-        versioned(&resp, etag_of)
+        twin_as(self.send().await?)
     }
 }
 
@@ -437,18 +473,6 @@ impl UpdateTwin {
 
     /// Validates and sends the patch; returns the updated twin and its new ETag.
     pub async fn send(self) -> Result<Versioned<Twin>, Error> {
-        self.send_with(twin_etag).await
-    }
-
-    /// Like [`UpdateTwin::send`], decoding the updated twin as `T`.
-    pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
-        self.send_with(|_| None).await
-    }
-
-    async fn send_with<T: DeserializeOwned>(
-        self,
-        etag_of: impl FnOnce(&T) -> Option<ETag>,
-    ) -> Result<Versioned<T>, Error> {
         check_ids(&self.device_id, self.module_id.as_deref())?;
         if self.patch.is_empty() {
             return Err(Error::invalid_input(
@@ -456,33 +480,15 @@ impl UpdateTwin {
                 "is empty: set tags or desired properties (or remove some)",
             ));
         }
-        let mut body = self.patch.into_json()?;
-        let condition = self.condition.unwrap_or(Condition::IfMatchAny);
-        check_twin_condition(&condition)?;
-        insert_ids(&mut body, &self.device_id, self.module_id.as_deref());
-        let op = if self.module_id.is_some() {
-            "modules_update_twin"
-        } else {
-            "devices_update_twin"
-        };
-        let req = Req::new(
-            Method::PATCH,
-            op,
-            twin_path(&self.device_id, self.module_id.as_deref()),
-        )
-        .condition(Some(&condition))?
-        .body(body);
-        let resp = self.client.send_req(req, &self.options).await?;
-        versioned(&resp, etag_of)
+        let body = self.patch.into_twin(self.device_id, self.module_id)?;
+        let condition = write_condition(self.condition)?;
+        write_twin(&self.client, &body, &condition, false, &self.options).await
     }
-}
 
-fn insert_ids(body: &mut Value, device_id: &str, module_id: Option<&str>) {
-    if let Value::Object(m) = body {
-        m.insert("deviceId".into(), Value::String(device_id.to_owned()));
-        if let Some(mid) = module_id {
-            m.insert("moduleId".into(), Value::String(mid.to_owned()));
-        }
+    /// Like [`UpdateTwin::send`], decoding the updated twin as `T` (one extra conversion, as
+    /// in [`GetTwin::send_as`]).
+    pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
+        twin_as(self.send().await?)
     }
 }
 
@@ -560,46 +566,45 @@ impl ReplaceTwin {
 
     /// Validates and sends; returns the new twin and its ETag.
     pub async fn send(self) -> Result<Versioned<Twin>, Error> {
-        self.send_with(twin_etag).await
-    }
-
-    /// Like [`ReplaceTwin::send`], decoding the twin as `T`.
-    pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
-        self.send_with(|_| None).await
-    }
-
-    async fn send_with<T: DeserializeOwned>(
-        self,
-        etag_of: impl FnOnce(&T) -> Option<ETag>,
-    ) -> Result<Versioned<T>, Error> {
         check_ids(&self.device_id, self.module_id.as_deref())?;
         if let Some((field, reason)) = self.problem {
             return Err(Error::invalid_input(field, reason));
         }
         validation::check_twin_section("tags", &self.tags)?;
         validation::check_twin_section("desired", &self.desired)?;
-        let condition = self.condition.unwrap_or(Condition::IfMatchAny);
-        check_twin_condition(&condition)?;
-        let mut body = serde_json::json!({
-            "tags": self.tags,
-            "properties": { "desired": self.desired },
-        });
-        insert_ids(&mut body, &self.device_id, self.module_id.as_deref());
-        let op = if self.module_id.is_some() {
-            "modules_replace_twin"
-        } else {
-            "devices_replace_twin"
-        };
-        let req = Req::new(
-            Method::PUT,
-            op,
-            twin_path(&self.device_id, self.module_id.as_deref()),
-        )
-        .condition(Some(&condition))?
-        .body(body);
-        let resp = self.client.send_req(req, &self.options).await?;
-        versioned(&resp, etag_of)
+        let condition = write_condition(self.condition)?;
+        let body = replacement(self.device_id, self.module_id, self.tags, self.desired);
+        write_twin(&self.client, &body, &condition, true, &self.options).await
     }
+
+    /// Like [`ReplaceTwin::send`], decoding the twin as `T` (one extra conversion, as in
+    /// [`GetTwin::send_as`]).
+    pub async fn send_as<T: DeserializeOwned>(self) -> Result<Versioned<T>, Error> {
+        twin_as(self.send().await?)
+    }
+}
+
+/// The PUT body: the complete new tags and desired properties.
+///
+/// The generated [`Twin`] leaves empty maps out when it is serialised; a replacement states
+/// its tags even when there are none (`"tags": {}`, which clears them), so an empty tags
+/// section is sent through `extra`. An empty desired section is sent as `"properties": {}`:
+/// the generated [`TwinProperties`] cannot write `"desired": {}`; the service (and the
+/// emulator) replace the desired properties with nothing either way.
+fn replacement(
+    device_id: String,
+    module_id: Option<String>,
+    tags: Map<String, Value>,
+    desired: Map<String, Value>,
+) -> Twin {
+    let mut body = Twin::new(device_id);
+    body.module_id = module_id;
+    if tags.is_empty() {
+        body.extra.insert("tags".into(), Value::Object(Map::new()));
+    }
+    body.tags = tags;
+    body.properties.desired = desired;
+    body
 }
 
 impl IotHubClient {
@@ -800,5 +805,75 @@ mod tests {
             Value::Object(strip_system_keys(m.as_object().unwrap())),
             json!({"a": 1})
         );
+    }
+    /// The PATCH body the generated client serialises: ids, tags, desired; nothing else.
+    #[test]
+    fn patch_body_on_the_wire() {
+        let body = TwinPatch::new()
+            .tags(json!({"site": "b"}))
+            .set_desired("a.b", 1)
+            .into_twin("d".into(), Some("m".into()))
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"deviceId": "d", "moduleId": "m", "tags": {"site": "b"},
+                "properties": {"desired": {"a": {"b": 1}}}})
+        );
+        // Tags only: the generated type always writes `properties` (a no-op merge).
+        let body = TwinPatch::new()
+            .remove_tag("x")
+            .into_twin("d".into(), None)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"deviceId": "d", "tags": {"x": null}, "properties": {}})
+        );
+    }
+
+    /// The PUT body states empty tags (they are cleared), exactly once.
+    #[test]
+    fn replacement_body_on_the_wire() {
+        let empty = replacement("d".into(), None, Map::new(), Map::new());
+        let text = serde_json::to_string(&empty).unwrap();
+        assert_eq!(text.matches("\"tags\"").count(), 1, "{text}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"deviceId": "d", "tags": {}, "properties": {}})
+        );
+        let full = replacement(
+            "d".into(),
+            Some("m".into()),
+            json!({"t": 1}).as_object().unwrap().clone(),
+            json!({"p": 2}).as_object().unwrap().clone(),
+        );
+        let text = serde_json::to_string(&full).unwrap();
+        assert_eq!(text.matches("\"tags\"").count(), 1, "{text}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"deviceId": "d", "moduleId": "m", "tags": {"t": 1},
+                "properties": {"desired": {"p": 2}}})
+        );
+    }
+
+    #[test]
+    fn section_helpers_read_in_place() {
+        let mut t = Twin::new("d");
+        t.tags = json!({"site": "b"}).as_object().unwrap().clone();
+        t.properties.desired = json!({"n": 1, "$version": 4}).as_object().unwrap().clone();
+        t.properties.reported = json!({"$version": 7}).as_object().unwrap().clone();
+        #[derive(serde::Deserialize)]
+        struct N {
+            n: u32,
+        }
+        assert_eq!(t.desired_as::<N>().unwrap().n, 1);
+        assert_eq!(t.desired_version(), Some(4));
+        assert_eq!(t.reported_version(), Some(7));
+        assert_eq!(t.tags_as::<Value>().unwrap(), json!({"site": "b"}));
+        assert!(t.reported_as::<N>().is_err());
+        let r = crate::iothub::MethodResponse {
+            status: Some(200),
+            payload: None,
+        };
+        assert_eq!(r.payload_as::<Option<u8>>().unwrap(), None);
     }
 }

@@ -1,30 +1,23 @@
 //! Direct-method outcomes.
+//!
+//! The type is the generated wire type (`raw::iothub::types::CloudToDeviceMethodResult`),
+//! extended here with the facade's helpers.
 
-#![allow(unused_imports)]
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use std::fmt;
+/// The outcome of a direct method: the status and payload the device chose (`status` and
+/// `payload` are `None` when the service sent none; a `null` payload reads as `None` too).
+pub use crate::raw::iothub::types::CloudToDeviceMethodResult;
+/// The outcome of a direct method, under the facade's name: [`CloudToDeviceMethodResult`].
+pub use crate::raw::iothub::types::CloudToDeviceMethodResult as MethodResponse;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
-use super::wire::*;
-use crate::auth::Secret;
-use crate::etag::ETag;
-
-/// The outcome of a direct method: the status and payload the device chose.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MethodResponse {
-    /// Status code returned by the device's handler.
-    pub status: i32,
-    /// Payload returned by the device's handler (`null` when it sent none).
-    #[serde(default)]
-    pub payload: Value,
-}
-
-impl MethodResponse {
-    /// The payload as `T`.
-    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
-        Ok(serde_json::from_value(self.payload.clone())?)
+impl CloudToDeviceMethodResult {
+    /// The payload as `T` (a missing payload is offered as `null`).
+    pub fn payload_as<T: DeserializeOwned>(&self) -> crate::Result<T> {
+        Ok(match &self.payload {
+            Some(p) => T::deserialize(p)?,
+            None => T::deserialize(&Value::Null)?,
+        })
     }
 }
