@@ -41,7 +41,7 @@ async fn twin_update_job_runs_to_completion() {
         .await
         .unwrap();
     assert_eq!(job.job_id, "fw-21");
-    assert_eq!(job.job_type, Some(JobType::ScheduleUpdateTwin));
+    assert_eq!(job.type_, Some(JobType::ScheduleUpdateTwin));
     assert_eq!(job.max_execution_time_in_seconds, Some(120));
 
     let done = hub
@@ -58,7 +58,7 @@ async fn twin_update_job_runs_to_completion() {
             stats.succeeded_count,
             stats.failed_count
         ),
-        (3, 3, 0)
+        (Some(3), Some(3), Some(0))
     );
 
     for id in ["b1", "b2", "b3"] {
@@ -105,7 +105,7 @@ async fn method_job_with_handlers_and_a_device_without_one() {
         .await
         .unwrap();
     assert!(done.status.as_ref().unwrap().is_terminal(), "{done:?}");
-    assert_eq!(done.job_type, Some(JobType::ScheduleDeviceMethod));
+    assert_eq!(done.type_, Some(JobType::ScheduleDeviceMethod));
     let stats = done.device_job_statistics.unwrap();
     assert_eq!(
         (
@@ -113,7 +113,7 @@ async fn method_job_with_handlers_and_a_device_without_one() {
             stats.succeeded_count,
             stats.failed_count
         ),
-        (3, 2, 1)
+        (Some(3), Some(2), Some(1))
     );
     let rows: Vec<Value> = hub
         .query("SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'reboot-lab' AND devices.jobs.status = 'completed'")
@@ -377,7 +377,7 @@ async fn wire_shape_of_job_creation() {
                 .payload(json!({"p": 1}))
                 .connect_timeout(Duration::from_secs(10)),
         )
-        .start_at(start_at)
+        .start_at("2030-01-02T03:04:05.123456789Z".parse().unwrap())
         .send()
         .await;
     let c = server.captured();
@@ -387,7 +387,7 @@ async fn wire_shape_of_job_creation() {
         c[0].json(),
         json!({
             "jobId": "j1", "type": "scheduleUpdateTwin", "queryCondition": "tags.a = 1",
-            "startTime": "2030-01-02T03:04:05.000Z", "maxExecutionTimeInSeconds": 600,
+            "startTime": "2030-01-02T03:04:05Z", "maxExecutionTimeInSeconds": 600,
             "updateTwin": { "etag": "*", "tags": { "old": null }, "properties": { "desired": { "x": 1 } } }
         })
     );
@@ -397,4 +397,80 @@ async fn wire_shape_of_job_creation() {
         json!({ "methodName": "reboot", "payload": { "p": 1 }, "connectTimeoutInSeconds": 10 })
     );
     assert_eq!(c[1].json()["maxExecutionTimeInSeconds"], 3600);
+    assert_eq!(c[1].json()["type"], "scheduleDeviceMethod");
+    // Sent to the millisecond.
+    assert_eq!(c[1].json()["startTime"], "2030-01-02T03:04:05.123Z");
+    assert!(c[1].json().get("updateTwin").is_none());
+}
+
+/// Job query pages on the wire: filters as query parameters, page size and continuation as
+/// headers; a page is the service's JSON array (token in `x-ms-continuation`) or the spec's
+/// `QueryResult` object (token in the body).
+#[tokio::test]
+async fn wire_shape_of_job_queries() {
+    let server = CaptureServer::start().await;
+    let hub = server.client();
+    let job = |id: &str| json!({ "jobId": id, "type": "scheduleUpdateTwin", "status": "queued" });
+    server.push(iothub_support::Scripted {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-ms-continuation".into(), "tok 1".into()),
+        ],
+        body: serde_json::to_vec(&json!([job("a")])).unwrap(),
+    });
+    server.push(iothub_support::Scripted {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::to_vec(&json!({ "items": [job("b")], "continuationToken": "tok2" }))
+            .unwrap(),
+    });
+    server.push(iothub_support::Scripted {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::to_vec(&json!({ "items": [job("c")], "continuationToken": "" })).unwrap(),
+    });
+    let jobs: Vec<Job> = hub
+        .query_jobs()
+        .job_type(JobType::ScheduleUpdateTwin)
+        .status(JobStatus::Queued)
+        .page_size(1)
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(),
+        vec!["a", "b", "c"]
+    );
+    assert_eq!(jobs[0].status, Some(JobStatus::Queued));
+    let c = server.captured();
+    assert_eq!(c.len(), 3);
+    for r in &c {
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.path, "/jobs/v2/query");
+        assert_eq!(
+            r.query_param("jobType").as_deref(),
+            Some("scheduleUpdateTwin")
+        );
+        assert_eq!(r.query_param("jobStatus").as_deref(), Some("queued"));
+        assert!(r.query_param("api-version").is_some());
+        assert_eq!(r.header("x-ms-max-item-count").as_deref(), Some("1"));
+    }
+    assert_eq!(c[0].header("x-ms-continuation"), None);
+    assert_eq!(c[1].header("x-ms-continuation").as_deref(), Some("tok 1"));
+    assert_eq!(c[2].header("x-ms-continuation").as_deref(), Some("tok2"));
+
+    // Without filters no filter parameters are sent.
+    server.push(iothub_support::Scripted {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: b"[]".to_vec(),
+    });
+    let none: Vec<Job> = hub.query_jobs().into_stream().try_collect().await.unwrap();
+    assert!(none.is_empty());
+    let last = server.captured().pop().unwrap();
+    assert_eq!(last.query_param("jobType"), None);
+    assert_eq!(last.query_param("jobStatus"), None);
+    assert_eq!(last.header("x-ms-max-item-count"), None);
 }

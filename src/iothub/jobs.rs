@@ -3,19 +3,20 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
+use progenitor_client::ClientInfo;
 use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use super::IotHubClient;
-use super::http::{Req, seg};
-use super::models::{Job, JobStatus, JobType};
-use super::query::{JOBS_PREFIX, decode_page};
+use super::models::{CloudToDeviceMethod, Job, JobStatus, JobTwinPatch, JobType};
+use super::query::JOBS_PREFIX;
 use super::twins::TwinPatch;
-use super::validation;
+use super::{IotHubClient, Timestamp, api_version, validation};
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
 use crate::poll::{self, Schedule};
+use crate::raw::iothub::types::{JobRequest, QueryResult, TwinProperties};
 use crate::request::{await_with, setters};
 use crate::{Error, ErrorKind, RequestOptions};
 
@@ -73,8 +74,9 @@ impl DeviceMethod {
         &self.name
     }
 
-    /// The body IoT Hub expects, after checking the name, payload size and timeouts.
-    pub(crate) fn to_json(&self) -> Result<Value, Error> {
+    /// The generated request body, after checking the name, payload size and timeouts. A
+    /// `null` payload is sent as `"payload": null`.
+    pub(crate) fn to_body(&self) -> Result<CloudToDeviceMethod, Error> {
         validation::check_method_name(&self.name)?;
         let payload = self.payload.clone().map_err(|e| {
             Error::invalid_input("payload", format!("could not be serialised to JSON: {e}"))
@@ -86,22 +88,18 @@ impl DeviceMethod {
                 format!("is {size} bytes of JSON; the limit is {MAX_PAYLOAD} (128 KB)"),
             ));
         }
-        let mut body = Map::new();
-        body.insert("methodName".into(), Value::String(self.name.clone()));
-        body.insert("payload".into(), payload);
-        if let Some(t) = self.response_timeout {
-            body.insert(
-                "responseTimeoutInSeconds".into(),
-                json!(whole_seconds("response_timeout", t, 5, 300)?),
-            );
-        }
-        if let Some(t) = self.connect_timeout {
-            body.insert(
-                "connectTimeoutInSeconds".into(),
-                json!(whole_seconds("connect_timeout", t, 0, 300)?),
-            );
-        }
-        Ok(Value::Object(body))
+        Ok(CloudToDeviceMethod {
+            method_name: Some(self.name.clone()),
+            payload: Some(payload),
+            response_timeout_in_seconds: self
+                .response_timeout
+                .map(|t| whole_seconds("response_timeout", t, 5, 300))
+                .transpose()?,
+            connect_timeout_in_seconds: self
+                .connect_timeout
+                .map(|t| whole_seconds("connect_timeout", t, 0, 300))
+                .transpose()?,
+        })
     }
 
     /// The longest the service may take to answer, for sizing the HTTP timeout.
@@ -114,7 +112,7 @@ impl DeviceMethod {
 /// Largest direct-method payload, in bytes of JSON.
 const MAX_PAYLOAD: usize = 128 * 1024;
 
-fn whole_seconds(field: &'static str, d: Duration, min: u64, max: u64) -> Result<u64, Error> {
+fn whole_seconds(field: &'static str, d: Duration, min: u64, max: u64) -> Result<i32, Error> {
     if d.subsec_nanos() != 0 {
         return Err(Error::invalid_input(
             field,
@@ -128,7 +126,8 @@ fn whole_seconds(field: &'static str, d: Duration, min: u64, max: u64) -> Result
             format!("must be between {min} and {max} seconds, got {s}"),
         ));
     }
-    Ok(s)
+    // `max` is at most 300, so the count fits.
+    Ok(s as i32)
 }
 
 /// Shared parts of both job builders.
@@ -143,18 +142,15 @@ struct JobCommon {
 }
 
 impl JobCommon {
-    fn body(&self, job_type: &str) -> Result<Map<String, Value>, Error> {
+    /// The generated job request with the parts both job kinds share, after the local checks
+    /// (job id, condition, execution time). The start time is sent to the millisecond.
+    fn request(&self, job_type: JobType) -> Result<JobRequest, Error> {
         validation::check_job_id(&self.job_id)?;
         validation::check_query("condition", &self.condition)?;
-        let mut body = Map::new();
-        body.insert("jobId".into(), json!(self.job_id));
-        body.insert("type".into(), json!(job_type));
-        body.insert("queryCondition".into(), json!(self.condition));
         let start = self.start_at.unwrap_or_else(Utc::now);
-        body.insert(
-            "startTime".into(),
-            json!(start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        );
+        let start = start
+            .with_nanosecond(start.nanosecond() / 1_000_000 * 1_000_000)
+            .unwrap_or(start);
         let max = self.max_execution_time.unwrap_or(Duration::from_secs(3600));
         if max.as_secs() == 0 {
             return Err(Error::invalid_input(
@@ -162,18 +158,28 @@ impl JobCommon {
                 "must be at least one second",
             ));
         }
-        body.insert("maxExecutionTimeInSeconds".into(), json!(max.as_secs()));
-        Ok(body)
+        let max = i64::try_from(max.as_secs())
+            .map_err(|_| Error::invalid_input("max_execution_time", "is too long to be sent"))?;
+        Ok(JobRequest {
+            job_id: Some(self.job_id.clone()),
+            type_: Some(job_type.as_str().to_owned()),
+            query_condition: Some(self.condition.clone()),
+            start_time: Some(Timestamp::from(start)),
+            max_execution_time_in_seconds: Some(max),
+            update_twin: None,
+            cloud_to_device_method: None,
+        })
     }
 
-    async fn create(self, body: Map<String, Value>) -> Result<Job, Error> {
-        let req = Req::new(
-            Method::PUT,
-            "jobs_create_scheduled_job",
-            format!("/jobs/v2/{}", seg(&self.job_id)),
+    /// `jobs_create_scheduled_job` (`PUT /jobs/v2/{id}`).
+    async fn create(self, body: JobRequest) -> Result<Job, Error> {
+        let raw = &self.client.inner.raw;
+        Ok(crate::pipeline::with_request_options(
+            &self.options,
+            raw.jobs_create_scheduled_job(&self.job_id, api_version(), &body),
         )
-        .body(Value::Object(body));
-        self.client.send_req(req, &self.options).await?.json()
+        .await?
+        .into_inner())
     }
 }
 
@@ -214,20 +220,32 @@ impl ScheduleTwinUpdate {
 
     /// Validates and creates the job; returns it as the service accepted it.
     pub async fn send(self) -> Result<Job, Error> {
-        let mut body = self.common.body("scheduleUpdateTwin")?;
+        let mut body = self.common.request(JobType::ScheduleUpdateTwin)?;
         if self.patch.is_empty() {
             return Err(Error::invalid_input(
                 "patch",
                 "a twin-update job needs a patch with tags or desired properties",
             ));
         }
-        let mut twin = self.patch.to_json()?;
-        if let Value::Object(m) = &mut twin {
-            m.insert("etag".into(), json!("*"));
-        }
-        body.insert("updateTwin".into(), twin);
+        body.update_twin = Some(job_twin_patch(&self.patch)?);
         self.common.create(body).await
     }
+}
+
+/// The generated `updateTwin` of a job from `patch`, after [`TwinPatch::validate`]:
+/// `{"etag": "*", "tags": …, "properties": {"desired": …}}`, empty parts left out.
+fn job_twin_patch(patch: &TwinPatch) -> Result<JobTwinPatch, Error> {
+    patch.validate()?;
+    let desired = patch.desired_map();
+    Ok(JobTwinPatch {
+        etag: Some("*".to_owned()),
+        tags: patch.tags_map().clone(),
+        properties: (!desired.is_empty()).then(|| TwinProperties {
+            desired: desired.clone(),
+            ..TwinProperties::default()
+        }),
+        ..JobTwinPatch::default()
+    })
 }
 
 /// Schedules a direct method on every device matching a condition:
@@ -244,8 +262,8 @@ impl ScheduleDeviceMethod {
 
     /// Validates and creates the job; returns it as the service accepted it.
     pub async fn send(self) -> Result<Job, Error> {
-        let mut body = self.common.body("scheduleDeviceMethod")?;
-        body.insert("cloudToDeviceMethod".into(), self.method.to_json()?);
+        let mut body = self.common.request(JobType::ScheduleDeviceMethod)?;
+        body.cloud_to_device_method = Some(self.method.to_body()?);
         self.common.create(body).await
     }
 }
@@ -262,15 +280,16 @@ pub struct GetJob {
 impl GetJob {
     setters! { options; }
 
-    /// Sends the request.
+    /// Sends the request (`jobs_get_scheduled_job`).
     pub async fn send(self) -> Result<Job, Error> {
         validation::check_job_id(&self.job_id)?;
-        let req = Req::new(
-            Method::GET,
-            "jobs_get_scheduled_job",
-            format!("/jobs/v2/{}", seg(&self.job_id)),
-        );
-        self.client.send_req(req, &self.options).await?.json()
+        let raw = &self.client.inner.raw;
+        Ok(crate::pipeline::with_request_options(
+            &self.options,
+            raw.jobs_get_scheduled_job(&self.job_id, api_version()),
+        )
+        .await?
+        .into_inner())
     }
 }
 
@@ -286,15 +305,16 @@ pub struct CancelJob {
 impl CancelJob {
     setters! { options; }
 
-    /// Sends the request; returns the job as cancelled.
+    /// Sends the request (`jobs_cancel_scheduled_job`); returns the job as cancelled.
     pub async fn send(self) -> Result<Job, Error> {
         validation::check_job_id(&self.job_id)?;
-        let req = Req::new(
-            Method::POST,
-            "jobs_cancel_scheduled_job",
-            format!("/jobs/v2/{}/cancel", seg(&self.job_id)),
-        );
-        self.client.send_req(req, &self.options).await?.json()
+        let raw = &self.client.inner.raw;
+        Ok(crate::pipeline::with_request_options(
+            &self.options,
+            raw.jobs_cancel_scheduled_job(&self.job_id, api_version()),
+        )
+        .await?
+        .into_inner())
     }
 }
 
@@ -366,30 +386,125 @@ impl QueryJobs {
                         ));
                     }
                 };
-                let mut req = Req::new(
-                    Method::GET,
-                    "jobs_query_scheduled_jobs",
-                    "/jobs/v2/query".into(),
-                );
-                if let Some(t) = &job_type {
-                    req = req.query("jobType", t.as_str());
-                }
-                if let Some(s) = &status {
-                    req = req.query("jobStatus", s.as_str());
-                }
-                if let Some(n) = page_size {
-                    req = req.header("x-ms-max-item-count", &n.to_string())?;
-                }
-                if let Some(t) = &token {
-                    req = req.header("x-ms-continuation", t)?;
-                }
-                let resp = client.send_req(req, &options).await?;
-                let (items, next) = decode_page::<Job>(&resp, "job")?;
+                let (items, next, headers) = query_page(
+                    &client,
+                    &options,
+                    job_type.as_ref(),
+                    status.as_ref(),
+                    page_size,
+                    token.as_deref(),
+                )
+                .await?;
                 let next = next.map(|t| Continuation::iothub_query(key.clone(), page_size, t));
-                Ok(Page::new(items, next).with_headers(resp.headers.clone()))
+                Ok(Page::new(items, next).with_headers(headers))
             }
         })
     }
+}
+
+/// One page of `GET /jobs/v2/query` (operation `jobs_query_scheduled_jobs`): the jobs, the
+/// continuation token and the response headers.
+///
+/// Not the generated `jobs_query_scheduled_jobs` method: the spec gives that operation neither
+/// the `x-ms-max-item-count` / `x-ms-continuation` request headers the service pages with nor
+/// its real answer (a JSON array of jobs with the token in the `x-ms-continuation` response
+/// header; the spec says a `QueryResult` object), so the generated method can neither page nor
+/// decode the service's pages. Until a codegen fixup gives it both, the page is sent through
+/// the same pipeline hooks as generated calls (auth, retry, tracing, client request id, typed
+/// errors) with `pipeline::send_url`, and decoded into the generated types: an array as
+/// [`Job`]s, an object as the generated [`QueryResult`] (`items` + body `continuationToken`).
+async fn query_page(
+    client: &IotHubClient,
+    options: &RequestOptions,
+    job_type: Option<&JobType>,
+    status: Option<&JobStatus>,
+    page_size: Option<u32>,
+    token: Option<&str>,
+) -> Result<(Vec<Job>, Option<String>, HeaderMap), Error> {
+    let raw = &client.inner.raw;
+    let mut url = reqwest::Url::parse(&format!(
+        "{}/jobs/v2/query",
+        raw.baseurl().trim_end_matches('/')
+    ))
+    .map_err(|e| Error::new(ErrorKind::Other, format!("invalid base URL ({e})")))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("api-version", api_version());
+        if let Some(t) = job_type {
+            q.append_pair("jobType", t.as_str());
+        }
+        if let Some(s) = status {
+            q.append_pair("jobStatus", s.as_str());
+        }
+    }
+    let mut headers = HeaderMap::new();
+    if let Some(n) = page_size {
+        headers.insert(MAX_ITEM_COUNT, HeaderValue::from(n));
+    }
+    if let Some(t) = token {
+        let v = HeaderValue::from_str(t).map_err(|_| {
+            Error::invalid_input(
+                "x-ms-continuation",
+                "contains characters that cannot be sent in an HTTP header",
+            )
+        })?;
+        headers.insert(CONTINUATION, v);
+    }
+    let (bytes, headers) = crate::pipeline::send_url(
+        raw,
+        options,
+        Method::GET,
+        url,
+        headers,
+        None,
+        "jobs_query_scheduled_jobs",
+    )
+    .await?;
+    let header_token = headers
+        .get(&CONTINUATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned);
+    let body: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(ErrorKind::DataConversion, "a job query page was not JSON").with_source(e)
+        })?
+    };
+    let (rows, body_token) = match body {
+        Value::Array(rows) => (rows, None),
+        Value::Object(_) => {
+            let page: QueryResult = decode("job query page", body)?;
+            let rows = page.items.into_iter().map(Value::Object).collect();
+            (rows, page.continuation_token.filter(|t| !t.is_empty()))
+        }
+        Value::Null => (Vec::new(), None),
+        _ => {
+            return Err(Error::new(
+                ErrorKind::DataConversion,
+                "a job query page was neither an array nor a query result",
+            ));
+        }
+    };
+    let jobs = rows
+        .into_iter()
+        .map(|r| decode("job", r))
+        .collect::<Result<Vec<Job>, Error>>()?;
+    Ok((jobs, header_token.or(body_token), headers))
+}
+
+const MAX_ITEM_COUNT: HeaderName = HeaderName::from_static("x-ms-max-item-count");
+const CONTINUATION: HeaderName = HeaderName::from_static("x-ms-continuation");
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| {
+        Error::new(
+            ErrorKind::DataConversion,
+            format!("the {what} did not match the expected shape"),
+        )
+        .with_source(e)
+    })
 }
 
 /// Waits until a job reaches a terminal state: [`IotHubClient::wait_for_job`].
@@ -600,6 +715,7 @@ impl IotHubClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn method_body_and_limits() {
@@ -607,27 +723,32 @@ mod tests {
             .payload(json!({"a": 1}))
             .response_timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(0))
-            .to_json()
+            .to_body()
             .unwrap();
+        let b = serde_json::to_value(b).unwrap();
         assert_eq!(
             b,
             json!({"methodName": "reboot", "payload": {"a": 1}, "responseTimeoutInSeconds": 30, "connectTimeoutInSeconds": 0})
         );
-        let e = DeviceMethod::new("re boot").to_json().unwrap_err();
+        assert_eq!(
+            serde_json::to_value(DeviceMethod::new("m").to_body().unwrap()).unwrap(),
+            json!({"methodName": "m", "payload": null})
+        );
+        let e = DeviceMethod::new("re boot").to_body().unwrap_err();
         assert!(e.to_string().contains("method_name"));
         let e = DeviceMethod::new("m")
             .response_timeout(Duration::from_secs(301))
-            .to_json()
+            .to_body()
             .unwrap_err();
         assert!(e.to_string().contains("response_timeout"), "{e}");
         let e = DeviceMethod::new("m")
             .response_timeout(Duration::from_millis(5500))
-            .to_json()
+            .to_body()
             .unwrap_err();
         assert!(e.to_string().contains("whole number"), "{e}");
         let e = DeviceMethod::new("m")
             .payload("x".repeat(MAX_PAYLOAD))
-            .to_json()
+            .to_body()
             .unwrap_err();
         assert!(e.to_string().contains("payload"), "{e}");
     }

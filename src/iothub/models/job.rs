@@ -1,16 +1,20 @@
-//! Scheduled jobs (`/jobs/v2`): type, status, per-device statistics.
-
-#![allow(unused_imports)]
+//! Scheduled jobs (`/jobs/v2`): the generated job model, and the open type/status enums the
+//! generation substitutes into it.
+//!
+//! [`Job`] is the generated `JobResponse` (field `type_` for the wire's `type`, timestamps as
+//! [`Timestamp`](crate::iothub::Timestamp), `update_twin` as the generated [`JobTwinPatch`],
+//! `cloud_to_device_method` as the generated [`CloudToDeviceMethod`], unknown fields kept in
+//! `extra`). [`JobType`] and [`JobStatus`] are not copies of a generated type: codegen's
+//! `with_replacement` puts them into `JobResponse.type` / `.status` (see `codegen/src/generate.rs`
+//! REPLACEMENTS), so they carry every derive the generated code needs (`Serialize`,
+//! `Deserialize`, `Clone`, `Debug`, `PartialEq`).
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
-use super::wire::*;
-use crate::auth::Secret;
-use crate::etag::ETag;
+pub use crate::raw::iothub::types::JobResponse as Job;
+pub use crate::raw::iothub::types::{CloudToDeviceMethod, DeviceJobStatistics, JobTwinPatch};
 
 /// The type of a scheduled job.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -138,73 +142,4 @@ impl fmt::Display for JobStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Per-device counters of a job.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceJobStatistics {
-    /// Devices targeted.
-    #[serde(default)]
-    pub device_count: i64,
-    /// Devices where the job failed.
-    #[serde(default)]
-    pub failed_count: i64,
-    /// Devices where the job succeeded.
-    #[serde(default)]
-    pub succeeded_count: i64,
-    /// Devices where the job is running.
-    #[serde(default)]
-    pub running_count: i64,
-    /// Devices not yet processed.
-    #[serde(default)]
-    pub pending_count: i64,
-}
-
-/// A scheduled job as the service reports it (`GET /jobs/v2/{id}`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Job {
-    /// The job id.
-    #[serde(default)]
-    pub job_id: String,
-    /// The job type.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub job_type: Option<JobType>,
-    /// The job status.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<JobStatus>,
-    /// The device condition (a `WHERE` clause without `WHERE`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query_condition: Option<String>,
-    /// When the job was created.
-    #[serde(default, with = "time", skip_serializing_if = "Option::is_none")]
-    pub created_time: Option<DateTime<Utc>>,
-    /// When the job starts (or started).
-    #[serde(default, with = "time", skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<DateTime<Utc>>,
-    /// When the job ended.
-    #[serde(default, with = "time", skip_serializing_if = "Option::is_none")]
-    pub end_time: Option<DateTime<Utc>>,
-    /// The execution budget in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_execution_time_in_seconds: Option<i64>,
-    /// The method of a `scheduleDeviceMethod` job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_to_device_method: Option<Value>,
-    /// The twin patch of a `scheduleUpdateTwin` job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update_twin: Option<Value>,
-    /// Why the job failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure_reason: Option<String>,
-    /// Status message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_message: Option<String>,
-    /// Per-device counters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_job_statistics: Option<DeviceJobStatistics>,
-    /// Fields not modelled above, kept as sent.
-    #[serde(flatten)]
-    pub other: Map<String, Value>,
 }
