@@ -404,8 +404,8 @@ async fn wire_shape_of_job_creation() {
 }
 
 /// Job query pages on the wire: filters as query parameters, page size and continuation as
-/// headers; a page is the service's JSON array (token in `x-ms-continuation`) or the spec's
-/// `QueryResult` object (token in the body).
+/// headers; a page is the service's JSON array with the next token in `x-ms-continuation`
+/// (codegen fixup `iothub_jobs_query_paging`).
 #[tokio::test]
 async fn wire_shape_of_job_queries() {
     let server = CaptureServer::start().await;
@@ -421,14 +421,19 @@ async fn wire_shape_of_job_queries() {
     });
     server.push(iothub_support::Scripted {
         status: 200,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: serde_json::to_vec(&json!({ "items": [job("b")], "continuationToken": "tok2" }))
-            .unwrap(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-ms-continuation".into(), "tok2".into()),
+        ],
+        body: serde_json::to_vec(&json!([job("b")])).unwrap(),
     });
     server.push(iothub_support::Scripted {
         status: 200,
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: serde_json::to_vec(&json!({ "items": [job("c")], "continuationToken": "" })).unwrap(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-ms-continuation".into(), "".into()),
+        ],
+        body: serde_json::to_vec(&json!([job("c")])).unwrap(),
     });
     let jobs: Vec<Job> = hub
         .query_jobs()

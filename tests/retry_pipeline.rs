@@ -241,7 +241,7 @@ async fn query_post_and_twin_patch_are_retried() {
 
     let server = Server::scripted(vec![Reply::json(503, "{}")], twin_ok()).await;
     let client = iothub(&server, RetryOptions::default());
-    let twin = raw::iothub::types::Twin::default();
+    let twin = raw::iothub::types::Twin::new("d1");
     client
         .devices_update_twin("d1", IOTHUB_API, None, &twin)
         .await

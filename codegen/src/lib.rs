@@ -62,6 +62,7 @@ pub const IOTHUB: Service = Service {
             "iothub_query_rows_any_json",
             fixups::iothub_query_rows_any_json,
         ),
+        ("iothub_jobs_query_paging", fixups::iothub_jobs_query_paging),
         (
             "iothub_twin_configurations_and_model_id",
             fixups::iothub_twin_configurations_and_model_id,

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Timelike, Utc};
-use progenitor_client::ClientInfo;
-use reqwest::Method;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -16,7 +14,7 @@ use super::twins::TwinPatch;
 use super::{IotHubClient, Timestamp, api_version, validation};
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
 use crate::poll::{self, Schedule};
-use crate::raw::iothub::types::{JobRequest, QueryResult, TwinProperties};
+use crate::raw::iothub::types::{JobRequest, TwinProperties};
 use crate::request::{await_with, setters};
 use crate::{Error, ErrorKind, RequestOptions};
 
@@ -402,17 +400,9 @@ impl QueryJobs {
     }
 }
 
-/// One page of `GET /jobs/v2/query` (operation `jobs_query_scheduled_jobs`): the jobs, the
-/// continuation token and the response headers.
-///
-/// Not the generated `jobs_query_scheduled_jobs` method: the spec gives that operation neither
-/// the `x-ms-max-item-count` / `x-ms-continuation` request headers the service pages with nor
-/// its real answer (a JSON array of jobs with the token in the `x-ms-continuation` response
-/// header; the spec says a `QueryResult` object), so the generated method can neither page nor
-/// decode the service's pages. Until a codegen fixup gives it both, the page is sent through
-/// the same pipeline hooks as generated calls (auth, retry, tracing, client request id, typed
-/// errors) with `pipeline::send_url`, and decoded into the generated types: an array as
-/// [`Job`]s, an object as the generated [`QueryResult`] (`items` + body `continuationToken`).
+/// One page of `GET /jobs/v2/query` through the generated `jobs_query_scheduled_jobs` (codegen
+/// fixup `iothub_jobs_query_paging` gives it the service's paging headers and its array answer):
+/// the jobs, the continuation token and the response headers.
 async fn query_page(
     client: &IotHubClient,
     options: &RequestOptions,
@@ -421,90 +411,28 @@ async fn query_page(
     page_size: Option<u32>,
     token: Option<&str>,
 ) -> Result<(Vec<Job>, Option<String>, HeaderMap), Error> {
-    let raw = &client.inner.raw;
-    let mut url = reqwest::Url::parse(&format!(
-        "{}/jobs/v2/query",
-        raw.baseurl().trim_end_matches('/')
-    ))
-    .map_err(|e| Error::new(ErrorKind::Other, format!("invalid base URL ({e})")))?;
+    if let Some(t) = token
+        && HeaderValue::from_str(t).is_err()
     {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("api-version", api_version());
-        if let Some(t) = job_type {
-            q.append_pair("jobType", t.as_str());
-        }
-        if let Some(s) = status {
-            q.append_pair("jobStatus", s.as_str());
-        }
+        return Err(Error::invalid_input(
+            "x-ms-continuation",
+            "contains characters that cannot be sent in an HTTP header",
+        ));
     }
-    let mut headers = HeaderMap::new();
-    if let Some(n) = page_size {
-        headers.insert(MAX_ITEM_COUNT, HeaderValue::from(n));
-    }
-    if let Some(t) = token {
-        let v = HeaderValue::from_str(t).map_err(|_| {
-            Error::invalid_input(
-                "x-ms-continuation",
-                "contains characters that cannot be sent in an HTTP header",
-            )
-        })?;
-        headers.insert(CONTINUATION, v);
-    }
-    let (bytes, headers) = crate::pipeline::send_url(
-        raw,
+    let max = page_size.map(|n| n.to_string());
+    let reply = crate::pipeline::call(
         options,
-        Method::GET,
-        url,
-        headers,
-        None,
-        "jobs_query_scheduled_jobs",
+        client.inner.raw.jobs_query_scheduled_jobs(
+            api_version(),
+            status.map(JobStatus::as_str),
+            job_type.map(JobType::as_str),
+            token,
+            max.as_deref(),
+        ),
     )
     .await?;
-    let header_token = headers
-        .get(&CONTINUATION)
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.trim().is_empty())
-        .map(str::to_owned);
-    let body: Value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(ErrorKind::DataConversion, "a job query page was not JSON").with_source(e)
-        })?
-    };
-    let (rows, body_token) = match body {
-        Value::Array(rows) => (rows, None),
-        Value::Object(_) => {
-            let page: QueryResult = decode("job query page", body)?;
-            let rows = page.items.into_iter().map(Value::Object).collect();
-            (rows, page.continuation_token.filter(|t| !t.is_empty()))
-        }
-        Value::Null => (Vec::new(), None),
-        _ => {
-            return Err(Error::new(
-                ErrorKind::DataConversion,
-                "a job query page was neither an array nor a query result",
-            ));
-        }
-    };
-    let jobs = rows
-        .into_iter()
-        .map(|r| decode("job", r))
-        .collect::<Result<Vec<Job>, Error>>()?;
-    Ok((jobs, header_token.or(body_token), headers))
-}
-
-const MAX_ITEM_COUNT: HeaderName = HeaderName::from_static("x-ms-max-item-count");
-const CONTINUATION: HeaderName = HeaderName::from_static("x-ms-continuation");
-
-fn decode<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T, Error> {
-    serde_json::from_value(v).map_err(|e| {
-        Error::new(
-            ErrorKind::DataConversion,
-            format!("the {what} did not match the expected shape"),
-        )
-        .with_source(e)
-    })
+    let next = reply.continuation_header().map(str::to_owned);
+    Ok((reply.value, next, reply.headers))
 }
 
 /// Waits until a job reaches a terminal state: [`IotHubClient::wait_for_job`].

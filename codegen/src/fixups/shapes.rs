@@ -354,6 +354,81 @@ pub fn iothub_query_rows_any_json(spec: &mut Value) -> Result<Vec<String>> {
     )])
 }
 
+/// `Jobs_QueryScheduledJobs` pages like the twin query: the service answers a JSON array of jobs
+/// and puts the next page's token in the `x-ms-continuation` response header, taking it back (and
+/// the page size) in request headers. The spec declares a `QueryResult` object and no paging
+/// headers, so the generated method could neither page nor decode a page. The response becomes an
+/// array of `JobResponse` and the two request headers are declared as on `Query_GetTwins`.
+pub fn iothub_jobs_query_paging(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_jobs_query_paging";
+    let twin_query_headers: Vec<Value> = spec
+        .pointer("/paths/~1devices~1query/post/parameters")
+        .and_then(Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter(|p| {
+                    p.get("in").and_then(Value::as_str) == Some("header")
+                        && matches!(
+                            p.get("name").and_then(Value::as_str),
+                            Some("x-ms-continuation" | "x-ms-max-item-count")
+                        )
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    if twin_query_headers.len() != 2 {
+        return Err(Error::fixup(
+            NAME,
+            "Query_GetTwins no longer declares the x-ms-continuation and x-ms-max-item-count headers to copy",
+        ));
+    }
+    let op = spec
+        .pointer_mut("/paths/~1jobs~1v2~1query/get")
+        .filter(|op| {
+            op.get("operationId").and_then(Value::as_str) == Some("Jobs_QueryScheduledJobs")
+        })
+        .ok_or_else(|| {
+            Error::fixup(
+                NAME,
+                "operation Jobs_QueryScheduledJobs (GET /jobs/v2/query) not found",
+            )
+        })?;
+    let params = op
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| Error::fixup(NAME, "Jobs_QueryScheduledJobs has no parameters"))?;
+    if params
+        .iter()
+        .any(|p| p.get("in").and_then(Value::as_str) == Some("header"))
+    {
+        return Err(Error::fixup(
+            NAME,
+            "Jobs_QueryScheduledJobs already declares header parameters",
+        ));
+    }
+    params.extend(twin_query_headers);
+    let schema = op
+        .pointer_mut("/responses/200/content/application~1json/schema")
+        .ok_or_else(|| {
+            Error::fixup(
+                NAME,
+                "Jobs_QueryScheduledJobs no longer answers 200 with JSON",
+            )
+        })?;
+    if schema.get("$ref").and_then(Value::as_str) != Some("#/components/schemas/QueryResult") {
+        return Err(Error::fixup(
+            NAME,
+            format!("Jobs_QueryScheduledJobs 200 is no longer a QueryResult (found {schema})"),
+        ));
+    }
+    *schema = json!({ "type": "array", "items": { "$ref": "#/components/schemas/JobResponse" } });
+    Ok(vec![
+        "Jobs_QueryScheduledJobs: + headers x-ms-continuation, x-ms-max-item-count".into(),
+        "Jobs_QueryScheduledJobs: 200 QueryResult -> array of JobResponse".into(),
+    ])
+}
+
 /// ADT import and delete job `status` is [`ADT_JOB_STATUS`], the facade's open enum (the spec
 /// marks it `x-ms-enum.modelAsExtensible`), and the job `id` the service always returns is
 /// required.

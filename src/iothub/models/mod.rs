@@ -48,7 +48,7 @@ mod tests {
         assert_eq!(t.etag.as_ref().unwrap().as_header(), "\"AAAAAAAAAAE=\"");
         assert_eq!(t.desired_version(), Some(1));
         assert_eq!(t.tags["site"], "berlin");
-        assert!(t.other.contains_key("statusUpdateTime"));
+        assert!(t.status_update_time.is_some_and(|t| t.is_never()));
         // Round trip writes the etag unquoted, as IoT Hub bodies carry it.
         let back = serde_json::to_value(&t).unwrap();
         assert_eq!(back["tags"]["n"], 1);
@@ -83,11 +83,11 @@ mod tests {
             "deviceJobStatistics":{"deviceCount":2,"succeededCount":2}}),
         )
         .unwrap();
-        assert_eq!(j.job_type, Some(JobType::ScheduleUpdateTwin));
+        assert_eq!(j.type_, Some(JobType::ScheduleUpdateTwin));
         assert!(j.status.as_ref().unwrap().is_terminal());
         let j: Job =
             serde_json::from_value(json!({"jobId":"j","type":"export","status":"weird"})).unwrap();
-        assert_eq!(j.job_type, Some(JobType::Other("export".into())));
+        assert_eq!(j.type_, Some(JobType::Other("export".into())));
         assert_eq!(j.status, Some(JobStatus::Other("weird".into())));
         assert!(!JobStatus::Scheduled.is_terminal());
     }
