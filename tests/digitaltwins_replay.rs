@@ -14,6 +14,8 @@
 //! * `Retry-After` of recorded 429s is answered as `0` so the retries happen without waiting the
 //!   recorded 7–14 s; the retried request must still be identical.
 //! * AAD token and discovery calls are not replayed (the client takes a bearer token).
+//! * the import job PUT body also carries the job's `id` (equal to the path's id): the generated
+//!   `ImportJob` body type requires it; see `without_import_job_id`.
 #![cfg(feature = "digitaltwins")]
 
 use std::collections::{BTreeMap, VecDeque};
@@ -330,7 +332,7 @@ impl Replay {
             if rec.path.ends_with("/cancel") && rec.body.is_none() {
                 assert!(ours.body.is_none(), "{ctx}: cancel has no body");
             } else {
-                assert_eq!(ours.body, rec.body, "{ctx}: body");
+                assert_eq!(without_import_job_id(ours, rec), rec.body, "{ctx}: body");
             }
         }
         assert!(self.server.script.lock().unwrap().is_empty());
@@ -617,7 +619,7 @@ async fn dotnet_models_lifecycle() {
             .unwrap();
     assert!(!listed.is_empty());
     let m = r.dt.get_model(&ids[0]).send().await.unwrap();
-    assert_eq!(m.model.as_ref().unwrap()["@id"], ids[0].as_str());
+    assert_eq!(m.model["@id"], ids[0].as_str());
     let _: Vec<_> =
         r.dt.list_models()
             .into_stream()
@@ -695,10 +697,10 @@ async fn dotnet_import_jobs_lifecycle_with_throttling() {
         .await
         .unwrap();
     assert_eq!(job.status, Some(JobStatus::NotStarted));
-    assert!(job.purge.is_some());
+    assert!(job.purge_date_time.is_some());
     let job = r.dt.get_import_job(job_id).send().await.unwrap();
     assert_eq!(job.status, Some(JobStatus::Succeeded));
-    assert!(job.finished.is_some());
+    assert!(job.finished_date_time.is_some());
     let all: Vec<_> =
         r.dt.list_import_jobs()
             .into_stream()
@@ -865,4 +867,26 @@ async fn nested_inner_error_codes_are_reachable() {
     assert_eq!(e.error_code(), Some("ValidationFailed"));
     assert_eq!(e.inner_error_code(), Some("SchemaMismatch"));
     assert_eq!(e.service_message(), Some("Invalid twin."));
+}
+
+/// Our body of `PUT /jobs/imports/{id}` without its `id`, which must equal the path's job id:
+/// the generated `ImportJob` (the request body type of `import_jobs_add`) has a required `id`
+/// (codegen fixup `adt_job_shapes`), so it is always sent, where the SDKs leave the read-only
+/// property out. Every other body is compared as sent.
+fn without_import_job_id(ours: &Captured, rec: &Entry) -> Option<Value> {
+    let mut body = ours.body.clone();
+    if rec.method == "PUT"
+        && let Some(job_id) = rec.path.strip_prefix("/jobs/imports/")
+        && let Some(Value::Object(map)) = body.as_mut()
+        && rec.body.as_ref().is_some_and(|b| b.get("id").is_none())
+    {
+        let sent = map.remove("id");
+        assert_eq!(
+            sent.as_ref().and_then(Value::as_str),
+            Some(job_id),
+            "PUT {}: the body's id is the path's job id",
+            rec.path
+        );
+    }
+    body
 }

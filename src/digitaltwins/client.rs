@@ -6,20 +6,16 @@ use std::sync::Arc;
 
 use progenitor_client::ResponseValue;
 use reqwest::header::HeaderMap;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::paging::{Continuation, Page, Pager};
 use crate::raw::digitaltwins as raw;
 use crate::{ClientOptions, Credential, ETag, Error, ErrorKind, RequestOptions};
 
-/// The api-version this client speaks.
-pub(crate) const API_VERSION: &str = "2023-10-31";
-
 /// The api-version every call sends: the generated client's (`info.version` of the vendored
 /// spec), so a regenerated client changes it with no facade edit.
-#[allow(dead_code)]
 pub(crate) fn api_version() -> &'static str {
     <raw::Client as progenitor_client::ClientInfo<crate::pipeline::Pipeline>>::api_version()
 }
@@ -138,129 +134,169 @@ impl DigitalTwinsClientBuilder {
 
 // ---- crate-internal plumbing shared by the operation modules ----
 
-/// The result of one raw call: the decoded body and the response headers.
-pub(crate) struct Response<T> {
-    pub(crate) value: T,
-    pub(crate) headers: HeaderMap,
-}
-
-impl<T> Response<T> {
-    /// The `ETag` header, else `fallback` (the body's `$etag`), else a data-conversion error.
-    pub(crate) fn etag_or(&self, fallback: Option<&Value>) -> Result<ETag, Error> {
-        ETag::from_headers(&self.headers)
-            .or_else(|| fallback.and_then(Value::as_str).map(ETag::new))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::DataConversion,
-                    "the response carried no ETag header and no $etag",
-                )
-            })
-    }
-}
-
-impl<T: Serialize> Response<T> {
-    /// The body as plain JSON, for [`DigitalTwinsClient::list_pager`], which decodes every
-    /// page, the first (a generated type) and the `nextLink` ones alike.
-    pub(crate) fn into_json(self) -> Result<Response<Value>, Error> {
-        Ok(Response {
-            value: serde_json::to_value(self.value)?,
-            headers: self.headers,
+/// The `ETag` header, else `fallback` (the body's `$etag`), else a data-conversion error.
+pub(crate) fn etag_or(headers: &HeaderMap, fallback: Option<&Value>) -> Result<ETag, Error> {
+    ETag::from_headers(headers)
+        .or_else(|| fallback.and_then(Value::as_str).map(ETag::new))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::DataConversion,
+                "the response carried no ETag header and no $etag",
+            )
         })
-    }
 }
 
-impl<T> Response<T>
+/// A twin, relationship or component (a generated JSON-object type) decoded as the caller's
+/// `U`, with its ETag: the `ETag` header, else the body's `$etag`. The object is moved into a
+/// `Value` and deserialised once (the one conversion of a `send_as::<U>()`).
+pub(crate) fn into_versioned<T, U>(rv: ResponseValue<T>) -> Result<Versioned<U>, Error>
 where
     T: Deref<Target = Map<String, Value>> + Into<Map<String, Value>>,
+    U: DeserializeOwned,
 {
-    /// A twin or relationship (a generated JSON-object type) decoded as `U`, with its ETag:
-    /// the `ETag` header, else the body's `$etag`.
-    pub(crate) fn into_versioned<U: DeserializeOwned>(self) -> Result<Versioned<U>, Error> {
-        let etag = self.etag_or(self.value.get("$etag"))?;
-        Ok(Versioned {
-            value: convert(Value::Object(self.value.into()))?,
-            etag,
-        })
+    let etag = etag_or(rv.headers(), rv.get("$etag"))?;
+    Ok(Versioned {
+        value: decode_object(rv.into_inner().into())?,
+        etag,
+    })
+}
+
+/// Decodes a JSON object of the service (a twin, relationship, component or query row, which
+/// the spec leaves untyped) as the caller's `U`.
+pub(crate) fn decode_object<U: DeserializeOwned>(map: Map<String, Value>) -> Result<U, Error> {
+    serde_json::from_value(Value::Object(map)).map_err(|e| {
+        Error::new(
+            ErrorKind::DataConversion,
+            "the response did not match the expected shape",
+        )
+        .with_source(e)
+    })
+}
+
+/// A generated `{value, nextLink}` list page (`EventRouteCollection`, `ImportJobCollection`, …).
+pub(crate) trait ListPage: DeserializeOwned + Send + 'static {
+    /// The generated item type.
+    type Item;
+    /// The items (none when the page has no `value`) and the `nextLink`.
+    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+/// A list field as the generator types it: required (`Vec`) or optional (`Option<Vec>`).
+pub(crate) trait ListItems<T> {
+    fn into_items(self) -> Vec<T>;
+}
+
+impl<T> ListItems<T> for Vec<T> {
+    fn into_items(self) -> Vec<T> {
+        self
     }
+}
+
+impl<T> ListItems<T> for Option<Vec<T>> {
+    fn into_items(self) -> Vec<T> {
+        self.unwrap_or_default()
+    }
+}
+
+macro_rules! list_pages {
+    ($($collection:ident => $item:ty),* $(,)?) => {$(
+        impl ListPage for raw::types::$collection {
+            type Item = $item;
+            fn into_parts(self) -> (Vec<$item>, Option<String>) {
+                (ListItems::into_items(self.value), self.next_link)
+            }
+        }
+    )*};
+}
+
+list_pages! {
+    EventRouteCollection => raw::types::EventRoute,
+    PagedDigitalTwinsModelDataCollection => raw::types::DigitalTwinsModelData,
+    ImportJobCollection => raw::types::ImportJob,
+    DeleteJobCollection => raw::types::DeleteJob,
+    IncomingRelationshipCollection => raw::types::IncomingRelationship,
+    RelationshipCollection => Map<String, Value>,
 }
 
 impl DigitalTwinsClient {
     /// Runs one generated-client call with per-call `options` through the shared pipeline,
-    /// mapping its error into [`Error`].
+    /// mapping its error into [`Error`]. The headers stay in the `ResponseValue` (not copied).
     pub(crate) async fn call<'a, T, F, Fut>(
         &'a self,
         options: &RequestOptions,
         f: F,
-    ) -> Result<Response<T>, Error>
+    ) -> Result<ResponseValue<T>, Error>
     where
         F: FnOnce(&'a raw::Client) -> Fut,
         Fut: Future<
             Output = Result<ResponseValue<T>, progenitor_client::Error<raw::types::ErrorResponse>>,
         >,
     {
-        let reply = crate::pipeline::call(options, f(&self.inner.raw)).await?;
-        Ok(Response {
-            value: reply.value,
-            headers: reply.headers,
-        })
+        crate::pipeline::with_request_options(options, f(&self.inner.raw)).await
     }
 
-    /// [`call`](Self::call) for the many operations that return just the body, converted to
-    /// the facade's type.
-    pub(crate) async fn fetch<'a, T, U, F, Fut>(
+    /// [`call`](Self::call) for the many operations that return just the body: the generated
+    /// type, as decoded by the generated client.
+    pub(crate) async fn fetch<'a, T, F, Fut>(
         &'a self,
         options: &RequestOptions,
         f: F,
-    ) -> Result<U, Error>
+    ) -> Result<T, Error>
     where
-        T: Serialize,
-        U: DeserializeOwned,
         F: FnOnce(&'a raw::Client) -> Fut,
         Fut: Future<
             Output = Result<ResponseValue<T>, progenitor_client::Error<raw::types::ErrorResponse>>,
         >,
     {
-        convert(self.call(options, f).await?.value)
+        Ok(self.call(options, f).await?.into_inner())
     }
 
     /// Authenticated GET of an absolute `nextLink` through the pipeline (same auth, retries and
-    /// tracing as generated calls), decoded as JSON.
-    pub(crate) async fn get_next_link<T: DeserializeOwned>(
+    /// tracing as generated calls), decoded straight into the generated collection type `C`.
+    ///
+    /// This is the one request not made by a generated method: progenitor does not follow
+    /// `x-ms-pageable` links, and a `nextLink` is an opaque absolute URL.
+    pub(crate) async fn get_next_link<C: DeserializeOwned>(
         &self,
         options: &RequestOptions,
         url: &str,
         page_size: Option<u32>,
-    ) -> Result<Response<T>, Error> {
+    ) -> Result<(C, HeaderMap), Error> {
         let mut headers = HeaderMap::new();
         if let Some(n) = page_size {
             headers.insert("max-items-per-page", n.into());
         }
         let (bytes, headers) =
             crate::pipeline::get_absolute(&self.inner.raw, options, url, headers).await?;
-        let value = serde_json::from_slice(&bytes).map_err(|e| {
+        let page = serde_json::from_slice(&bytes).map_err(|e| {
             Error::new(
                 ErrorKind::DataConversion,
                 "a list page did not have the {value, nextLink} shape",
             )
             .with_source(e)
         })?;
-        Ok(Response { value, headers })
+        Ok((page, headers))
     }
 
     /// A [`Pager`] over a `{value, nextLink}` list: `first` fetches page one through the
-    /// generated client (given the checked `max-items-per-page`), later pages follow
-    /// `nextLink`. A `page_size` of 0 fails the pager's first poll, before anything is sent.
-    pub(crate) fn list_pager<T, F, Fut>(
+    /// generated client (given the checked `max-items-per-page`) and returns the generated
+    /// page `C` with its headers; later pages follow `nextLink` and decode into `C` too. Each
+    /// item becomes a `T` through `item` (the identity for typed lists). A `page_size` of 0
+    /// fails the pager's first poll, before anything is sent.
+    pub(crate) fn list_pager<C, T, F, Fut, M>(
         &self,
         options: RequestOptions,
         page_size: Option<u32>,
         start: Option<Continuation>,
         first: F,
+        item: M,
     ) -> Pager<T>
     where
-        T: DeserializeOwned + Send + 'static,
+        C: ListPage,
+        T: Send + 'static,
         F: Fn(DigitalTwinsClient, RequestOptions, Option<i64>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Response<Value>, Error>> + Send + 'static,
+        Fut: Future<Output = Result<(C, HeaderMap), Error>> + Send + 'static,
+        M: Fn(C::Item) -> Result<T, Error> + Send + Sync + 'static,
     {
         let max = match check_page_size(page_size) {
             Ok(max) => max,
@@ -268,12 +304,14 @@ impl DigitalTwinsClient {
         };
         let client = self.clone();
         let first = Arc::new(first);
+        let item = Arc::new(item);
         Pager::new(start, move |cont: Option<Continuation>| {
             let client = client.clone();
             let options = options.clone();
             let first = first.clone();
+            let item = item.clone();
             async move {
-                let resp: Response<Value> = match cont.as_ref().map(|c| c.kind()) {
+                let (page, headers): (C, HeaderMap) = match cont.as_ref().map(|c| c.kind()) {
                     None => first(client.clone(), options.clone(), max).await?,
                     Some(crate::paging::ContinuationKind::NextLink { url, page_size }) => {
                         client.get_next_link(&options, url, *page_size).await?
@@ -285,42 +323,25 @@ impl DigitalTwinsClient {
                         ));
                     }
                 };
-                let collection: Collection<T> =
-                    serde_json::from_value(resp.value).map_err(|e| {
-                        Error::new(
-                            ErrorKind::DataConversion,
-                            "a list page did not have the expected shape",
-                        )
-                        .with_source(e)
-                    })?;
-                let next = collection
-                    .next_link
+                let (items, next_link) = page.into_parts();
+                let items = items
+                    .into_iter()
+                    .map(|i| item(i))
+                    .collect::<Result<Vec<T>, Error>>()?;
+                let next = next_link
                     .filter(|l| !l.is_empty())
                     .map(|url| Continuation::next_link(page_size, url));
-                Ok(Page::new(collection.value, next).with_headers(resp.headers))
+                Ok(Page::new(items, next).with_headers(headers))
             }
         })
     }
 }
 
-/// The `{value, nextLink}` shape of every ADT list.
-#[derive(Deserialize)]
-struct Collection<T> {
-    value: Vec<T>,
-    #[serde(rename = "nextLink", default)]
-    next_link: Option<String>,
-}
-
-/// Converts between a generated type and a facade type through their shared JSON shape.
-pub(crate) fn convert<A: Serialize, B: DeserializeOwned>(a: A) -> Result<B, Error> {
-    let v = serde_json::to_value(a)?;
-    serde_json::from_value(v).map_err(|e| {
-        Error::new(
-            ErrorKind::DataConversion,
-            "the response did not match the expected shape",
-        )
-        .with_source(e)
-    })
+/// The first page of a list from its generated call, with its headers (copied once per page,
+/// for [`Page::headers`]).
+pub(crate) fn page_of<C>(rv: ResponseValue<C>) -> (C, HeaderMap) {
+    let headers = rv.headers().clone();
+    (rv.into_inner(), headers)
 }
 
 /// Serialises a caller's value for a request body.

@@ -5,10 +5,10 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::client::{API_VERSION, DigitalTwinsClient, Versioned};
+use super::client::{DigitalTwinsClient, Versioned, api_version, etag_or, into_versioned};
 use super::json_patch::JsonPatch;
 use super::twin::validate_id;
-use super::twins::{if_match_header, patch_body, versioned_value};
+use super::twins::{if_match_header, patch_body};
 use crate::request::setters;
 use crate::{Condition, ETag, Error, RequestOptions};
 
@@ -87,13 +87,13 @@ impl GetComponent {
         validate_id("twin_id", &self.twin_id)?;
         validate_id("component", &self.component)?;
         let (id, c) = (self.twin_id.as_str(), self.component.as_str());
-        let resp = self
+        let rv = self
             .client
             .call(&self.options, |raw| {
-                raw.digital_twins_get_component(id, c, API_VERSION, None, None)
+                raw.digital_twins_get_component(id, c, api_version(), None, None)
             })
             .await?;
-        versioned_value(resp.etag_or(None)?, Value::Object(resp.value.0))
+        into_versioned(rv)
     }
 }
 
@@ -132,7 +132,7 @@ impl UpdateComponent {
                 raw.digital_twins_update_component(
                     id,
                     c,
-                    API_VERSION,
+                    api_version(),
                     if_match.as_deref(),
                     None,
                     None,
@@ -140,6 +140,6 @@ impl UpdateComponent {
                 )
             })
             .await?;
-        resp.etag_or(None)
+        etag_or(resp.headers(), None)
     }
 }

@@ -1,26 +1,14 @@
 //! Event routes: where twin change notifications and telemetry are sent.
 
-use serde::{Deserialize, Serialize};
-
-use super::client::{API_VERSION, DigitalTwinsClient};
+use super::client::{DigitalTwinsClient, api_version, page_of};
 use super::twin::validate_id;
 use crate::paging::{Continuation, Pager};
-use crate::raw::digitaltwins::types;
 use crate::request::setters;
 use crate::{Error, RequestOptions};
 
-/// An event route: events matching `filter` go to the endpoint named `endpoint_name`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventRoute {
-    /// The route id (set by the service in responses).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// The endpoint (configured on the instance) the events go to.
-    #[serde(rename = "endpointName")]
-    pub endpoint_name: String,
-    /// Which events to route, e.g. `type = 'Microsoft.DigitalTwins.Twin.Update'`, or `true`.
-    pub filter: String,
-}
+/// An event route: events matching `filter` go to the endpoint named `endpoint_name`; `id` is
+/// set by the service in responses. The generated wire type (`EventRoute` of the spec).
+pub use crate::raw::digitaltwins::types::EventRoute;
 
 impl EventRoute {
     /// A route of events matching `filter` to `endpoint_name`.
@@ -115,15 +103,15 @@ impl AddEventRoute {
                 ),
             ));
         }
-        let body = types::EventRoute {
+        // The id travels in the path; the body leaves it out, as before.
+        let body = EventRoute {
             id: None,
-            endpoint_name: self.route.endpoint_name.clone(),
-            filter: self.route.filter.clone(),
+            ..self.route
         };
         let id = self.route_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.event_routes_add(id, API_VERSION, None, None, &body)
+                raw.event_routes_add(id, api_version(), None, None, &body)
             })
             .await?;
         Ok(())
@@ -148,7 +136,7 @@ impl GetEventRoute {
         let id = self.route_id.as_str();
         self.client
             .fetch(&self.options, |raw| {
-                raw.event_routes_get_by_id(id, API_VERSION, None, None)
+                raw.event_routes_get_by_id(id, api_version(), None, None)
             })
             .await
     }
@@ -172,7 +160,7 @@ impl DeleteEventRoute {
         let id = self.route_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.event_routes_delete(id, API_VERSION, None, None)
+                raw.event_routes_delete(id, api_version(), None, None)
             })
             .await?;
         Ok(())
@@ -207,11 +195,12 @@ impl ListEventRoutes {
             |client, options, page_size| async move {
                 client
                     .call(&options, |raw| {
-                        raw.event_routes_list(API_VERSION, page_size, None, None)
+                        raw.event_routes_list(api_version(), page_size, None, None)
                     })
-                    .await?
-                    .into_json()
+                    .await
+                    .map(page_of)
             },
+            Ok,
         )
     }
 }

@@ -1,12 +1,13 @@
 //! DTDL model operations: create (several at once), get, list, decommission, delete.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, failed_pager, to_body};
+use super::client::{
+    DigitalTwinsClient, api_version, check_page_size, failed_pager, page_of, to_body,
+};
 use super::twin::{validate_model_document, validate_model_id};
 use super::twins::object;
 use crate::paging::{Continuation, Pager};
@@ -16,31 +17,10 @@ use crate::{Error, RequestOptions};
 /// The service's limit on models per upload call.
 pub const MAX_MODELS_PER_CALL: usize = 250;
 
-/// A model's metadata, and its DTDL definition when requested.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelData {
-    /// The model's DTMI (`@id`).
-    pub id: String,
-    /// Display names by language (`{"en": "Room"}`); a plain string in the DTDL becomes `en`.
-    #[serde(rename = "displayName", default)]
-    pub display_name: BTreeMap<String, String>,
-    /// Descriptions by language.
-    #[serde(default)]
-    pub description: BTreeMap<String, String>,
-    /// Whether the model is decommissioned (no new twins may use it).
-    #[serde(default)]
-    pub decommissioned: bool,
-    /// When the model was uploaded.
-    #[serde(
-        rename = "uploadTime",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub upload_time: Option<DateTime<Utc>>,
-    /// The DTDL document, when requested (`include_definition`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<Value>,
-}
+/// A model's metadata (`id`, `display_name` and `description` by language, `decommissioned`,
+/// `upload_time`), and its DTDL definition in `model` when requested (empty otherwise). The
+/// generated wire type (`DigitalTwinsModelData` of the spec).
+pub use crate::raw::digitaltwins::types::DigitalTwinsModelData as ModelData;
 
 impl DigitalTwinsClient {
     /// Uploads DTDL models in one all-or-nothing call (`POST /models`). Models that reference
@@ -175,11 +155,13 @@ impl CreateModels {
             }
             body.push(object(m));
         }
-        self.client
+        let created = self
+            .client
             .fetch(&self.options, |raw| {
-                raw.digital_twin_models_add(API_VERSION, None, None, &body)
+                raw.digital_twin_models_add(api_version(), None, None, &body)
             })
-            .await
+            .await?;
+        Ok(created.0)
     }
 }
 
@@ -209,7 +191,7 @@ impl GetModel {
         let include = Some(self.include_definition);
         self.client
             .fetch(&self.options, |raw| {
-                raw.digital_twin_models_get_by_id(id, API_VERSION, include, None, None)
+                raw.digital_twin_models_get_by_id(id, api_version(), include, None, None)
             })
             .await
     }
@@ -277,7 +259,7 @@ impl ListModels {
                     client
                         .call(&options, |raw| {
                             raw.digital_twin_models_list(
-                                API_VERSION,
+                                api_version(),
                                 deps_ref,
                                 Some(include),
                                 page_size,
@@ -285,10 +267,11 @@ impl ListModels {
                                 None,
                             )
                         })
-                        .await?
-                        .into_json()
+                        .await
+                        .map(page_of)
                 }
             },
+            Ok,
         )
     }
 }
@@ -317,7 +300,7 @@ impl DecommissionModel {
         let id = self.model_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.digital_twin_models_update(id, API_VERSION, None, None, &body)
+                raw.digital_twin_models_update(id, api_version(), None, None, &body)
             })
             .await?;
         Ok(())
@@ -342,7 +325,7 @@ impl DeleteModel {
         let id = self.model_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.digital_twin_models_delete(id, API_VERSION, None, None)
+                raw.digital_twin_models_delete(id, api_version(), None, None)
             })
             .await?;
         Ok(())

@@ -3,7 +3,9 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::client::{API_VERSION, DigitalTwinsClient, check_page_size, convert, failed_pager};
+use super::client::{
+    DigitalTwinsClient, ListItems, api_version, check_page_size, decode_object, failed_pager,
+};
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
 use crate::raw::digitaltwins::types;
 use crate::request::setters;
@@ -79,7 +81,8 @@ impl QueryTwins {
     }
 
     /// The rows decoded as `T` (e.g. [`BasicDigitalTwin`](super::BasicDigitalTwin) for
-    /// `SELECT *`).
+    /// `SELECT *`): each row object of the generated `QueryResult` is deserialised once into
+    /// `T`.
     pub fn into_stream_as<T: DeserializeOwned + Send + 'static>(self) -> Pager<T> {
         if let Err(e) = self.check() {
             return failed_pager(e);
@@ -119,23 +122,23 @@ impl QueryTwins {
                     }
                 };
                 let max = page_size.map(i64::from);
-                let resp = client
+                let rv = client
                     .call(&options, |raw| {
-                        raw.query_query_twins(API_VERSION, max, None, None, &spec)
+                        raw.query_query_twins(api_version(), max, None, None, &spec)
                     })
                     .await?;
-                let next = resp
-                    .value
+                // The page keeps its headers (query charge, item type): one copy per page.
+                let headers = rv.headers().clone();
+                let result = rv.into_inner();
+                let next = result
                     .continuation_token
                     .filter(|t| !t.is_empty() && t != "null")
                     .map(|t| Continuation::digitaltwins_query(page_size, t));
-                let rows: Vec<T> = resp
-                    .value
-                    .value
+                let rows: Vec<T> = ListItems::into_items(result.value)
                     .into_iter()
-                    .map(|row| convert(Value::Object(row)))
+                    .map(decode_object)
                     .collect::<Result<_, _>>()?;
-                Ok(Page::new(rows, next).with_headers(resp.headers))
+                Ok(Page::new(rows, next).with_headers(headers))
             }
         })
     }

@@ -2,11 +2,14 @@
 
 use std::marker::PhantomData;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{API_VERSION, DigitalTwinsClient, Versioned, failed_pager, to_body};
+use super::client::{
+    DigitalTwinsClient, Versioned, api_version, decode_object, etag_or, failed_pager,
+    into_versioned, page_of, to_body,
+};
 use super::json_patch::JsonPatch;
 use super::twin::{validate_id, validate_relationship_body};
 use super::twins::{condition_not_supported, if_match_header, object, patch_body, star};
@@ -15,26 +18,11 @@ use crate::raw::digitaltwins::types;
 use crate::request::setters;
 use crate::{Condition, ETag, Error, RequestOptions};
 
-/// An incoming relationship, as listed by [`DigitalTwinsClient::list_incoming_relationships`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IncomingRelationship {
-    /// `$relationshipId`: unique per source twin.
-    #[serde(rename = "$relationshipId", default)]
-    pub relationship_id: String,
-    /// `$sourceId`: the twin the relationship starts from.
-    #[serde(rename = "$sourceId", default)]
-    pub source_id: String,
-    /// `$relationshipName`.
-    #[serde(rename = "$relationshipName", default)]
-    pub relationship_name: String,
-    /// `$relationshipLink`: the relationship's path on the source twin.
-    #[serde(
-        rename = "$relationshipLink",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub relationship_link: Option<String>,
-}
+/// An incoming relationship, as listed by [`DigitalTwinsClient::list_incoming_relationships`]:
+/// `relationship_id` (`$relationshipId`, unique per source twin), `source_id` (`$sourceId`),
+/// `relationship_name` and `relationship_link` (the relationship's path on the source twin).
+/// The generated wire type (`IncomingRelationship` of the spec).
+pub use crate::raw::digitaltwins::types::IncomingRelationship;
 
 impl DigitalTwinsClient {
     /// Adds or replaces a relationship from `source_id`
@@ -200,20 +188,21 @@ impl AddRelationship {
         };
         let map = object(body);
         let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
-        self.client
+        let rv = self
+            .client
             .call(&self.options, |raw| {
                 raw.digital_twins_add_relationship(
                     id,
                     rid,
-                    API_VERSION,
+                    api_version(),
                     if_none_match,
                     None,
                     None,
                     &map,
                 )
             })
-            .await?
-            .into_versioned()
+            .await?;
+        into_versioned(rv)
     }
 }
 
@@ -242,12 +231,13 @@ impl GetRelationship {
         validate_id("source_id", &self.source_id)?;
         validate_id("relationship_id", &self.relationship_id)?;
         let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
-        self.client
+        let rv = self
+            .client
             .call(&self.options, |raw| {
-                raw.digital_twins_get_relationship_by_id(id, rid, API_VERSION, None, None)
+                raw.digital_twins_get_relationship_by_id(id, rid, api_version(), None, None)
             })
-            .await?
-            .into_versioned()
+            .await?;
+        into_versioned(rv)
     }
 }
 
@@ -286,7 +276,7 @@ impl UpdateRelationship {
                 raw.digital_twins_update_relationship(
                     id,
                     rid,
-                    API_VERSION,
+                    api_version(),
                     if_match.as_deref(),
                     None,
                     None,
@@ -294,7 +284,7 @@ impl UpdateRelationship {
                 )
             })
             .await?;
-        resp.etag_or(None)
+        etag_or(resp.headers(), None)
     }
 }
 
@@ -329,7 +319,7 @@ impl DeleteRelationship {
                 raw.digital_twins_delete_relationship(
                     id,
                     rid,
-                    API_VERSION,
+                    api_version(),
                     if_match.as_deref(),
                     None,
                     None,
@@ -375,7 +365,8 @@ impl ListRelationships {
         self.into_stream_as()
     }
 
-    /// All relationships decoded as `T` (e.g. [`BasicRelationship`](super::BasicRelationship)).
+    /// All relationships decoded as `T` (e.g. [`BasicRelationship`](super::BasicRelationship)):
+    /// each relationship object of the generated page is deserialised once into `T`.
     pub fn into_stream_as<T: DeserializeOwned + Send + 'static>(self) -> Pager<T> {
         let source_id = self.source_id;
         let name = self.relationship_name;
@@ -400,23 +391,26 @@ impl ListRelationships {
                         if let Some(name) = &name {
                             url.push_str(&format!("relationshipName={}&", encode_segment(name)));
                         }
-                        url.push_str(&format!("api-version={API_VERSION}"));
-                        return client.get_next_link(&options, &url, Some(n)).await;
+                        url.push_str(&format!("api-version={}", api_version()));
+                        return client
+                            .get_next_link::<types::RelationshipCollection>(&options, &url, Some(n))
+                            .await;
                     }
                     client
                         .call(&options, |raw| {
                             raw.digital_twins_list_relationships(
                                 &source_id,
-                                API_VERSION,
+                                api_version(),
                                 name.as_deref(),
                                 None,
                                 None,
                             )
                         })
-                        .await?
-                        .into_json()
+                        .await
+                        .map(page_of)
                 }
             },
+            decode_object,
         )
     }
 }
@@ -460,25 +454,33 @@ impl ListIncomingRelationships {
                 async move {
                     if let Some(n) = page_size {
                         let url = format!(
-                            "{}/digitaltwins/{}/incomingrelationships?api-version={API_VERSION}",
+                            "{}/digitaltwins/{}/incomingrelationships?api-version={}",
                             client.endpoint(),
-                            encode_segment(&twin_id)
+                            encode_segment(&twin_id),
+                            api_version()
                         );
-                        return client.get_next_link(&options, &url, Some(n)).await;
+                        return client
+                            .get_next_link::<types::IncomingRelationshipCollection>(
+                                &options,
+                                &url,
+                                Some(n),
+                            )
+                            .await;
                     }
                     client
                         .call(&options, |raw| {
                             raw.digital_twins_list_incoming_relationships(
                                 &twin_id,
-                                API_VERSION,
+                                api_version(),
                                 None,
                                 None,
                             )
                         })
-                        .await?
-                        .into_json()
+                        .await
+                        .map(page_of)
                 }
             },
+            Ok,
         )
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::client::{API_VERSION, DigitalTwinsClient, to_body};
+use super::client::{DigitalTwinsClient, api_version, to_body};
 use super::twin::validate_id;
 use super::twins::object;
 use crate::request::setters;
@@ -125,7 +125,15 @@ impl SendTelemetry {
             None => {
                 self.client
                     .call(&self.options, |raw| {
-                        raw.digital_twins_send_telemetry(id, API_VERSION, mid, st, None, None, &map)
+                        raw.digital_twins_send_telemetry(
+                            id,
+                            api_version(),
+                            mid,
+                            st,
+                            None,
+                            None,
+                            &map,
+                        )
                     })
                     .await?;
             }
@@ -135,7 +143,7 @@ impl SendTelemetry {
                         raw.digital_twins_send_component_telemetry(
                             id,
                             c,
-                            API_VERSION,
+                            api_version(),
                             mid,
                             st,
                             None,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::client::{API_VERSION, DigitalTwinsClient, Versioned, to_body};
+use super::client::{DigitalTwinsClient, Versioned, api_version, etag_or, into_versioned, to_body};
 use super::json_patch::JsonPatch;
 use super::twin::{validate_id, validate_twin_body};
 use crate::raw::digitaltwins::types;
@@ -145,12 +145,13 @@ impl AddTwin {
         };
         let map = object(body);
         let id = self.twin_id.as_str();
-        self.client
+        let rv = self
+            .client
             .call(&self.options, |raw| {
-                raw.digital_twins_add(id, API_VERSION, if_none_match, None, None, &map)
+                raw.digital_twins_add(id, api_version(), if_none_match, None, None, &map)
             })
-            .await?
-            .into_versioned()
+            .await?;
+        into_versioned(rv)
     }
 }
 
@@ -177,12 +178,13 @@ impl GetTwin {
     pub async fn send_as<U: DeserializeOwned>(self) -> Result<Versioned<U>, Error> {
         validate_id("twin_id", &self.twin_id)?;
         let id = self.twin_id.as_str();
-        self.client
+        let rv = self
+            .client
             .call(&self.options, |raw| {
-                raw.digital_twins_get_by_id(id, API_VERSION, None, None)
+                raw.digital_twins_get_by_id(id, api_version(), None, None)
             })
-            .await?
-            .into_versioned()
+            .await?;
+        into_versioned(rv)
     }
 }
 
@@ -217,10 +219,10 @@ impl UpdateTwin {
         let resp = self
             .client
             .call(&self.options, |raw| {
-                raw.digital_twins_update(id, API_VERSION, if_match.as_deref(), None, None, &body)
+                raw.digital_twins_update(id, api_version(), if_match.as_deref(), None, None, &body)
             })
             .await?;
-        resp.etag_or(None)
+        etag_or(resp.headers(), None)
     }
 }
 
@@ -250,7 +252,7 @@ impl DeleteTwin {
         let id = self.twin_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.digital_twins_delete(id, API_VERSION, if_match.as_deref(), None, None)
+                raw.digital_twins_delete(id, api_version(), if_match.as_deref(), None, None)
             })
             .await?;
         Ok(())
@@ -302,14 +304,4 @@ pub(crate) fn object(v: Value) -> serde_json::Map<String, Value> {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
     }
-}
-
-pub(crate) fn versioned_value<T: DeserializeOwned>(
-    etag: ETag,
-    v: Value,
-) -> Result<Versioned<T>, Error> {
-    Ok(Versioned {
-        value: super::client::convert(v)?,
-        etag,
-    })
 }
