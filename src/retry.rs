@@ -11,7 +11,8 @@
 //!
 //! # Which calls are retried
 //!
-//! Only calls that are safe to repeat are retried by default (the table is `is_idempotent` in this module):
+//! Only calls that are safe to repeat are retried by default (`is_idempotent` in this module, with
+//! the per-operation tables in `iothub::idempotency` and `digitaltwins::idempotency`):
 //! GET, PUT, DELETE; IoT Hub twin PATCH (a merge: applying it twice gives the same twin); ADT JSON
 //! Patch only when it carries a concrete `If-Match` ETag (a repeat then fails with 412 instead of
 //! applying twice, since `add` on an array appends and `remove` on a removed path fails); query
@@ -255,45 +256,39 @@ pub(crate) fn retry_after_from_headers(headers: &HeaderMap, now: SystemTime) -> 
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Operations that are never safe to repeat without the caller's consent, whatever their method.
-const NON_IDEMPOTENT_OPERATIONS: &[&str] = &[
-    // IoT Hub
-    "devices_invoke_method",
-    "modules_invoke_method",
-    "bulk_registry_update_registry",
-    "jobs_create_import_export_job",
-    "digital_twin_invoke_root_level_command",
-    "digital_twin_invoke_component_command",
-    "cloud_to_device_messages_abandon_feedback_notification",
-    // A GET that locks a feedback message: a repeat locks another one.
-    "cloud_to_device_messages_receive_feedback_notification",
-    // ADT
-    "digital_twin_models_add",
-    "digital_twins_send_telemetry",
-    "digital_twins_send_component_telemetry",
-    "delete_jobs_add",
-];
+/// A service's idempotency entries, by progenitor operation id (snake_case): the operations
+/// whose method alone does not say whether a repeat is safe. Each service keeps its table beside
+/// its facade (`iothub::idempotency`, `digitaltwins::idempotency`); [`is_idempotent`] looks
+/// through the tables of the enabled services.
+pub(crate) struct OperationTable {
+    /// Operations that are never safe to repeat without the caller's consent, whatever their
+    /// method.
+    pub(crate) non_idempotent: &'static [&'static str],
+    /// POST operations that are safe to repeat (reads, or "set"/"cancel" operations whose repeat
+    /// leaves the same state).
+    pub(crate) idempotent_posts: &'static [&'static str],
+    /// PATCH operations with merge semantics (repeating the same patch gives the same document).
+    pub(crate) merge_patches: &'static [&'static str],
+}
 
-/// POST operations that are safe to repeat (reads, or "set"/"cancel" operations whose repeat
-/// leaves the same state).
-const IDEMPOTENT_POSTS: &[&str] = &[
-    // IoT Hub: twin query (read), configuration test query (read), cancel a scheduled job
-    // (cancelling twice leaves it cancelled), apply configuration content (sets the content).
-    "query_get_twins",
-    "configuration_test_queries",
-    "jobs_cancel_scheduled_job",
-    "configuration_apply_on_edge_device",
-    // ADT: query (read), cancel an import job (returns the job unchanged when finished).
-    "query_query_twins",
-    "import_jobs_cancel",
-];
+impl OperationTable {
+    /// All operation ids named in the table (checked against the generated code in tests).
+    #[cfg(test)]
+    pub(crate) fn operation_ids(&self) -> impl Iterator<Item = &'static str> {
+        self.non_idempotent
+            .iter()
+            .chain(self.idempotent_posts)
+            .chain(self.merge_patches)
+            .copied()
+    }
+}
 
-/// PATCH operations with merge semantics (repeating the same patch gives the same document).
-const MERGE_PATCHES: &[&str] = &[
-    "devices_update_twin",
-    "modules_update_twin",
-    // ADT model decommission: the only allowed patch is `replace /decommissioned true`.
-    "digital_twin_models_update",
+/// The tables of the services compiled in.
+const TABLES: &[&OperationTable] = &[
+    #[cfg(feature = "iothub")]
+    &crate::iothub::idempotency::TABLE,
+    #[cfg(feature = "digitaltwins")]
+    &crate::digitaltwins::idempotency::TABLE,
 ];
 
 /// Decides whether a call may be retried without the caller's opt-in, from its progenitor
@@ -302,10 +297,15 @@ const MERGE_PATCHES: &[&str] = &[
 /// Unknown operation ids fall back to the method: GET/HEAD/OPTIONS/PUT/DELETE yes, PATCH only
 /// with a concrete `If-Match`, POST no.
 pub(crate) fn is_idempotent(operation_id: &str, method: &Method, headers: &HeaderMap) -> bool {
-    if NON_IDEMPOTENT_OPERATIONS.contains(&operation_id) {
+    if TABLES
+        .iter()
+        .any(|t| t.non_idempotent.contains(&operation_id))
+    {
         return false;
     }
-    if IDEMPOTENT_POSTS.contains(&operation_id) || MERGE_PATCHES.contains(&operation_id) {
+    if TABLES.iter().any(|t| {
+        t.idempotent_posts.contains(&operation_id) || t.merge_patches.contains(&operation_id)
+    }) {
         return true;
     }
     match *method {
@@ -318,14 +318,11 @@ pub(crate) fn is_idempotent(operation_id: &str, method: &Method, headers: &Heade
     }
 }
 
-/// All operation ids named in the tables above (checked against the generated code in tests).
+/// All operation ids named in the tables of the services compiled in (checked against the
+/// generated code in tests).
 #[cfg(test)]
 pub(crate) fn table_operation_ids() -> impl Iterator<Item = &'static str> {
-    NON_IDEMPOTENT_OPERATIONS
-        .iter()
-        .chain(IDEMPOTENT_POSTS)
-        .chain(MERGE_PATCHES)
-        .copied()
+    TABLES.iter().flat_map(|t| t.operation_ids())
 }
 
 /// Outcome of one run of the retry loop, for tracing and errors.
@@ -472,8 +469,26 @@ mod tests {
         let mut star = HeaderMap::new();
         star.insert("if-match", HeaderValue::from_static("*"));
         assert!(is_idempotent("devices_get_twin", &Method::GET, &none));
-        assert!(is_idempotent("modules_update_twin", &Method::PATCH, &none));
-        assert!(is_idempotent("query_get_twins", &Method::POST, &none));
+        // From the service tables (`iothub::idempotency`, `digitaltwins::idempotency`).
+        #[cfg(feature = "iothub")]
+        {
+            assert!(is_idempotent("modules_update_twin", &Method::PATCH, &none));
+            assert!(is_idempotent("query_get_twins", &Method::POST, &none));
+        }
+        #[cfg(feature = "digitaltwins")]
+        {
+            assert!(is_idempotent("query_query_twins", &Method::POST, &none));
+            assert!(is_idempotent(
+                "digital_twin_models_update",
+                &Method::PATCH,
+                &none
+            ));
+            assert!(!is_idempotent(
+                "digital_twin_models_add",
+                &Method::POST,
+                &none
+            ));
+        }
         assert!(is_idempotent(
             "jobs_create_scheduled_job",
             &Method::PUT,

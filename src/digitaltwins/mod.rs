@@ -33,6 +33,7 @@
 mod client;
 mod components;
 mod event_routes;
+pub(crate) mod idempotency;
 mod jobs;
 pub mod json_patch;
 mod models;

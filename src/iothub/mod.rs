@@ -45,6 +45,7 @@
 mod bulk;
 mod configurations;
 mod http;
+pub(crate) mod idempotency;
 mod identities;
 mod jobs;
 mod methods;
