@@ -370,3 +370,39 @@ pub(crate) fn failed_pager<T: Send + 'static>(e: Error) -> Pager<T> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_pages_decode_into_the_generated_collection() {
+        let body = br#"{"value":[{"id":"r1","endpointName":"hub","filter":"true"}],"nextLink":"https://x/eventroutes?continuationToken=t"}"#;
+        let page: raw::types::EventRouteCollection = serde_json::from_slice(body).unwrap();
+        let (items, next) = page.into_parts();
+        assert_eq!(items[0].id.as_deref(), Some("r1"));
+        assert_eq!(items[0].endpoint_name, "hub");
+        assert_eq!(
+            next.as_deref(),
+            Some("https://x/eventroutes?continuationToken=t")
+        );
+        assert!(ListItems::<u8>::into_items(None).is_empty());
+    }
+
+    #[test]
+    fn versioned_takes_the_header_etag_else_the_body_etag() {
+        let mut map = Map::new();
+        map.insert("$dtId".into(), "room-1".into());
+        map.insert("$etag".into(), "W/\"body\"".into());
+        let twin = raw::types::DigitalTwin(map);
+        let mut headers = HeaderMap::new();
+        let rv = ResponseValue::new(twin.clone(), reqwest::StatusCode::OK, headers.clone());
+        let v: Versioned<Value> = into_versioned(rv).unwrap();
+        assert_eq!(v.etag, ETag::new("W/\"body\""));
+        assert_eq!(v.value["$dtId"], "room-1");
+        headers.insert("etag", "W/\"header\"".parse().unwrap());
+        let rv = ResponseValue::new(twin, reqwest::StatusCode::OK, headers);
+        let v: Versioned<Value> = into_versioned(rv).unwrap();
+        assert_eq!(v.etag, ETag::new("W/\"header\""));
+    }
+}
