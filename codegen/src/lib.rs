@@ -91,6 +91,11 @@ pub const DIGITALTWINS: Service = Service {
             fixups::adt_api_version_plain_string,
         ),
         ("adt_job_shapes", fixups::adt_job_shapes),
+        ("adt_import_job_request", fixups::adt_import_job_request),
+        (
+            "adt_relationship_lists_page_size",
+            fixups::adt_relationship_lists_page_size,
+        ),
     ],
 };
 

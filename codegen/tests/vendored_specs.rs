@@ -88,6 +88,8 @@ fn digitaltwins_fixups_change_what_they_document() {
     assert_eq!(changes(a, "adt_api_version_plain_string").len(), 1);
     // ImportJob/DeleteJob status -> AdtJobStatus (the only enums: no open_enums for ADT), ids.
     assert_eq!(changes(a, "adt_job_shapes").len(), 4);
+    assert_eq!(changes(a, "adt_import_job_request").len(), 1);
+    assert_eq!(changes(a, "adt_relationship_lists_page_size").len(), 2);
     assert_eq!(
         prepared.openapi["components"]["securitySchemes"]["oauth2"]["type"],
         "oauth2"

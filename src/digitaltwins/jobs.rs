@@ -100,28 +100,6 @@ pub use crate::raw::digitaltwins::types::ImportJob;
 /// `finished_date_time`, `purge_date_time` and `error` for failed jobs.
 pub use crate::raw::digitaltwins::types::DeleteJob;
 
-impl ImportJob {
-    /// An import job request: read `input_blob_uri` (NDJSON), write the log to
-    /// `output_blob_uri`. The service fills in the rest.
-    pub fn new(
-        id: impl Into<String>,
-        input_blob_uri: impl Into<String>,
-        output_blob_uri: impl Into<String>,
-    ) -> Self {
-        ImportJob {
-            created_date_time: None,
-            error: None,
-            finished_date_time: None,
-            id: id.into(),
-            input_blob_uri: input_blob_uri.into(),
-            last_action_date_time: None,
-            output_blob_uri: output_blob_uri.into(),
-            purge_date_time: None,
-            status: None,
-        }
-    }
-}
-
 impl DigitalTwinsClient {
     /// Creates an import job (`PUT /jobs/imports/{id}`) reading `input_blob_uri` (NDJSON) and
     /// writing its log to `output_blob_uri`. The id is yours, so retrying is safe.
@@ -273,11 +251,10 @@ impl CreateImportJob {
                 ));
             }
         }
-        let body = ImportJob::new(
-            self.job_id.clone(),
-            self.input_blob_uri,
-            self.output_blob_uri,
-        );
+        let body = crate::raw::digitaltwins::types::ImportJobRequest {
+            input_blob_uri: self.input_blob_uri,
+            output_blob_uri: self.output_blob_uri,
+        };
         let id = self.job_id.as_str();
         self.client
             .fetch(&self.options, |raw| {

@@ -350,10 +350,8 @@ impl ListRelationships {
     }
 
     setters! {
-        /// Maximum relationships per page (`max-items-per-page`). The 2023-10-31 spec does not
-        /// declare this header for relationship lists, so when it is set the first page is
-        /// fetched from the same URL through the pipeline's authenticated GET, with the header
-        /// added.
+        /// Maximum relationships per page (`max-items-per-page`; declared for relationship lists
+        /// by the codegen fixup `adt_relationship_lists_page_size`).
         page_size;
         continuation;
         /// Per-call options, applied to every page.
@@ -382,26 +380,13 @@ impl ListRelationships {
                 let source_id = source_id.clone();
                 let name = name.clone();
                 async move {
-                    if let Some(n) = page_size {
-                        let mut url = format!(
-                            "{}/digitaltwins/{}/relationships?",
-                            client.endpoint(),
-                            encode_segment(&source_id)
-                        );
-                        if let Some(name) = &name {
-                            url.push_str(&format!("relationshipName={}&", encode_segment(name)));
-                        }
-                        url.push_str(&format!("api-version={}", api_version()));
-                        return client
-                            .get_next_link::<types::RelationshipCollection>(&options, &url, Some(n))
-                            .await;
-                    }
                     client
                         .call(&options, |raw| {
                             raw.digital_twins_list_relationships(
                                 &source_id,
                                 api_version(),
                                 name.as_deref(),
+                                page_size.map(i64::from),
                                 None,
                                 None,
                             )
@@ -428,10 +413,8 @@ pub struct ListIncomingRelationships {
 
 impl ListIncomingRelationships {
     setters! {
-        /// Maximum relationships per page (`max-items-per-page`). The 2023-10-31 spec does not
-        /// declare this header for relationship lists, so when it is set the first page is
-        /// fetched from the same URL through the pipeline's authenticated GET, with the header
-        /// added.
+        /// Maximum relationships per page (`max-items-per-page`; declared for relationship lists
+        /// by the codegen fixup `adt_relationship_lists_page_size`).
         page_size;
         continuation;
         /// Per-call options, applied to every page.
@@ -452,26 +435,12 @@ impl ListIncomingRelationships {
             move |client, options, _| {
                 let twin_id = twin_id.clone();
                 async move {
-                    if let Some(n) = page_size {
-                        let url = format!(
-                            "{}/digitaltwins/{}/incomingrelationships?api-version={}",
-                            client.endpoint(),
-                            encode_segment(&twin_id),
-                            api_version()
-                        );
-                        return client
-                            .get_next_link::<types::IncomingRelationshipCollection>(
-                                &options,
-                                &url,
-                                Some(n),
-                            )
-                            .await;
-                    }
                     client
                         .call(&options, |raw| {
                             raw.digital_twins_list_incoming_relationships(
                                 &twin_id,
                                 api_version(),
+                                page_size.map(i64::from),
                                 None,
                                 None,
                             )
@@ -483,15 +452,4 @@ impl ListIncomingRelationships {
             Ok,
         )
     }
-}
-
-/// Percent-encodes one path segment or query value (everything but RFC 3986 unreserved).
-fn encode_segment(s: &str) -> String {
-    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const SET: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    utf8_percent_encode(s, SET).to_string()
 }

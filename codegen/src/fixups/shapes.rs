@@ -456,6 +456,113 @@ pub fn adt_job_shapes(spec: &mut Value) -> Result<Vec<String>> {
     Ok(changes)
 }
 
+/// Finds an operation by id under `paths`.
+fn operation_mut<'a>(
+    spec: &'a mut Value,
+    fixup: &'static str,
+    operation_id: &str,
+) -> Result<&'a mut Map<String, Value>> {
+    spec.get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(Value::as_object_mut)
+        .find(|op| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
+        .ok_or_else(|| Error::fixup(fixup, format!("operation {operation_id} not found")))
+}
+
+/// The ADT relationship lists take the service's page size header like every other ADT list
+/// (`max-items-per-page`), but the spec declares it only on the model, event route and job lists,
+/// so `.page_size(n)` on a relationship list could not go through the generated method. The two
+/// operations get the shared `max-items-per-page` parameter.
+pub fn adt_relationship_lists_page_size(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "adt_relationship_lists_page_size";
+    const PARAM: &str = "#/components/parameters/max-items-per-page";
+    if spec
+        .pointer("/components/parameters/max-items-per-page")
+        .is_none()
+    {
+        return Err(Error::fixup(
+            NAME,
+            "the shared max-items-per-page parameter is gone",
+        ));
+    }
+    let mut changes = Vec::new();
+    for id in [
+        "DigitalTwins_ListRelationships",
+        "DigitalTwins_ListIncomingRelationships",
+    ] {
+        let params = operation_mut(spec, NAME, id)?
+            .entry("parameters")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .ok_or_else(|| Error::fixup(NAME, format!("{id}.parameters is not a list")))?;
+        if params
+            .iter()
+            .any(|p| p.get("$ref").and_then(Value::as_str) == Some(PARAM))
+        {
+            return Err(Error::fixup(
+                NAME,
+                format!("{id} already takes max-items-per-page"),
+            ));
+        }
+        params.push(json!({ "$ref": PARAM }));
+        changes.push(format!("{id}: + max-items-per-page"));
+    }
+    Ok(changes)
+}
+
+/// The schema [`adt_import_job_request`] adds.
+pub const ADT_IMPORT_JOB_REQUEST: &str = "ImportJobRequest";
+
+/// `ImportJobs_Add` takes the whole `ImportJob` as its body, whose `id`, `status` and times are
+/// read-only (the service sets them; recorded SDK calls send only the two blob URIs). With the id
+/// required by [`adt_job_shapes`], every create would send it. The body gets its own schema,
+/// [`ADT_IMPORT_JOB_REQUEST`], with the two writable, required URIs.
+pub fn adt_import_job_request(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "adt_import_job_request";
+    let job = {
+        let schemas = schemas_mut(spec, NAME)?;
+        if schemas.contains_key(ADT_IMPORT_JOB_REQUEST) {
+            return Err(Error::fixup(
+                NAME,
+                format!("the spec already defines {ADT_IMPORT_JOB_REQUEST}"),
+            ));
+        }
+        schema_mut(schemas, NAME, "ImportJob")?.clone()
+    };
+    let props = job.get("properties").and_then(Value::as_object);
+    let uri = |name: &str| {
+        props
+            .and_then(|p| p.get(name))
+            .cloned()
+            .ok_or_else(|| Error::fixup(NAME, format!("ImportJob has no {name} any more")))
+    };
+    let request = json!({
+        "description": "The body of an import job creation: the input and output blobs (everything else is set by the service).",
+        "type": "object",
+        "required": ["inputBlobUri", "outputBlobUri"],
+        "properties": { "inputBlobUri": uri("inputBlobUri")?, "outputBlobUri": uri("outputBlobUri")? }
+    });
+    let body = operation_mut(spec, NAME, "ImportJobs_Add")?
+        .get_mut("requestBody")
+        .and_then(|b| b.pointer_mut("/content/application~1json/schema"))
+        .ok_or_else(|| Error::fixup(NAME, "ImportJobs_Add has no JSON body any more"))?;
+    if body.get("$ref").and_then(Value::as_str) != Some("#/components/schemas/ImportJob") {
+        return Err(Error::fixup(
+            NAME,
+            format!("ImportJobs_Add body is no longer ImportJob (found {body})"),
+        ));
+    }
+    *body = json!({ "$ref": format!("#/components/schemas/{ADT_IMPORT_JOB_REQUEST}") });
+    schemas_mut(spec, NAME)?.insert(ADT_IMPORT_JOB_REQUEST.into(), request);
+    Ok(vec![format!(
+        "ImportJobs_Add: body ImportJob -> {ADT_IMPORT_JOB_REQUEST}"
+    )])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
