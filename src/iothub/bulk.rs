@@ -1,13 +1,8 @@
 //! Bulk registry operations (`POST /devices`): create, update or delete up to 100 device
 //! identities in one call.
 
-use reqwest::Method;
-use serde_json::{Map, Value, json};
-
-use super::IotHubClient;
-use super::http::{Req, to_json};
-use super::models::{BulkOperationResult, Device};
-use super::validation;
+use super::models::{BulkOperationResult, Device, ExportImportDevice};
+use super::{IotHubClient, api_version, validation};
 use crate::request::setters;
 use crate::{ETag, Error, RequestOptions};
 
@@ -88,8 +83,8 @@ impl BulkOperation {
         BulkOperation {
             mode: BulkOperationMode::Delete,
             device: Device {
-                device_id: device_id.into(),
-                ..Default::default()
+                authentication: None,
+                ..Device::new(device_id)
             },
         }
     }
@@ -99,9 +94,9 @@ impl BulkOperation {
         BulkOperation {
             mode: BulkOperationMode::DeleteIfMatchETag,
             device: Device {
-                device_id: device_id.into(),
+                authentication: None,
                 etag: Some(etag.into()),
-                ..Default::default()
+                ..Device::new(device_id)
             },
         }
     }
@@ -111,12 +106,16 @@ impl BulkOperation {
         self.mode
     }
 
-    fn to_json(&self) -> Result<Value, Error> {
+    /// The entry as sent: `id`, `importMode`, `eTag` (conditional modes), and `status`,
+    /// `authentication`, `capabilities` (create and update).
+    fn to_entry(&self) -> Result<ExportImportDevice, Error> {
         validation::check_device_id(&self.device.device_id)?;
         let d = &self.device;
-        let mut m = Map::new();
-        m.insert("id".into(), json!(d.device_id));
-        m.insert("importMode".into(), json!(self.mode.as_str()));
+        let mut entry = ExportImportDevice {
+            id: Some(d.device_id.clone()),
+            import_mode: Some(self.mode.as_str().to_owned()),
+            ..Default::default()
+        };
         if matches!(
             self.mode,
             BulkOperationMode::UpdateIfMatchETag | BulkOperationMode::DeleteIfMatchETag
@@ -135,23 +134,17 @@ impl BulkOperation {
                     ),
                 ));
             }
-            m.insert("eTag".into(), json!(etag));
+            entry.e_tag = Some(etag);
         }
         if !matches!(
             self.mode,
             BulkOperationMode::Delete | BulkOperationMode::DeleteIfMatchETag
         ) {
-            if let Some(s) = &d.status {
-                m.insert("status".into(), json!(s));
-            }
-            if let Some(a) = &d.authentication {
-                m.insert("authentication".into(), to_json("authentication", a)?);
-            }
-            if let Some(c) = &d.capabilities {
-                m.insert("capabilities".into(), to_json("capabilities", c)?);
-            }
+            entry.status = d.status.clone();
+            entry.authentication = d.authentication.clone();
+            entry.capabilities = d.capabilities.clone();
         }
-        Ok(Value::Object(m))
+        Ok(entry)
     }
 }
 
@@ -198,29 +191,24 @@ impl BulkRegistry {
         let body = self
             .operations
             .iter()
-            .map(BulkOperation::to_json)
+            .map(BulkOperation::to_entry)
             .collect::<Result<Vec<_>, _>>()?;
-        let req = Req::new(
-            Method::POST,
-            "bulk_registry_update_registry",
-            "/devices".into(),
-        )
-        .body(Value::Array(body));
-        match self.client.send_req(req, &self.options).await {
-            Ok(resp) => resp.json(),
-            Err(e) if e.status().is_some_and(|s| s.as_u16() == 400) => {
-                // The service answers 400 with the per-entry result when entries fail.
-                match e
-                    .response_body()
-                    .and_then(|b| serde_json::from_str::<BulkOperationResult>(b).ok())
-                    .filter(|r| !r.errors.is_empty())
-                {
-                    Some(result) => Ok(result),
-                    None => Err(e),
-                }
+        let raw = &self.client.inner.raw;
+        let call = async {
+            match raw
+                .bulk_registry_update_registry(api_version(), &body)
+                .await
+            {
+                // The service answers 400 with the per-entry result when entries fail: that is
+                // this call's answer, not an error. A 400 without entry errors (the request as
+                // a whole was rejected) stays an error.
+                Err(progenitor_client::Error::ErrorResponse(rv)) if !rv.errors.is_empty() => Ok(rv),
+                other => other,
             }
-            Err(e) => Err(e),
-        }
+        };
+        Ok(crate::pipeline::with_request_options(&self.options, call)
+            .await?
+            .into_inner())
     }
 }
 
@@ -233,7 +221,7 @@ impl IotHubClient {
     /// let ops = (0..50).map(|i| BulkOperation::create(Device::new(format!("dev-{i}")))).collect();
     /// let result = hub.bulk_registry(ops).send().await?;
     /// for e in &result.errors {
-    ///     eprintln!("{}: {:?}", e.device_id, e.error_status);
+    ///     eprintln!("{:?}: {:?}", e.device_id, e.error_status);
     /// }
     /// # Ok(()) }
     /// ```
@@ -249,24 +237,37 @@ impl IotHubClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    fn wire(op: &BulkOperation) -> Result<Value, Error> {
+        Ok(serde_json::to_value(op.to_entry()?).unwrap())
+    }
 
     #[test]
     fn bodies() {
-        let b = BulkOperation::create(Device::new("d1")).to_json().unwrap();
-        assert_eq!(b["id"], "d1");
-        assert_eq!(b["importMode"], "create");
-        assert_eq!(b["authentication"]["type"], "sas");
-        let b = BulkOperation::delete_if_match("d2", ETag::new("\"MQ==\""))
-            .to_json()
-            .unwrap();
+        let b = wire(&BulkOperation::create(Device::new("d1"))).unwrap();
+        assert_eq!(
+            b,
+            json!({"id": "d1", "importMode": "create", "authentication": {"type": "sas"}})
+        );
+        let b = wire(&BulkOperation::update(
+            Device::new("d4").with_status(false).with_iot_edge(true),
+        ))
+        .unwrap();
+        assert_eq!(
+            b,
+            json!({"id": "d4", "importMode": "update", "status": "disabled",
+                "authentication": {"type": "sas"}, "capabilities": {"iotEdge": true}})
+        );
+        let b = wire(&BulkOperation::delete("d0")).unwrap();
+        assert_eq!(b, json!({"id": "d0", "importMode": "delete"}));
+        let b = wire(&BulkOperation::delete_if_match("d2", ETag::new("\"MQ==\""))).unwrap();
         assert_eq!(
             b,
             json!({"id": "d2", "importMode": "deleteIfMatchETag", "eTag": "MQ=="})
         );
-        let e = BulkOperation::update_if_match(Device::new("d3"))
-            .to_json()
-            .unwrap_err();
+        let e = wire(&BulkOperation::update_if_match(Device::new("d3"))).unwrap_err();
         assert!(e.to_string().contains("etag"));
-        assert!(BulkOperation::delete("bad id").to_json().is_err());
+        assert!(wire(&BulkOperation::delete("bad id")).is_err());
     }
 }

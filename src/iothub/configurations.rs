@@ -1,24 +1,29 @@
 //! Automatic device/module management configurations and IoT Edge deployments.
 
-use reqwest::Method;
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+use std::collections::HashMap;
 
-use super::IotHubClient;
-use super::http::{Req, seg, to_json};
-use super::identities::{decode_document, if_unchanged};
-use super::models::{Configuration, ConfigurationQueriesTestResult};
-use super::validation;
+use serde_json::Value;
+
+use super::identities::{document, if_match_header, if_unchanged};
+use super::models::{
+    Configuration, ConfigurationContent, ConfigurationQueriesTestResult, INVALID_CONTENT,
+};
+use super::{IotHubClient, api_version, validation};
+use crate::raw::iothub::types::ConfigurationQueriesTestInput;
 use crate::request::setters;
 use crate::{Condition, Error, RequestOptions};
 
-fn path(id: &str) -> String {
-    format!("/configurations/{}", seg(id))
-}
+const CONTENT_SHAPE: &str = "must be a JSON object holding deviceContent, moduleContent or \
+                             modulesContent, each a JSON object";
 
 fn check_config(c: &Configuration) -> Result<(), Error> {
     validation::check_configuration_id(&c.id)?;
     if let Some(t) = &c.target_condition {
         validation::check_query("target_condition", t)?;
+    }
+    if c.extra.contains_key(INVALID_CONTENT) {
+        return Err(Error::invalid_input("content", CONTENT_SHAPE));
     }
     Ok(())
 }
@@ -39,18 +44,21 @@ impl CreateConfiguration {
     /// Sends the request; returns the configuration with its ETag.
     pub async fn send(self) -> Result<Configuration, Error> {
         check_config(&self.configuration)?;
-        let mut body = to_json("configuration", &self.configuration)?;
-        if let Value::Object(m) = &mut body {
-            m.remove("etag");
-        }
-        let req = Req::new(
-            Method::PUT,
-            "configuration_create_or_update",
-            path(&self.configuration.id),
+        // A create sends no etag (a copied configuration may still carry one).
+        let body = match &self.configuration.etag {
+            Some(_) => Cow::Owned(Configuration {
+                etag: None,
+                ..self.configuration.clone()
+            }),
+            None => Cow::Borrowed(&self.configuration),
+        };
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.configuration_create_or_update(&body.id, api_version(), None, &*body),
         )
-        .body(body);
-        let resp = self.client.send_req(req, &self.options).await?;
-        decode_document(&resp)
+        .await?;
+        Ok(document(rv))
     }
 }
 
@@ -69,9 +77,13 @@ impl GetConfiguration {
     /// Sends the request.
     pub async fn send(self) -> Result<Configuration, Error> {
         validation::check_configuration_id(&self.id)?;
-        let req = Req::new(Method::GET, "configuration_get", path(&self.id));
-        let resp = self.client.send_req(req, &self.options).await?;
-        decode_document(&resp)
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.configuration_get(&self.id, api_version()),
+        )
+        .await?;
+        Ok(document(rv))
     }
 }
 
@@ -121,16 +133,19 @@ impl UpdateConfiguration {
                 "is empty: the document has no etag",
             ));
         }
-        let body = to_json("configuration", &self.configuration)?;
-        let req = Req::new(
-            Method::PUT,
-            "configuration_create_or_update",
-            path(&self.configuration.id),
+        let if_match = if_match_header(&condition)?;
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.configuration_create_or_update(
+                &self.configuration.id,
+                api_version(),
+                if_match,
+                &self.configuration,
+            ),
         )
-        .condition(Some(&condition))?
-        .body(body);
-        let resp = self.client.send_req(req, &self.options).await?;
-        decode_document(&resp)
+        .await?;
+        Ok(document(rv))
     }
 }
 
@@ -163,9 +178,13 @@ impl DeleteConfiguration {
                 "IfNoneMatchAny is not supported here",
             ));
         }
-        let req = Req::new(Method::DELETE, "configuration_delete", path(&self.id))
-            .condition(Some(&condition))?;
-        self.client.send_req(req, &self.options).await?;
+        let if_match = if_match_header(&condition)?;
+        let raw = &self.client.inner.raw;
+        crate::pipeline::with_request_options(
+            &self.options,
+            raw.configuration_delete(&self.id, api_version(), if_match),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -189,18 +208,18 @@ impl ListConfigurations {
 
     /// Sends the request.
     pub async fn send(self) -> Result<Vec<Configuration>, Error> {
-        let mut req = Req::new(
-            Method::GET,
-            "configuration_get_configurations",
-            "/configurations".into(),
-        );
-        if let Some(n) = self.top {
-            if n == 0 {
-                return Err(Error::invalid_input("top", "must be at least 1"));
-            }
-            req = req.query("top", n);
-        }
-        self.client.send_req(req, &self.options).await?.json()
+        let top = match self.top {
+            Some(0) => return Err(Error::invalid_input("top", "must be at least 1")),
+            Some(n) => Some(i32::try_from(n).unwrap_or(i32::MAX)),
+            None => None,
+        };
+        let raw = &self.client.inner.raw;
+        Ok(crate::pipeline::with_request_options(
+            &self.options,
+            raw.configuration_get_configurations(api_version(), top),
+        )
+        .await?
+        .into_inner())
     }
 }
 
@@ -211,15 +230,14 @@ impl ListConfigurations {
 pub struct TestConfigurationQueries {
     client: IotHubClient,
     target_condition: String,
-    metrics: Map<String, Value>,
+    metrics: HashMap<String, String>,
     options: RequestOptions,
 }
 
 impl TestConfigurationQueries {
     /// Adds a custom metric query to test.
     pub fn custom_metric(mut self, name: impl Into<String>, query: impl Into<String>) -> Self {
-        self.metrics
-            .insert(name.into(), Value::String(query.into()));
+        self.metrics.insert(name.into(), query.into());
         self
     }
 
@@ -228,16 +246,26 @@ impl TestConfigurationQueries {
     /// Sends the request; errors in the queries are reported in the result, not as `Err`.
     pub async fn send(self) -> Result<ConfigurationQueriesTestResult, Error> {
         validation::check_query("target_condition", &self.target_condition)?;
-        let req = Req::new(
-            Method::POST,
-            "configuration_test_queries",
-            "/configurations/testQueries".into(),
+        let body = ConfigurationQueriesTestInput {
+            custom_metric_queries: self.metrics,
+            target_condition: Some(self.target_condition),
+        };
+        let raw = &self.client.inner.raw;
+        let mut result = crate::pipeline::with_request_options(
+            &self.options,
+            raw.configuration_test_queries(api_version(), &body),
         )
-        .body(json!({
-            "targetCondition": self.target_condition,
-            "customMetricQueries": self.metrics,
-        }));
-        self.client.send_req(req, &self.options).await?.json()
+        .await?
+        .into_inner();
+        // The service sends "" for "no error".
+        if result
+            .target_condition_error
+            .as_deref()
+            .is_some_and(str::is_empty)
+        {
+            result.target_condition_error = None;
+        }
+        Ok(result)
     }
 }
 
@@ -258,22 +286,18 @@ impl ApplyConfigurationOnEdge {
     /// Sends the request.
     pub async fn send(self) -> Result<(), Error> {
         validation::check_device_id(&self.device_id)?;
-        if !self.content.is_object() {
-            return Err(Error::invalid_input(
+        let content = ConfigurationContent::from_json(&self.content).ok_or_else(|| {
+            Error::invalid_input(
                 "content",
                 "must be a JSON object such as {\"modulesContent\": {…}}",
-            ));
-        }
-        let req = Req::new(
-            Method::POST,
-            "configuration_apply_on_edge_device",
-            format!(
-                "/devices/{}/applyConfigurationContent",
-                seg(&self.device_id)
-            ),
+            )
+        })?;
+        let raw = &self.client.inner.raw;
+        crate::pipeline::with_request_options(
+            &self.options,
+            raw.configuration_apply_on_edge_device(&self.device_id, api_version(), &content),
         )
-        .body(self.content);
-        self.client.send_req(req, &self.options).await?;
+        .await?;
         Ok(())
     }
 }
@@ -348,7 +372,7 @@ impl IotHubClient {
         TestConfigurationQueries {
             client: self.clone(),
             target_condition: target_condition.into(),
-            metrics: Map::new(),
+            metrics: HashMap::new(),
             options: RequestOptions::default(),
         }
     }

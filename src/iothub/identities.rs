@@ -1,18 +1,15 @@
 //! Device and module identities in the identity registry.
 
-use reqwest::Method;
-use serde::de::DeserializeOwned;
+use progenitor_client::ResponseValue;
 
-use super::IotHubClient;
-use super::http::{Req, Resp, seg, to_json};
 use super::models::{Authentication, Configuration, Device, DeviceCapabilities, Module};
-use super::validation;
+use super::{IotHubClient, api_version, validation};
 use crate::request::setters;
 use crate::{Condition, ETag, Error, RequestOptions};
 
 /// A registry document (device, module, configuration) whose ETag the service also sends as a
 /// header.
-pub(super) trait RegistryDocument: DeserializeOwned {
+pub(super) trait RegistryDocument {
     fn etag_mut(&mut self) -> &mut Option<ETag>;
 }
 
@@ -34,11 +31,27 @@ impl RegistryDocument for Configuration {
     }
 }
 
-/// Decodes a registry document; its ETag is the `ETag` header, else the body's `etag`.
-pub(super) fn decode_document<T: RegistryDocument>(resp: &Resp) -> Result<T, Error> {
-    let mut value: T = resp.json()?;
-    if let Some(h) = ETag::from_headers(&resp.headers) {
+/// A registry document decoded by the generated client; its ETag is the `ETag` header, else
+/// the body's `etag`. The headers are only read, never copied.
+pub(super) fn document<T: RegistryDocument>(rv: ResponseValue<T>) -> T {
+    let header = ETag::from_headers(rv.headers());
+    let mut value = rv.into_inner();
+    if let Some(h) = header {
         *value.etag_mut() = Some(h);
+    }
+    value
+}
+
+/// The `If-Match` value of `condition`, checked to be sendable as an HTTP header.
+pub(super) fn if_match_header(condition: &Condition) -> Result<Option<&str>, Error> {
+    let value = condition.if_match();
+    if let Some(v) = value
+        && reqwest::header::HeaderValue::from_str(v).is_err()
+    {
+        return Err(Error::invalid_input(
+            "if-match",
+            "contains characters that cannot be sent in an HTTP header",
+        ));
     }
     Ok(value)
 }
@@ -82,7 +95,9 @@ impl CreateDevice {
 
     /// Marks the device as an IoT Edge device.
     pub fn iot_edge(mut self, iot_edge: bool) -> Self {
-        self.device.capabilities = Some(DeviceCapabilities { iot_edge });
+        self.device.capabilities = Some(DeviceCapabilities {
+            iot_edge: Some(iot_edge),
+        });
         self
     }
 
@@ -91,15 +106,18 @@ impl CreateDevice {
     /// Creates the device; returns it with its keys and ETag.
     pub async fn send(self) -> Result<Device, Error> {
         validation::check_device_id(&self.device.device_id)?;
-        let body = to_json("device", &self.device)?;
-        let req = Req::new(
-            Method::PUT,
-            "devices_create_or_update_identity",
-            format!("/devices/{}", seg(&self.device.device_id)),
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.devices_create_or_update_identity(
+                &self.device.device_id,
+                api_version(),
+                None,
+                &self.device,
+            ),
         )
-        .body(body);
-        let resp = self.client.send_req(req, &self.options).await?;
-        decode_document(&resp)
+        .await?;
+        Ok(document(rv))
     }
 }
 
@@ -118,13 +136,13 @@ impl GetDevice {
     /// Sends the request.
     pub async fn send(self) -> Result<Device, Error> {
         validation::check_device_id(&self.device_id)?;
-        let req = Req::new(
-            Method::GET,
-            "devices_get_identity",
-            format!("/devices/{}", seg(&self.device_id)),
-        );
-        let resp = self.client.send_req(req, &self.options).await?;
-        decode_document(&resp)
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.devices_get_identity(&self.device_id, api_version()),
+        )
+        .await?;
+        Ok(document(rv))
     }
 }
 
@@ -163,16 +181,19 @@ impl UpdateDevice {
         let condition = self.condition.unwrap_or(Condition::IfMatchAny);
         check_condition(&condition)?;
         check_not_empty_etag(&condition)?;
-        let body = to_json("device", &self.device)?;
-        let req = Req::new(
-            Method::PUT,
-            "devices_create_or_update_identity",
-            format!("/devices/{}", seg(&self.device.device_id)),
+        let if_match = if_match_header(&condition)?;
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.devices_create_or_update_identity(
+                &self.device.device_id,
+                api_version(),
+                if_match,
+                &self.device,
+            ),
         )
-        .condition(Some(&condition))?
-        .body(body);
-        let resp = self.client.send_req(req, &self.options).await?;
-        decode_document(&resp)
+        .await?;
+        Ok(document(rv))
     }
 }
 
@@ -218,13 +239,13 @@ impl DeleteDevice {
         validation::check_device_id(&self.device_id)?;
         let condition = self.condition.unwrap_or(Condition::IfMatchAny);
         check_condition(&condition)?;
-        let req = Req::new(
-            Method::DELETE,
-            "devices_delete_identity",
-            format!("/devices/{}", seg(&self.device_id)),
+        let if_match = if_match_header(&condition)?;
+        let raw = &self.client.inner.raw;
+        crate::pipeline::with_request_options(
+            &self.options,
+            raw.devices_delete_identity(&self.device_id, api_version(), if_match),
         )
-        .condition(Some(&condition))?;
-        self.client.send_req(req, &self.options).await?;
+        .await?;
         Ok(())
     }
 }
@@ -248,14 +269,18 @@ impl ListDevices {
 
     /// Sends the request.
     pub async fn send(self) -> Result<Vec<Device>, Error> {
-        let mut req = Req::new(Method::GET, "devices_get_devices", "/devices".into());
-        if let Some(n) = self.top {
-            if !(1..=1000).contains(&n) {
-                return Err(Error::invalid_input("top", "must be between 1 and 1000"));
-            }
-            req = req.query("top", n);
-        }
-        self.client.send_req(req, &self.options).await?.json()
+        let top = match self.top {
+            Some(n @ 1..=1000) => Some(n as i32),
+            Some(_) => return Err(Error::invalid_input("top", "must be between 1 and 1000")),
+            None => None,
+        };
+        let raw = &self.client.inner.raw;
+        Ok(crate::pipeline::with_request_options(
+            &self.options,
+            raw.devices_get_devices(api_version(), top),
+        )
+        .await?
+        .into_inner())
     }
 }
 
@@ -287,20 +312,20 @@ impl CreateModule {
     pub async fn send(self) -> Result<Module, Error> {
         validation::check_device_id(&self.module.device_id)?;
         validation::check_module_id(&self.module.module_id)?;
-        let body = to_json("module", &self.module)?;
-        let req = Req::new(
-            Method::PUT,
-            "modules_create_or_update_identity",
-            module_path(&self.module.device_id, &self.module.module_id),
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.modules_create_or_update_identity(
+                &self.module.device_id,
+                &self.module.module_id,
+                api_version(),
+                None,
+                &self.module,
+            ),
         )
-        .body(body);
-        let resp = self.client.send_req(req, &self.options).await?;
-        decode_document(&resp)
+        .await?;
+        Ok(document(rv))
     }
-}
-
-fn module_path(device_id: &str, module_id: &str) -> String {
-    format!("/devices/{}/modules/{}", seg(device_id), seg(module_id))
 }
 
 /// Reads a module identity: [`IotHubClient::get_module`].
@@ -320,13 +345,13 @@ impl GetModule {
     pub async fn send(self) -> Result<Module, Error> {
         validation::check_device_id(&self.device_id)?;
         validation::check_module_id(&self.module_id)?;
-        let req = Req::new(
-            Method::GET,
-            "modules_get_identity",
-            module_path(&self.device_id, &self.module_id),
-        );
-        let resp = self.client.send_req(req, &self.options).await?;
-        decode_document(&resp)
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.modules_get_identity(&self.device_id, &self.module_id, api_version()),
+        )
+        .await?;
+        Ok(document(rv))
     }
 }
 
@@ -364,16 +389,20 @@ impl UpdateModule {
         let condition = self.condition.unwrap_or(Condition::IfMatchAny);
         check_condition(&condition)?;
         check_not_empty_etag(&condition)?;
-        let body = to_json("module", &self.module)?;
-        let req = Req::new(
-            Method::PUT,
-            "modules_create_or_update_identity",
-            module_path(&self.module.device_id, &self.module.module_id),
+        let if_match = if_match_header(&condition)?;
+        let raw = &self.client.inner.raw;
+        let rv = crate::pipeline::with_request_options(
+            &self.options,
+            raw.modules_create_or_update_identity(
+                &self.module.device_id,
+                &self.module.module_id,
+                api_version(),
+                if_match,
+                &self.module,
+            ),
         )
-        .condition(Some(&condition))?
-        .body(body);
-        let resp = self.client.send_req(req, &self.options).await?;
-        decode_document(&resp)
+        .await?;
+        Ok(document(rv))
     }
 }
 
@@ -403,13 +432,13 @@ impl DeleteModule {
         validation::check_module_id(&self.module_id)?;
         let condition = self.condition.unwrap_or(Condition::IfMatchAny);
         check_condition(&condition)?;
-        let req = Req::new(
-            Method::DELETE,
-            "modules_delete_identity",
-            module_path(&self.device_id, &self.module_id),
+        let if_match = if_match_header(&condition)?;
+        let raw = &self.client.inner.raw;
+        crate::pipeline::with_request_options(
+            &self.options,
+            raw.modules_delete_identity(&self.device_id, &self.module_id, api_version(), if_match),
         )
-        .condition(Some(&condition))?;
-        self.client.send_req(req, &self.options).await?;
+        .await?;
         Ok(())
     }
 }
@@ -429,12 +458,13 @@ impl ListModules {
     /// Sends the request.
     pub async fn send(self) -> Result<Vec<Module>, Error> {
         validation::check_device_id(&self.device_id)?;
-        let req = Req::new(
-            Method::GET,
-            "modules_get_modules_on_device",
-            format!("/devices/{}/modules", seg(&self.device_id)),
-        );
-        self.client.send_req(req, &self.options).await?.json()
+        let raw = &self.client.inner.raw;
+        Ok(crate::pipeline::with_request_options(
+            &self.options,
+            raw.modules_get_modules_on_device(&self.device_id, api_version()),
+        )
+        .await?
+        .into_inner())
     }
 }
 

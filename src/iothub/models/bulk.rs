@@ -1,49 +1,29 @@
 //! Bulk registry results.
-
-#![allow(unused_imports)]
-
-use std::fmt;
-
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
-use super::wire::*;
-use crate::auth::Secret;
-use crate::etag::ETag;
-
-/// One failure of a bulk registry operation.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BulkOperationError {
-    /// The device it concerns.
-    #[serde(default)]
-    pub device_id: String,
-    /// The module it concerns, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub module_id: Option<String>,
-    /// The IoT Hub error code (name or number).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<Value>,
-    /// What went wrong.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_status: Option<String>,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub other: Map<String, Value>,
-}
+//!
+//! The types are the generated wire types (`raw::iothub::types`), extended here with the
+//! facade's helpers.
 
 /// The result of a bulk registry operation: per-device errors and warnings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BulkOperationResult {
-    /// True when every operation succeeded.
-    #[serde(default)]
-    pub is_successful: bool,
-    /// The operations that failed.
-    #[serde(default)]
-    pub errors: Vec<BulkOperationError>,
-    /// Warnings.
-    #[serde(default)]
-    pub warnings: Vec<Value>,
+pub use crate::raw::iothub::types::BulkRegistryOperationResult;
+/// The result of a bulk registry operation, under the facade's name:
+/// [`BulkRegistryOperationResult`].
+pub use crate::raw::iothub::types::BulkRegistryOperationResult as BulkOperationResult;
+/// One failure of a bulk registry operation (`deviceId`, `moduleId`, `errorCode`,
+/// `errorStatus`, `operation`; other fields are kept in `extra`).
+pub use crate::raw::iothub::types::DeviceRegistryOperationError;
+/// One failure of a bulk registry operation, under the facade's name:
+/// [`DeviceRegistryOperationError`].
+pub use crate::raw::iothub::types::DeviceRegistryOperationError as BulkOperationError;
+/// One warning of a bulk registry operation.
+pub use crate::raw::iothub::types::DeviceRegistryOperationWarning;
+/// One entry of a bulk registry request as sent (`id`, `importMode`, `eTag`, …); build them
+/// with [`crate::iothub::BulkOperation`].
+pub use crate::raw::iothub::types::ExportImportDevice;
+
+impl BulkRegistryOperationResult {
+    /// True when the service reported every entry applied (`isSuccessful`; when the service
+    /// left that out, true if no entry failed).
+    pub fn succeeded(&self) -> bool {
+        self.is_successful.unwrap_or(self.errors.is_empty())
+    }
 }
