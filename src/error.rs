@@ -60,6 +60,13 @@ pub enum ErrorKind {
     },
     /// A response arrived but its body could not be decoded into the expected type.
     DataConversion,
+    /// A write may or may not have been applied: its answer was lost (the connection dropped
+    /// after the request was sent, the request timed out, a 500/502/503/504 that a gateway can
+    /// send after the service committed), or a resend after such a loss met 404/409/412, which
+    /// may be about this call's own first attempt. Read-back could not prove either outcome.
+    /// [`Error::ambiguity`] says what was sent and what was found; [`Error::status`] keeps the
+    /// last answer's status. Never reported for reads.
+    OutcomeUnknown,
     /// Anything else (e.g. a request that could not be built).
     Other,
 }
@@ -76,6 +83,74 @@ struct ResponseDetails {
     client_request_id: Option<String>,
     retry_after: Option<Duration>,
     body: Option<String>,
+}
+
+/// What the library knows about a write whose outcome is unknown
+/// ([`ErrorKind::OutcomeUnknown`], [`Error::ambiguity`]). Holds no secrets: the operation, the
+/// path, and for the facade operations that read the resource back, the document sent and the
+/// document found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ambiguity {
+    pub(crate) operation: String,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) last_status: Option<StatusCode>,
+    pub(crate) sent: Option<Value>,
+    pub(crate) found: ReadBack,
+    pub(crate) found_matches_sent: Option<bool>,
+}
+
+/// What a read-back after a lost answer found.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ReadBack {
+    /// The resource was not read back (the operation has nothing to read, or the read failed).
+    NotRead,
+    /// The resource does not exist.
+    Absent,
+    /// The resource as stored, with its ETag when it has one.
+    Present {
+        /// The stored document.
+        value: Value,
+        /// Its ETag.
+        etag: Option<crate::etag::ETag>,
+    },
+}
+
+impl Ambiguity {
+    /// The generated operation id (`devices_update_twin`, `digital_twins_update`, …).
+    pub fn operation(&self) -> &str {
+        &self.operation
+    }
+
+    /// The HTTP method and path (no query string) of the write.
+    pub fn request(&self) -> (&str, &str) {
+        (&self.method, &self.path)
+    }
+
+    /// The status of the last answer, when one arrived (a 5xx, or the 404/409/412 a resend met);
+    /// `None` when the connection dropped or the request timed out.
+    pub fn last_status(&self) -> Option<StatusCode> {
+        self.last_status
+    }
+
+    /// The document the write sent, when the facade operation records it (twin patches and
+    /// replacements, created twins and relationships, jobs).
+    pub fn sent(&self) -> Option<&Value> {
+        self.sent.as_ref()
+    }
+
+    /// What reading the resource back found.
+    pub fn found(&self) -> &ReadBack {
+        &self.found
+    }
+
+    /// Whether the stored resource holds everything the write set (`None` when it was not read).
+    /// A match is not proof on its own: another writer may have written the same values. It is
+    /// proof when the write carried a value no other writer sends (an operation id, a unique key).
+    pub fn found_matches_sent(&self) -> Option<bool> {
+        self.found_matches_sent
+    }
 }
 
 /// The crate's error type.
@@ -95,6 +170,7 @@ pub struct Error {
     message: Cow<'static, str>,
     details: Option<Box<ResponseDetails>>,
     source: Option<BoxError>,
+    ambiguity: Option<Box<Ambiguity>>,
 }
 
 impl Error {
@@ -107,6 +183,7 @@ impl Error {
             message: message.into(),
             details: None,
             source: None,
+            ambiguity: None,
         }
     }
 
@@ -190,14 +267,72 @@ impl Error {
         self.details.as_ref()?.body.as_deref()
     }
 
-    /// True for 404 responses (device, module, twin, job, model … not found).
+    /// True for 404 responses (device, module, twin, job, model … not found). False for an
+    /// [ambiguous](Error::is_ambiguous) write, even when its last answer was a 404.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(StatusCode::NOT_FOUND)
+        !self.is_ambiguous() && self.status() == Some(StatusCode::NOT_FOUND)
+    }
+
+    /// True when a write may or may not have been applied ([`ErrorKind::OutcomeUnknown`]): its
+    /// answer was lost and reading the resource back could not prove the outcome. Check
+    /// [`Error::ambiguity`] (what was sent, what was found) or read the resource before
+    /// deciding to repeat the write.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self.kind, ErrorKind::OutcomeUnknown)
+    }
+
+    /// What was sent and what was found, for an [ambiguous](Error::is_ambiguous) write.
+    pub fn ambiguity(&self) -> Option<&Ambiguity> {
+        self.ambiguity.as_deref()
+    }
+
+    /// Turns a failed write into an ambiguous outcome, keeping the last answer's details
+    /// (status, codes, request ids) and source.
+    pub(crate) fn into_ambiguous(mut self, ambiguity: Ambiguity, why: &str) -> Self {
+        if self.is_ambiguous() {
+            self.ambiguity = Some(Box::new(ambiguity));
+            return self;
+        }
+        if let ErrorKind::HttpResponse { status, .. } = &self.kind {
+            let d = self.details.get_or_insert_with(Default::default);
+            d.status.get_or_insert(*status);
+        }
+        self.message = format!(
+            "outcome unknown: {} {} ({}) may or may not have been applied: {why}; last answer: {}",
+            ambiguity.method, ambiguity.path, ambiguity.operation, self.message
+        )
+        .into();
+        self.kind = ErrorKind::OutcomeUnknown;
+        self.ambiguity = Some(Box::new(ambiguity));
+        self
+    }
+
+    /// Adds what was sent and what a read-back found to an ambiguous error.
+    pub(crate) fn with_evidence(
+        mut self,
+        sent: Option<Value>,
+        found: ReadBack,
+        matches: Option<bool>,
+    ) -> Self {
+        if let Some(a) = self.ambiguity.as_deref_mut() {
+            if sent.is_some() {
+                a.sent = sent;
+            }
+            a.found = found;
+            a.found_matches_sent = matches;
+        }
+        self
     }
 
     /// True when an ETag condition failed: HTTP 412, or IoT Hub's `PreconditionFailed` /
     /// `EtagDoesNotMatch` codes (the latter is sent with 400 by some operations).
+    ///
+    /// False for an [ambiguous](Error::is_ambiguous) write: a 412 met by a resend after a lost
+    /// answer may be about this call's own first attempt.
     pub fn is_precondition_failed(&self) -> bool {
+        if self.is_ambiguous() {
+            return false;
+        }
         self.status() == Some(StatusCode::PRECONDITION_FAILED)
             || matches!(
                 self.error_code(),
@@ -208,6 +343,9 @@ impl Error {
     /// True when the service throttled the call (HTTP 429 or a `Throttl…` error code), after
     /// any retries the policy allowed.
     pub fn is_throttled(&self) -> bool {
+        if self.is_ambiguous() {
+            return false;
+        }
         self.status() == Some(StatusCode::TOO_MANY_REQUESTS)
             || self
                 .error_code()
@@ -241,6 +379,7 @@ impl Error {
             message: message.into(),
             details: Some(Box::new(d)),
             source: None,
+            ambiguity: None,
         }
     }
 
@@ -366,6 +505,9 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Error");
         s.field("kind", &self.kind).field("message", &self.message);
+        if let Some(a) = &self.ambiguity {
+            s.field("ambiguity", a);
+        }
         if let Some(d) = &self.details {
             s.field("status", &d.status)
                 .field("error_code", &d.error_code)

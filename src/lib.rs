@@ -12,7 +12,7 @@ pub mod options;
 pub mod paging;
 pub mod retry;
 pub use auth::Credential;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Ambiguity, Error, ErrorKind, ReadBack, Result};
 pub use etag::{Condition, ETag, Versioned};
 pub use options::{ClientOptions, RequestOptions};
 pub use paging::{Continuation, Page, Pager};

@@ -11,16 +11,23 @@
 //!
 //! # Which calls are retried
 //!
-//! Only calls that are safe to repeat are retried by default (`is_idempotent` in this module, with
-//! the per-operation tables in `iothub::idempotency` and `digitaltwins::idempotency`):
-//! GET, PUT, DELETE; IoT Hub twin PATCH (a merge: applying it twice gives the same twin); ADT JSON
-//! Patch only when it carries a concrete `If-Match` ETag (a repeat then fails with 412 instead of
-//! applying twice, since `add` on an array appends and `remove` on a removed path fails); query
-//! POSTs (read-only); cancel POSTs; and PUT of a scheduled job with a fixed id. Direct methods,
-//! commands, bulk registry POSTs, import/export job creation, model upload, delete jobs and ADT
-//! telemetry retry only when the caller opts in per call
+//! Every call is retried after a connect error (the request never left the machine) and after
+//! 429 (the service refused it unprocessed). After an answer that may hide a committed write (the
+//! connection dropped after sending, a timeout, 500/502/503/504) a call is resent only when its
+//! row of the resend table allows it ([`Resend`], [`resend_rule`]; the rows are in
+//! `iothub::idempotency` and `digitaltwins::idempotency`, each with its reason): reads always;
+//! writes whose repeat changes nothing more (cancel, decommission, event route PUT); creates
+//! (`If-None-Match: *`, a fixed id the service refuses to reuse); deletes; other writes only with
+//! a concrete `If-Match` ETag (IoT Hub twin PATCH/PUT, ADT JSON Patch), since without one a
+//! repeat moves the version and ETag twice and can overwrite a write made in between. Direct
+//! methods, commands, telemetry, bulk registry POSTs and jobs without a fixed id are never resent
+//! unless the caller opts in per call
 //! ([`RequestOptions::retry_non_idempotent`](crate::RequestOptions::retry_non_idempotent)).
-//! A connect error is retried for every call: the request never left the machine.
+//!
+//! The loop records, for writes, whether an answer was lost before the last attempt and whether
+//! the last answer was itself lost; the error mapping turns such a write's failure into
+//! [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown), and the facade operation
+//! reads the resource back to prove the outcome where it can (`pipeline::outcome`).
 //!
 //! # How long to wait
 //!
@@ -256,30 +263,58 @@ pub(crate) fn retry_after_from_headers(headers: &HeaderMap, now: SystemTime) -> 
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// A service's idempotency entries, by progenitor operation id (snake_case): the operations
-/// whose method alone does not say whether a repeat is safe. Each service keeps its table beside
-/// its facade (`iothub::idempotency`, `digitaltwins::idempotency`); [`is_idempotent`] looks
-/// through the tables of the enabled services.
+/// When a call may be sent again after an attempt that may have been applied (its answer was
+/// lost: the connection dropped after sending, a timeout, a 500/502/503/504).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// A read: nothing changes on the service; resent freely, never ambiguous.
+    Read,
+    /// A write whose repeat leaves the service exactly as one application does (cancel, set
+    /// content, decommission): resent freely.
+    Harmless,
+    /// A write resent only when it carries a concrete `If-Match` ETag: if the first attempt
+    /// landed, the resend fails with 412 instead of applying twice. Without one (`*` or none) it
+    /// is not resent: a repeat moves the version and ETag twice and may overwrite a write made
+    /// in between.
+    IfMatch,
+    /// A create guarded by `If-None-Match: *`: resent; if the first attempt landed the resend
+    /// fails with 412, and the facade compares the stored resource with what was sent. Without
+    /// the header it is an upsert and follows [`Resend::IfMatch`].
+    Create,
+    /// A create whose id the service refuses to reuse (409 when it exists): resent, a 409 after
+    /// a lost answer is resolved like [`Resend::Create`]. With an `If-Match` header it is an
+    /// update and follows [`Resend::IfMatch`] (`*`: not resent).
+    CreateWithId,
+    /// A delete: resent; a 404 after a lost answer means deleted.
+    Delete,
+    /// Never resent after a possibly-applied attempt (only with the caller's opt-in): each
+    /// application has its own effect (direct methods, commands, telemetry, bulk writes, jobs
+    /// without a fixed id).
+    Never,
+}
+
+/// One row of a service's resend table: an operation (progenitor's snake_case id), its rule and
+/// why.
+pub(crate) struct Entry {
+    pub(crate) operation: &'static str,
+    pub(crate) resend: Resend,
+    #[allow(dead_code)]
+    pub(crate) why: &'static str,
+}
+
+/// A service's resend table. Each service keeps its table beside its facade
+/// (`iothub::idempotency`, `digitaltwins::idempotency`); [`resend_rule`] looks through the
+/// tables of the enabled services. Operations not listed follow their method (see
+/// [`resend_rule`]).
 pub(crate) struct OperationTable {
-    /// Operations that are never safe to repeat without the caller's consent, whatever their
-    /// method.
-    pub(crate) non_idempotent: &'static [&'static str],
-    /// POST operations that are safe to repeat (reads, or "set"/"cancel" operations whose repeat
-    /// leaves the same state).
-    pub(crate) idempotent_posts: &'static [&'static str],
-    /// PATCH operations with merge semantics (repeating the same patch gives the same document).
-    pub(crate) merge_patches: &'static [&'static str],
+    pub(crate) entries: &'static [Entry],
 }
 
 impl OperationTable {
     /// All operation ids named in the table (checked against the generated code in tests).
     #[cfg(test)]
     pub(crate) fn operation_ids(&self) -> impl Iterator<Item = &'static str> {
-        self.non_idempotent
-            .iter()
-            .chain(self.idempotent_posts)
-            .chain(self.merge_patches)
-            .copied()
+        self.entries.iter().map(|e| e.operation)
     }
 }
 
@@ -291,31 +326,62 @@ const TABLES: &[&OperationTable] = &[
     &crate::digitaltwins::idempotency::TABLE,
 ];
 
+fn concrete_if_match(headers: &HeaderMap) -> bool {
+    headers
+        .get(reqwest::header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty() && v.trim() != "*")
+}
+
+fn if_none_match_any(headers: &HeaderMap) -> bool {
+    headers
+        .get(reqwest::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "*")
+}
+
+/// The resend rule of a call: the table's entry, or by method for operations not listed
+/// (GET/HEAD/OPTIONS read; DELETE delete; PUT/PATCH a create with `If-None-Match: *`, else
+/// If-Match-guarded; POST never).
+pub(crate) fn resend_rule(operation_id: &str, method: &Method, headers: &HeaderMap) -> Resend {
+    let listed = TABLES
+        .iter()
+        .flat_map(|t| t.entries.iter())
+        .find(|e| e.operation == operation_id)
+        .map(|e| e.resend);
+    let has_if_match = headers.contains_key(reqwest::header::IF_MATCH);
+    match listed {
+        Some(Resend::Create) if !if_none_match_any(headers) => Resend::IfMatch,
+        Some(Resend::CreateWithId) if has_if_match => Resend::IfMatch,
+        Some(r) => r,
+        None => match *method {
+            Method::GET | Method::HEAD | Method::OPTIONS => Resend::Read,
+            Method::DELETE => Resend::Delete,
+            Method::PUT | Method::PATCH if if_none_match_any(headers) => Resend::Create,
+            Method::PUT | Method::PATCH => Resend::IfMatch,
+            _ => Resend::Never,
+        },
+    }
+}
+
+/// Whether a call of rule `rule` may be resent after a possibly-applied attempt.
+pub(crate) fn may_resend(rule: Resend, headers: &HeaderMap) -> bool {
+    match rule {
+        Resend::Read
+        | Resend::Harmless
+        | Resend::Delete
+        | Resend::Create
+        | Resend::CreateWithId => true,
+        Resend::IfMatch => concrete_if_match(headers),
+        Resend::Never => false,
+    }
+}
+
 /// Decides whether a call may be retried without the caller's opt-in, from its progenitor
 /// operation id (snake_case), method and request headers.
-///
-/// Unknown operation ids fall back to the method: GET/HEAD/OPTIONS/PUT/DELETE yes, PATCH only
-/// with a concrete `If-Match`, POST no.
+#[cfg(test)]
 pub(crate) fn is_idempotent(operation_id: &str, method: &Method, headers: &HeaderMap) -> bool {
-    if TABLES
-        .iter()
-        .any(|t| t.non_idempotent.contains(&operation_id))
-    {
-        return false;
-    }
-    if TABLES.iter().any(|t| {
-        t.idempotent_posts.contains(&operation_id) || t.merge_patches.contains(&operation_id)
-    }) {
-        return true;
-    }
-    match *method {
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE => true,
-        Method::PATCH => headers
-            .get(reqwest::header::IF_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| !v.trim().is_empty() && v.trim() != "*"),
-        _ => false,
-    }
+    may_resend(resend_rule(operation_id, method, headers), headers)
 }
 
 /// All operation ids named in the tables of the services compiled in (checked against the
@@ -325,11 +391,27 @@ pub(crate) fn table_operation_ids() -> impl Iterator<Item = &'static str> {
     TABLES.iter().flat_map(|t| t.operation_ids())
 }
 
+/// True when an answer may hide a committed write: a 5xx a gateway can send after the service
+/// applied the request.
+pub(crate) fn is_lost_answer_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 500 | 502 | 503 | 504)
+}
+
+/// True for a refusal that says the request was not processed, retried for every call: 429.
+pub(crate) fn is_refusal(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+}
+
 /// Outcome of one run of the retry loop, for tracing and errors.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct LoopStats {
     /// Attempts made (1 = no retry).
     pub attempts: u32,
+    /// An attempt before the last one may have been applied (its answer was lost), so the last
+    /// answer may be about this call's own earlier attempt.
+    pub lost_before_last: bool,
+    /// The last attempt's answer was lost (maybe-sent transport error or 500/502/503/504).
+    pub final_lost: bool,
 }
 
 /// Sends `request` with retries. `prepare` runs before each attempt on that attempt's copy of
@@ -366,10 +448,15 @@ where
         stats.attempts += 1;
         let result = client.execute(this).await;
         let retries_left = attempt < options.max_retries && template.is_some();
+        let lost = match &result {
+            Ok(resp) => is_lost_answer_status(resp.status()),
+            Err(e) => classify_transport_error(e) == TransportRetry::MaybeSent,
+        };
+        stats.final_lost = lost;
         let hint = match &result {
             Ok(resp) => {
                 if !(retries_left
-                    && retry_allowed
+                    && (retry_allowed || is_refusal(resp.status()))
                     && is_retryable_response(resp.status(), resp.headers()))
                 {
                     return (result, stats);
@@ -399,6 +486,7 @@ where
             tracing::debug!(?delay, "retry budget exhausted");
             return (result, stats);
         }
+        stats.lost_before_last |= lost;
         // Free the connection before sleeping.
         drop(result);
         tokio::time::sleep(delay).await;
@@ -472,11 +560,46 @@ mod tests {
         // From the service tables (`iothub::idempotency`, `digitaltwins::idempotency`).
         #[cfg(feature = "iothub")]
         {
-            assert!(is_idempotent("modules_update_twin", &Method::PATCH, &none));
+            // A merge PATCH moves $version twice when repeated: only with a concrete If-Match.
+            assert!(!is_idempotent("modules_update_twin", &Method::PATCH, &none));
+            assert!(!is_idempotent("devices_update_twin", &Method::PATCH, &star));
+            assert!(is_idempotent("devices_update_twin", &Method::PATCH, &etag));
+            assert!(!is_idempotent("devices_replace_twin", &Method::PUT, &star));
             assert!(is_idempotent("query_get_twins", &Method::POST, &none));
+            // Identity PUT: a create without If-Match (409 on repeat), an update with one.
+            assert!(is_idempotent(
+                "devices_create_or_update_identity",
+                &Method::PUT,
+                &none
+            ));
+            assert!(!is_idempotent(
+                "devices_create_or_update_identity",
+                &Method::PUT,
+                &star
+            ));
+            assert_eq!(
+                resend_rule("devices_update_twin", &Method::PATCH, &none),
+                Resend::IfMatch
+            );
+            assert_eq!(
+                resend_rule("devices_get_twin", &Method::GET, &none),
+                Resend::Read
+            );
         }
         #[cfg(feature = "digitaltwins")]
         {
+            let mut create = HeaderMap::new();
+            create.insert("if-none-match", HeaderValue::from_static("*"));
+            assert!(is_idempotent("digital_twins_add", &Method::PUT, &create));
+            assert!(!is_idempotent("digital_twins_add", &Method::PUT, &none));
+            assert_eq!(
+                resend_rule("digital_twins_add", &Method::PUT, &create),
+                Resend::Create
+            );
+            assert_eq!(
+                resend_rule("digital_twins_delete", &Method::DELETE, &none),
+                Resend::Delete
+            );
             assert!(is_idempotent("query_query_twins", &Method::POST, &none));
             assert!(is_idempotent(
                 "digital_twin_models_update",

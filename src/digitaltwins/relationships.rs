@@ -12,7 +12,10 @@ use super::client::{
 };
 use super::json_patch::JsonPatch;
 use super::twin::{validate_id, validate_relationship_body};
-use super::twins::{condition_not_supported, if_match_header, object, patch_body, star};
+use super::twins::{
+    condition_not_supported, if_match_header, object, patch_body, read_back, resolve_deleted,
+    resolve_lost, star,
+};
 use crate::paging::{Continuation, Pager};
 use crate::raw::digitaltwins::types;
 use crate::request::setters;
@@ -186,9 +189,10 @@ impl AddRelationship {
                 ));
             }
         };
+        let create = if_none_match.is_some();
         let map = object(body);
         let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
-        let rv = self
+        let result = self
             .client
             .call(&self.options, |raw| {
                 raw.digital_twins_add_relationship(
@@ -201,8 +205,17 @@ impl AddRelationship {
                     &map,
                 )
             })
-            .await?;
-        into_versioned(rv)
+            .await
+            .and_then(into_versioned);
+        let (client, options) = (&self.client, &self.options);
+        resolve_lost(
+            result,
+            create,
+            Value::Object(map.clone()),
+            None,
+            || async move { read_back(read_relationship(client, options, id, rid).await) },
+        )
+        .await
     }
 }
 
@@ -270,7 +283,7 @@ impl UpdateRelationship {
         let if_match = if_match_header("update_relationship", self.condition.as_ref())?;
         let body = patch_body(&self.patch);
         let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
-        let resp = self
+        let result = self
             .client
             .call(&self.options, |raw| {
                 raw.digital_twins_update_relationship(
@@ -283,8 +296,16 @@ impl UpdateRelationship {
                     &body,
                 )
             })
-            .await?;
-        etag_or(resp.headers(), None)
+            .await
+            .and_then(|resp| etag_or(resp.headers(), None));
+        let (client, options) = (&self.client, &self.options);
+        let sent = self.patch.to_value();
+        let expect = crate::pipeline::patch_effect(&sent);
+        resolve_lost(result, false, sent, expect, || async move {
+            read_back::<_, Value>(read_relationship(client, options, id, rid).await)
+                .map(|s| s.map(|(doc, etag, v)| (doc, etag, v.etag)))
+        })
+        .await
     }
 }
 
@@ -314,7 +335,8 @@ impl DeleteRelationship {
         validate_id("relationship_id", &self.relationship_id)?;
         let if_match = if_match_header("delete_relationship", self.condition.as_ref())?;
         let (id, rid) = (self.source_id.as_str(), self.relationship_id.as_str());
-        self.client
+        let result = self
+            .client
             .call(&self.options, |raw| {
                 raw.digital_twins_delete_relationship(
                     id,
@@ -325,9 +347,28 @@ impl DeleteRelationship {
                     None,
                 )
             })
-            .await?;
-        Ok(())
+            .await
+            .map(drop);
+        let (client, options) = (&self.client, &self.options);
+        resolve_deleted(result, || async move {
+            read_back::<_, Value>(read_relationship(client, options, id, rid).await)
+        })
+        .await
     }
+}
+
+/// The generated relationship GET, for read-backs after a lost answer.
+async fn read_relationship(
+    client: &DigitalTwinsClient,
+    options: &RequestOptions,
+    id: &str,
+    rid: &str,
+) -> Result<progenitor_client::ResponseValue<types::Relationship>, Error> {
+    client
+        .call(options, |raw| {
+            raw.digital_twins_get_relationship_by_id(id, rid, api_version(), None, None)
+        })
+        .await
 }
 
 /// Builder of [`DigitalTwinsClient::list_relationships`].

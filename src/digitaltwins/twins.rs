@@ -143,15 +143,33 @@ impl AddTwin {
             Some(Condition::IfNoneMatchAny) => Some(star::<types::DigitalTwinsAddIfNoneMatch>()?),
             Some(_) => return Err(condition_not_supported("add_twin", "IfNoneMatchAny")),
         };
+        let create = if_none_match.is_some();
         let map = object(body);
         let id = self.twin_id.as_str();
-        let rv = self
+        let result = self
             .client
             .call(&self.options, |raw| {
                 raw.digital_twins_add(id, api_version(), if_none_match, None, None, &map)
             })
-            .await?;
-        into_versioned(rv)
+            .await
+            .and_then(into_versioned);
+        let (client, options) = (&self.client, &self.options);
+        resolve_lost(
+            result,
+            create,
+            Value::Object(map.clone()),
+            None,
+            || async move {
+                read_back(
+                    client
+                        .call(options, |raw| {
+                            raw.digital_twins_get_by_id(id, api_version(), None, None)
+                        })
+                        .await,
+                )
+            },
+        )
+        .await
     }
 }
 
@@ -216,13 +234,27 @@ impl UpdateTwin {
         let if_match = if_match_header("update_twin", self.condition.as_ref())?;
         let body = patch_body(&self.patch);
         let id = self.twin_id.as_str();
-        let resp = self
+        let result = self
             .client
             .call(&self.options, |raw| {
                 raw.digital_twins_update(id, api_version(), if_match.as_deref(), None, None, &body)
             })
-            .await?;
-        etag_or(resp.headers(), None)
+            .await
+            .and_then(|resp| etag_or(resp.headers(), None));
+        let (client, options) = (&self.client, &self.options);
+        let sent = self.patch.to_value();
+        let expect = crate::pipeline::patch_effect(&sent);
+        resolve_lost(result, false, sent, expect, || async move {
+            read_back::<_, Value>(
+                client
+                    .call(options, |raw| {
+                        raw.digital_twins_get_by_id(id, api_version(), None, None)
+                    })
+                    .await,
+            )
+            .map(|s| s.map(|(doc, etag, v)| (doc, etag, v.etag)))
+        })
+        .await
     }
 }
 
@@ -250,16 +282,100 @@ impl DeleteTwin {
         validate_id("twin_id", &self.twin_id)?;
         let if_match = if_match_header("delete_twin", self.condition.as_ref())?;
         let id = self.twin_id.as_str();
-        self.client
+        let result = self
+            .client
             .call(&self.options, |raw| {
                 raw.digital_twins_delete(id, api_version(), if_match.as_deref(), None, None)
             })
-            .await?;
-        Ok(())
+            .await
+            .map(drop);
+        let (client, options) = (&self.client, &self.options);
+        resolve_deleted(result, || async move {
+            read_back::<_, Value>(
+                client
+                    .call(options, |raw| {
+                        raw.digital_twins_get_by_id(id, api_version(), None, None)
+                    })
+                    .await,
+            )
+        })
+        .await
     }
 }
 
 // ---- helpers shared with components and relationships ----
+
+/// A twin or relationship read back after a lost answer, for [`crate::pipeline::resolve`]:
+/// `None` when it does not exist.
+pub(crate) fn read_back<T, U>(
+    read: Result<progenitor_client::ResponseValue<T>, Error>,
+) -> Result<crate::pipeline::Stored<Versioned<U>>, Error>
+where
+    T: std::ops::Deref<Target = serde_json::Map<String, Value>>
+        + Into<serde_json::Map<String, Value>>,
+    U: DeserializeOwned,
+{
+    match read {
+        Ok(rv) => {
+            let doc = Value::Object(rv.deref().clone());
+            let v: Versioned<U> = into_versioned(rv)?;
+            Ok(Some((doc, Some(v.etag.clone()), v)))
+        }
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Resolves a twin or relationship write whose answer was lost: a create (`If-None-Match: *`)
+/// whose stored document equals `sent` is created and returns it; any other write stays
+/// ambiguous, with `sent` and what was found (matched against `expect`, else `sent`).
+pub(crate) async fn resolve_lost<T, R, Fut>(
+    result: Result<T, Error>,
+    create: bool,
+    sent: Value,
+    expect: Option<Value>,
+    read: R,
+) -> Result<T, Error>
+where
+    R: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<crate::pipeline::Stored<T>, Error>>,
+{
+    use crate::pipeline::WriteKind;
+    let kind = if create {
+        WriteKind::Create
+    } else {
+        WriteKind::Update
+    };
+    crate::pipeline::resolve(result, kind, Some(sent), expect, read, |stored| {
+        stored.ok_or_else(|| {
+            Error::new(
+                crate::ErrorKind::Other,
+                "a proven create has a stored value",
+            )
+        })
+    })
+    .await
+}
+
+/// Resolves a delete whose answer was lost: deleted when the resource is gone.
+pub(crate) async fn resolve_deleted<U, R, Fut>(
+    result: Result<(), Error>,
+    read: R,
+) -> Result<(), Error>
+where
+    R: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<crate::pipeline::Stored<U>, Error>>,
+{
+    crate::pipeline::resolve(
+        result,
+        crate::pipeline::WriteKind::Delete,
+        None,
+        None,
+        read,
+        |_| Ok(()),
+    )
+    .await
+}
 
 /// The generated `If-None-Match: *` enum value, whatever its variant is called.
 pub(crate) fn star<T: std::str::FromStr>() -> Result<T, Error> {

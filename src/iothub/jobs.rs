@@ -170,14 +170,67 @@ impl JobCommon {
     }
 
     /// `jobs_create_scheduled_job` (`PUT /jobs/v2/{id}`).
+    ///
+    /// The job id is fixed, so a resend after a lost answer cannot create a second job; when it
+    /// meets 409 the stored job is read back and, when its id, type, condition and payload are
+    /// the ones sent, the job is the one this call created.
     async fn create(self, body: JobRequest) -> Result<Job, Error> {
+        /// The parts of a job the request fixes and the service stores unchanged.
+        const SENT: [&str; 5] = [
+            "jobId",
+            "type",
+            "queryCondition",
+            "updateTwin",
+            "cloudToDeviceMethod",
+        ];
+        fn project(v: serde_json::Value) -> serde_json::Value {
+            let mut m = serde_json::Map::new();
+            if let serde_json::Value::Object(o) = v {
+                for (k, v) in o {
+                    if SENT.contains(&k.as_str()) && !v.is_null() {
+                        m.insert(k, v);
+                    }
+                }
+            }
+            serde_json::Value::Object(m)
+        }
         let raw = &self.client.inner.raw;
-        Ok(crate::pipeline::with_request_options(
+        let result = crate::pipeline::with_request_options(
             &self.options,
             raw.jobs_create_scheduled_job(&self.job_id, api_version(), &body),
         )
-        .await?
-        .into_inner())
+        .await
+        .map(|rv| rv.into_inner());
+        let sent = serde_json::to_value(&body).map(project).ok();
+        let options = &self.options;
+        let id = self.job_id.as_str();
+        crate::pipeline::resolve(
+            result,
+            crate::pipeline::WriteKind::Create,
+            sent,
+            None,
+            || async move {
+                match crate::pipeline::with_request_options(
+                    options,
+                    raw.jobs_get_scheduled_job(id, api_version()),
+                )
+                .await
+                {
+                    Ok(rv) => {
+                        let job = rv.into_inner();
+                        Ok(Some((project(serde_json::to_value(&job)?), None, job)))
+                    }
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+            |job| {
+                job.ok_or_else(|| {
+                    Error::new(crate::ErrorKind::Other, "a proven job create has a job")
+                })
+            },
+        )
+        .await
     }
 }
 

@@ -362,7 +362,49 @@ async fn write_twin(
             }
         }
     };
-    versioned(crate::pipeline::with_request_options(options, call).await?)
+    let result = match crate::pipeline::with_request_options(options, call).await {
+        Ok(rv) => versioned(rv),
+        Err(e) => Err(e),
+    };
+    if !result.as_ref().is_err_and(Error::is_ambiguous) {
+        return result;
+    }
+    // The answer was lost: read the twin back; a twin write is never proven (its effect
+    // depends on the twin before it), so the error carries what was sent and what was found.
+    let sent = serde_json::json!({
+        "tags": body.tags,
+        "properties": { "desired": body.properties.desired },
+    });
+    let module = body.module_id.as_deref();
+    crate::pipeline::resolve(
+        result,
+        crate::pipeline::WriteKind::Update,
+        Some(sent),
+        None,
+        || async {
+            let read = async {
+                match module {
+                    Some(m) => raw.modules_get_twin(id, m, api_version()).await,
+                    None => raw.devices_get_twin(id, api_version()).await,
+                }
+            };
+            match crate::pipeline::with_request_options(options, read).await {
+                Ok(rv) => {
+                    let v = versioned(rv)?;
+                    Ok(Some((serde_json::to_value(&v.value)?, Some(v.etag), ())))
+                }
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
+        },
+        |_| {
+            Err(Error::new(
+                ErrorKind::Other,
+                "a twin write is never proven by read-back",
+            ))
+        },
+    )
+    .await
 }
 
 /// Reads a device or module twin: [`IotHubClient::get_twin`], [`IotHubClient::get_module_twin`].

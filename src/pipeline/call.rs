@@ -32,6 +32,23 @@ pub(super) struct CallState {
     pub(super) last_status: Option<StatusCode>,
     pub(super) last_headers: Option<HeaderMap>,
     attempts: u32,
+    /// Set by `exec` for a write (any call whose resend rule is not `Read`): what the error
+    /// mapping needs to report an ambiguous outcome.
+    pub(super) write: Option<WriteAttempts>,
+}
+
+/// What the retry loop knows about a write's attempts: only that answers were lost, never
+/// whether the service applied them. The facade operation resolves the rest by reading back.
+#[derive(Debug, Clone)]
+pub(super) struct WriteAttempts {
+    pub(super) operation: &'static str,
+    pub(super) method: String,
+    pub(super) path: String,
+    /// An attempt before the last may have been applied (its answer was lost), so the last
+    /// answer (404/409/412) may be about this call's own earlier attempt.
+    pub(super) lost_before_last: bool,
+    /// The last attempt's answer was lost.
+    pub(super) final_lost: bool,
 }
 
 impl CallContext {
@@ -62,6 +79,10 @@ impl CallContext {
 
     pub(super) fn record_attempts(&self, attempts: u32) {
         self.lock().attempts += attempts;
+    }
+
+    pub(super) fn record_write(&self, w: WriteAttempts) {
+        self.lock().write = Some(w);
     }
 
     pub(super) fn record_hook_error(&self, e: Error) {

@@ -3,8 +3,8 @@
 //! context and picked up again when the raw error is mapped; an error body that does not match
 //! the generated error type keeps the status and headers recorded by `exec`.
 
-use super::call::{CallContext, current_call};
-use crate::error::{CREDENTIAL_PREFIX, Error, ErrorKind, INSECURE_PREFIX};
+use super::call::{CallContext, WriteAttempts, current_call};
+use crate::error::{Ambiguity, CREDENTIAL_PREFIX, Error, ErrorKind, INSECURE_PREFIX, ReadBack};
 
 /// Turns a typed error from `pre` into the string progenitor lets hooks return, keeping the
 /// typed error in the call context for [`with_request_options`](super::with_request_options)
@@ -56,5 +56,35 @@ pub(super) async fn map_raw_error<E: serde::Serialize>(
         other => Error::from_raw(other).await,
     };
     err.set_client_request_id(&ctx.client_request_id);
-    err
+    let write = ctx.lock().write.clone();
+    match write {
+        Some(w) => ambiguous_if_lost(err, w),
+        None => err,
+    }
+}
+
+/// A write's error becomes an ambiguous outcome when its last answer was lost, or when a resend
+/// after a lost answer met 404/409/412 (which may be about its own first attempt). Local errors
+/// (nothing sent) and other answers stay as they are.
+fn ambiguous_if_lost(err: Error, w: WriteAttempts) -> Error {
+    let status = err.status();
+    let why = if w.final_lost && matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Connection) {
+        "the request was sent and no answer arrived"
+    } else if w.final_lost && status.is_some_and(crate::retry::is_lost_answer_status) {
+        "the service's answer was a 5xx, which a gateway can send after the write was applied"
+    } else if w.lost_before_last && status.is_some_and(|s| matches!(s.as_u16(), 404 | 409 | 412)) {
+        "an earlier attempt's answer was lost, and this answer may be about that attempt"
+    } else {
+        return err;
+    };
+    let ambiguity = Ambiguity {
+        operation: w.operation.to_owned(),
+        method: w.method,
+        path: w.path,
+        last_status: status,
+        sent: None,
+        found: ReadBack::NotRead,
+        found_matches_sent: None,
+    };
+    err.into_ambiguous(ambiguity, why)
 }

@@ -9,7 +9,7 @@ use tracing::Instrument as _;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 
 use super::Pipeline;
-use super::call::current_call;
+use super::call::{WriteAttempts, current_call};
 use super::errors::hook_error;
 use crate::error::Result;
 use crate::options::ClientOptions;
@@ -79,8 +79,15 @@ impl Pipeline {
         if let Some(t) = timeout {
             *request.timeout_mut() = Some(t);
         }
-        let allowed =
-            opt_in || retry::is_idempotent(operation_id, request.method(), request.headers());
+        let rule = retry::resend_rule(operation_id, request.method(), request.headers());
+        let allowed = opt_in || retry::may_resend(rule, request.headers());
+        let write = (rule != retry::Resend::Read).then(|| WriteAttempts {
+            operation: operation_id,
+            method: request.method().to_string(),
+            path: request.url().path().to_owned(),
+            lost_before_last: false,
+            final_lost: false,
+        });
         let header_request_id;
         let client_request_id: &str = match &ctx {
             Some(c) => &c.client_request_id,
@@ -145,6 +152,11 @@ impl Pipeline {
         }
         if let Some(c) = &ctx {
             c.record_attempts(stats.attempts);
+            if let Some(mut w) = write {
+                w.lost_before_last = stats.lost_before_last;
+                w.final_lost = stats.final_lost;
+                c.record_write(w);
+            }
         }
         result
     }

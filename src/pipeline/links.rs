@@ -1,8 +1,8 @@
-//! Requests built beside the generated client: a URL the service returned (an ADT `nextLink`) or
-//! one the facade built itself, sent through the same `pre`/`exec` hooks as generated calls.
-//!
-//! Kept apart so that they are easy to remove: the design wants every operation to call its
-//! generated method, and the IoT Hub uses of these are to be deleted.
+//! The one request sent beside the generated client: following an ADT `nextLink`. progenitor
+//! ignores `x-ms-pageable`, so a list's next page is an absolute URL the service returned, not a
+//! generated method; it goes through the same `pre`/`exec` hooks as generated calls (auth, retry,
+//! tracing, client request id) and only to the client's own endpoint. Every operation of both
+//! facades calls its generated method; nothing else here builds a request.
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -23,7 +23,7 @@ use crate::options::RequestOptions;
 /// so a forged link cannot collect the credential.
 #[cfg(any(feature = "iothub", feature = "digitaltwins"))]
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn send_absolute<C>(
+async fn send_absolute<C>(
     client: &C,
     options: &RequestOptions,
     method: Method,
@@ -85,7 +85,7 @@ pub(super) fn same_origin_prefix(url: &str, base: &str) -> bool {
 /// check needed beyond the `pre` hook's transport check).
 #[cfg(any(feature = "iothub", feature = "digitaltwins"))]
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn send_url<C>(
+async fn send_url<C>(
     client: &C,
     options: &RequestOptions,
     method: Method,

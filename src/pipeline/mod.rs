@@ -32,7 +32,8 @@
 //! - `hooks.rs`: the `pre`/`exec` work and the one `ClientHooks` impl body;
 //! - `call.rs`: the per-call context, [`with_request_options`], [`call`], [`Reply`];
 //! - `errors.rs`: typed errors out of the hooks and raw errors into [`Error`];
-//! - `links.rs`: requests sent beside the generated client ([`send_absolute`], [`send_url`],
+//! - `outcome.rs`: resolving a write whose answer was lost ([`resolve`]);
+//! - `links.rs`: following an ADT `nextLink` (`get_absolute`,
 //!   [`get_absolute`]);
 //! - `construct.rs`: the generated clients built with a pipeline.
 
@@ -46,6 +47,7 @@ mod construct;
 mod errors;
 mod hooks;
 mod links;
+mod outcome;
 
 use std::sync::Arc;
 
@@ -72,9 +74,8 @@ pub(crate) use hooks::JSON_PATCH_OPERATIONS;
 #[cfg(feature = "digitaltwins")]
 #[allow(unused_imports)]
 pub(crate) use links::get_absolute;
-#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
 #[allow(unused_imports)]
-pub(crate) use links::{send_absolute, send_url};
+pub(crate) use outcome::{Stored, WriteKind, holds, patch_effect, resolve};
 
 /// Per-client state available to the hooks of the generated raw clients: the credential (as a
 /// caching authorizer), the client options and the service.
