@@ -297,7 +297,7 @@ async fn iothub_half(hub: &IotHubClient, n: &Names, live: bool, out: &mut dyn Fn
         let succeeded = done
             .device_job_statistics
             .as_ref()
-            .map(|s| s.succeeded_count)
+            .and_then(|s| s.succeeded_count)
             .unwrap_or_default();
         Ok((
             format!("job {job_id} {status}, {succeeded} devices updated"),

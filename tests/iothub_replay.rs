@@ -374,13 +374,13 @@ async fn configurations_client_configurations_lifecycle() {
         789463540,
         json!({ "deviceContent": { "properties.desired.deviceContent_key": format!("deviceContent_value-{id}") } }),
     );
-    cfg.labels.insert("HostPlatform".into(), json!("SomeValue"));
+    cfg.labels.insert("HostPlatform".into(), "SomeValue".into());
     let created = hub.create_configuration(cfg).send().await.unwrap();
     assert_eq!(created.etag, Some(ETag::new("\"MQ==\"")));
     assert!(created.created_time_utc.is_some());
     let mut got = hub.get_configuration(id).send().await.unwrap();
     assert_eq!(
-        got.system_metrics.as_ref().unwrap()["queries"]["targetedCount"],
+        got.system_metrics.as_ref().unwrap().queries["targetedCount"],
         "select deviceId from devices"
     );
     got.priority = Some(1500054980);

@@ -226,7 +226,7 @@ async fn serve_child() {
                 let hub = &hub;
                 async move {
                     let r = hub.bulk_registry(ops).send().await.unwrap();
-                    assert!(r.is_successful, "bulk create: {:?}", r.errors);
+                    assert_eq!(r.is_successful, Some(true), "bulk create: {:?}", r.errors);
                 }
             })
             .buffer_unordered(4)

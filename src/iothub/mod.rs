@@ -44,7 +44,6 @@
 
 mod bulk;
 mod configurations;
-mod http;
 pub(crate) mod idempotency;
 mod identities;
 mod jobs;
@@ -87,9 +86,6 @@ pub mod builders {
 use crate::auth::{ConnectionString, Service};
 use crate::raw::iothub as raw;
 use crate::{ClientOptions, Credential, Error};
-
-/// The api-version this client speaks.
-pub(crate) const API_VERSION: &str = "2021-04-12";
 
 /// The api-version every call sends: the generated client's (`info.version` of the vendored
 /// spec), so a regenerated client changes it with no facade edit.
