@@ -430,3 +430,176 @@ async fn registry_inputs_are_checked_locally() {
     }
     assert_eq!(server.count(), 0, "nothing was sent");
 }
+
+#[tokio::test]
+async fn registry_wire_forms() {
+    use iothub_support::Scripted;
+    let server = CaptureServer::start().await;
+    let hub = server.client();
+    let ok = |body: serde_json::Value| Scripted {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::to_vec(&body).unwrap(),
+    };
+    let no_content = || Scripted {
+        status: 204,
+        headers: vec![],
+        body: vec![],
+    };
+
+    // Bulk: the entries as sent; a 400 with per-entry errors is the call's answer.
+    server.push(Scripted {
+        status: 400,
+        ..ok(json!({"isSuccessful": false, "warnings": [],
+            "errors": [{"deviceId": "b2", "errorCode": "PreconditionFailed",
+                "errorStatus": "etag mismatch", "operation": "deleteIfMatchETag", "new": 1}]}))
+    });
+    let r = hub
+        .bulk_registry(vec![
+            BulkOperation::create(Device::new("b1").with_iot_edge(true)),
+            BulkOperation::delete_if_match("b2", ETag::new("MQ==")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.succeeded());
+    assert_eq!(r.errors[0].device_id.as_deref(), Some("b2"));
+    assert_eq!(
+        r.errors[0].error_code.as_deref(),
+        Some("PreconditionFailed")
+    );
+    assert_eq!(r.errors[0].extra["new"], 1);
+    // A 400 without entry errors: the request as a whole was rejected.
+    server.push(Scripted {
+        status: 400,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("iothub-errorcode".into(), "ArgumentInvalid".into()),
+        ],
+        body: br#"{"Message":"ErrorCode:ArgumentInvalid;bad","ExceptionMessage":"Tracking ID:t1"}"#
+            .to_vec(),
+    });
+    let err = hub
+        .bulk_registry(vec![BulkOperation::delete("b3")])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(400), "{err:?}");
+    assert_eq!(err.error_code(), Some("ArgumentInvalid"), "{err:?}");
+
+    // Configurations: a create sends no etag; an update sends it and If-Match.
+    let mut cfg = Configuration::new(
+        "c1",
+        "*",
+        3,
+        json!({ "moduleContent": { "properties.desired.x": 1 } }),
+    )
+    .with_label("a", "b");
+    cfg.etag = Some(ETag::new("Mg=="));
+    server.push(ok(json!({"id": "c1", "etag": "MQ=="})));
+    let created = hub.create_configuration(cfg.clone()).send().await.unwrap();
+    assert_eq!(created.etag, Some(ETag::new("MQ==")));
+    server.push(ok(json!({"id": "c1", "etag": "Mw=="})));
+    hub.update_configuration(cfg)
+        .if_unchanged()
+        .send()
+        .await
+        .unwrap();
+    server.push(ok(
+        json!({"targetConditionError": "", "customMetricQueryErrors": {}}),
+    ));
+    let tested = hub
+        .test_configuration_queries("tags.a = 'b'")
+        .custom_metric("m", "SELECT deviceId FROM devices")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tested.target_condition_error, None);
+    server.push(no_content());
+    hub.apply_configuration_on_edge(
+        "edge",
+        json!({ "modulesContent": { "$edgeAgent": { "properties.desired": {} } } }),
+    )
+    .send()
+    .await
+    .unwrap();
+    server.push(no_content());
+    hub.delete_configuration("c1")
+        .if_match(ETag::new("Mw=="))
+        .send()
+        .await
+        .unwrap();
+
+    // Devices and modules: paths are escaped, If-Match is the quoted etag (`*` by default).
+    server.push(ok(json!({"deviceId": "d#1", "etag": "AAA="})));
+    let d = hub.get_device("d#1").send().await.unwrap();
+    server.push(ok(json!({"deviceId": "d#1", "etag": "AAB="})));
+    hub.update_device(d.with_status(false))
+        .if_unchanged()
+        .send()
+        .await
+        .unwrap();
+    server.push(no_content());
+    hub.delete_module("d#1", "m#1").send().await.unwrap();
+    server.push(ok(json!([{"deviceId": "d#1", "moduleId": "m#1"}])));
+    let mods = hub.list_modules("d#1").send().await.unwrap();
+    assert_eq!(mods[0].module_id, "m#1");
+    server.push(ok(json!([])));
+    hub.list_devices().top(5).send().await.unwrap();
+
+    let c = server.captured();
+    let summary: Vec<_> = c
+        .iter()
+        .map(|c| (c.method.as_str(), c.path.as_str(), c.header("if-match")))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("POST", "/devices", None),
+            ("POST", "/devices", None),
+            ("PUT", "/configurations/c1", None),
+            ("PUT", "/configurations/c1", Some("\"Mg==\"".to_owned())),
+            ("POST", "/configurations/testQueries", None),
+            ("POST", "/devices/edge/applyConfigurationContent", None),
+            ("DELETE", "/configurations/c1", Some("\"Mw==\"".to_owned())),
+            ("GET", "/devices/d%231", None),
+            ("PUT", "/devices/d%231", Some("\"AAA=\"".to_owned())),
+            (
+                "DELETE",
+                "/devices/d%231/modules/m%231",
+                Some("*".to_owned())
+            ),
+            ("GET", "/devices/d%231/modules", None),
+            ("GET", "/devices", None),
+        ]
+    );
+    assert_eq!(
+        c[0].json(),
+        json!([
+            {"id": "b1", "importMode": "create", "authentication": {"type": "sas"},
+                "capabilities": {"iotEdge": true}},
+            {"id": "b2", "importMode": "deleteIfMatchETag", "eTag": "MQ=="},
+        ])
+    );
+    let content = json!({ "moduleContent": { "properties.desired.x": 1 } });
+    assert_eq!(
+        c[2].json(),
+        json!({"id": "c1", "targetCondition": "*", "priority": 3, "labels": {"a": "b"},
+            "content": content})
+    );
+    assert_eq!(c[3].json()["etag"], "Mg==");
+    assert_eq!(
+        c[4].json(),
+        json!({"targetCondition": "tags.a = 'b'",
+            "customMetricQueries": {"m": "SELECT deviceId FROM devices"}})
+    );
+    assert_eq!(
+        c[5].json(),
+        json!({ "modulesContent": { "$edgeAgent": { "properties.desired": {} } } })
+    );
+    assert_eq!(
+        c[8].json(),
+        json!({"deviceId": "d#1", "etag": "AAA=", "status": "disabled"})
+    );
+    assert_eq!(c[11].query_param("top").as_deref(), Some("5"));
+}

@@ -55,7 +55,7 @@ impl CreateConfiguration {
         let raw = &self.client.inner.raw;
         let rv = crate::pipeline::with_request_options(
             &self.options,
-            raw.configuration_create_or_update(&body.id, api_version(), None, &*body),
+            raw.configuration_create_or_update(&body.id, api_version(), None, &body),
         )
         .await?;
         Ok(document(rv))
