@@ -4,8 +4,10 @@
 //! tracing, client request id) and only to the client's own endpoint. Every operation of both
 //! facades calls its generated method; nothing else here builds a request.
 
+#![cfg(feature = "digitaltwins")]
+
 use reqwest::Method;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 
@@ -15,26 +17,22 @@ use super::errors::take_hook_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::RequestOptions;
 
-/// Sends `method url` (an absolute URL on the client's own host, e.g. an ADT `nextLink`) through
+/// Authenticated GET of an absolute URL on the client's own endpoint (an ADT `nextLink`), through
 /// the same hooks as generated calls: auth, retry, tracing, client request id. Returns the body
 /// and headers of a 2xx response, or a typed error.
 ///
 /// Refuses (nothing sent) a URL whose scheme, host or port differs from the client's base URL,
 /// so a forged link cannot collect the credential.
-#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
-#[allow(clippy::too_many_arguments)]
-async fn send_absolute<C>(
+pub(crate) async fn get_absolute<C>(
     client: &C,
     options: &RequestOptions,
-    method: Method,
     url: &str,
     headers: HeaderMap,
-    body: Option<&serde_json::Value>,
-    operation_id: &'static str,
 ) -> Result<(bytes::Bytes, HeaderMap)>
 where
     C: ClientInfo<Pipeline> + ClientHooks<Pipeline>,
 {
+    const OPERATION_ID: &str = "get_next_link";
     let target = reqwest::Url::parse(url).map_err(|e| {
         Error::new(
             ErrorKind::DataConversion,
@@ -61,59 +59,17 @@ where
             ));
         }
     }
-    send_url(client, options, method, target, headers, body, operation_id).await
-}
-
-/// True when `url` is `base` followed by a path or query (`/…`, `?…`) or nothing: then both
-/// have the same scheme, host and port without parsing `base`. Anything else (e.g.
-/// `base` + `@evil.example`, or another port that merely starts with the same digits) is left
-/// to the full comparison.
-pub(super) fn same_origin_prefix(url: &str, base: &str) -> bool {
-    let base = base.trim_end_matches('/');
-    // A base with a path (`https://h/p`) could be followed by `/../`; only scheme://authority
-    // bases take the shortcut.
-    let authority_only = base
-        .split_once("://")
-        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(['/', '?', '#', '@', '\\']));
-    authority_only
-        && url
-            .strip_prefix(base)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
-}
-
-/// [`send_absolute`] for a URL the facade built itself on the client's endpoint (no origin
-/// check needed beyond the `pre` hook's transport check).
-#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
-#[allow(clippy::too_many_arguments)]
-async fn send_url<C>(
-    client: &C,
-    options: &RequestOptions,
-    method: Method,
-    target: reqwest::Url,
-    headers: HeaderMap,
-    body: Option<&serde_json::Value>,
-    operation_id: &'static str,
-) -> Result<(bytes::Bytes, HeaderMap)>
-where
-    C: ClientInfo<Pipeline> + ClientHooks<Pipeline>,
-{
     // One header map sized for what `pre` adds (authorization, user agent, request id,
     // traceparent), so it is not grown and re-hashed on the way.
     let mut all = HeaderMap::with_capacity(headers.len() + 6);
     all.insert(ACCEPT, HeaderValue::from_static("application/json"));
     all.extend(headers); // the caller's headers win, as with `RequestBuilder::headers`
-    let mut request = reqwest::Request::new(method, target);
-    if let Some(b) = body {
-        let bytes = serde_json::to_vec(b).map_err(|e| {
-            Error::new(ErrorKind::Other, "could not encode the request body").with_source(e)
-        })?;
-        all.entry(CONTENT_TYPE)
-            .or_insert(HeaderValue::from_static("application/json"));
-        *request.body_mut() = Some(bytes.into());
-    }
+    let mut request = reqwest::Request::new(Method::GET, target);
     *request.headers_mut() = all;
     let ctx = CallContext::new(options);
-    let info = OperationInfo { operation_id };
+    let info = OperationInfo {
+        operation_id: OPERATION_ID,
+    };
     let ctx2 = ctx.clone();
     let outcome = CALL
         .scope(ctx.clone(), async move {
@@ -145,25 +101,19 @@ where
     result
 }
 
-/// Authenticated GET of an absolute URL (ADT `nextLink`), see [`send_absolute`].
-#[cfg(feature = "digitaltwins")]
-pub(crate) async fn get_absolute<C>(
-    client: &C,
-    options: &RequestOptions,
-    url: &str,
-    headers: HeaderMap,
-) -> Result<(bytes::Bytes, HeaderMap)>
-where
-    C: ClientInfo<Pipeline> + ClientHooks<Pipeline>,
-{
-    send_absolute(
-        client,
-        options,
-        Method::GET,
-        url,
-        headers,
-        None,
-        "get_next_link",
-    )
-    .await
+/// True when `url` is `base` followed by a path or query (`/…`, `?…`) or nothing: then both
+/// have the same scheme, host and port without parsing `base`. Anything else (e.g.
+/// `base` + `@evil.example`, or another port that merely starts with the same digits) is left
+/// to the full comparison.
+pub(super) fn same_origin_prefix(url: &str, base: &str) -> bool {
+    let base = base.trim_end_matches('/');
+    // A base with a path (`https://h/p`) could be followed by `/../`; only scheme://authority
+    // bases take the shortcut.
+    let authority_only = base
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.contains(['/', '?', '#', '@', '\\']));
+    authority_only
+        && url
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
 }

@@ -1,14 +1,13 @@
 //! The documents IoT Hub sends and receives: twins, identities, jobs, configurations,
-//! statistics.
+//! statistics — the generated `raw::iothub::types`, re-exported here as the facade's models, with
+//! their helpers as inherent `impl` blocks (one file per area).
 //!
-//! These are handwritten rather than re-exports of the generated `raw::iothub::types`. The
-//! generated types now decode real responses (codegen fixups `iothub_twin_values_any_json`,
-//! `iothub_identity_times_as_text`, `iothub_twin_configurations_and_model_id`), but they still
-//! cannot serve as the facade's types: their symmetric keys are plain `String`s in a derived
-//! `Debug` (secrets must never appear there), they drop unknown fields (these types keep them in
-//! `other`, so nothing the service adds is lost on a read-modify-write), every field is optional
-//! because the spec marks nothing required, ETags are plain strings, and `raw` is exempt from
-//! semver.
+//! They are fitted to be the wire types by the codegen fixups in `codegen/src/fixups/shapes.rs`:
+//! etags are [`crate::ETag`], symmetric keys [`crate::auth::Secret`] (nothing secret in `Debug`),
+//! times the lenient [`crate::iothub::Timestamp`], job type and status open enums ([`JobType`],
+//! [`JobStatus`], substituted into generation), ids the service always sends are required, and
+//! unknown fields survive a read-modify-write in each document's flattened `extra` map. Only what
+//! is re-exported here is covered by semver; the rest of `raw` is not.
 
 mod bulk;
 mod configuration;
@@ -17,7 +16,6 @@ mod job;
 mod method;
 mod statistics;
 mod twin;
-pub(crate) mod wire;
 
 pub use crate::etag::Versioned;
 pub use bulk::*;
