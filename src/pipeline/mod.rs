@@ -33,8 +33,8 @@
 //! - `call.rs`: the per-call context, [`with_request_options`], [`call`], [`Reply`];
 //! - `errors.rs`: typed errors out of the hooks and raw errors into [`Error`];
 //! - `outcome.rs`: resolving a write whose answer was lost ([`resolve`]);
-//! - `links.rs`: following an ADT `nextLink` (`get_absolute`,
-//!   [`get_absolute`]);
+//! - `links.rs`: following an ADT `nextLink` (`get_absolute`), the one request not made by a
+//!   generated method;
 //! - `construct.rs`: the generated clients built with a pipeline.
 
 #![cfg_attr(
@@ -147,12 +147,6 @@ impl Pipeline {
                 endpoint: Some(url),
             }),
         })
-    }
-
-    /// The endpoint this pipeline was made for, parsed (`None` for `Pipeline::default()`).
-    #[cfg(feature = "iothub")]
-    pub(crate) fn endpoint_url(&self) -> Option<&reqwest::Url> {
-        self.inner.endpoint.as_ref()
     }
 
     /// True when `url` has the scheme, host and port of the endpoint given to [`Pipeline::new`].
