@@ -446,7 +446,13 @@ where
         template = keep;
         let this = prepare(this, attempt).await;
         stats.attempts += 1;
-        let result = client.execute(this).await;
+        // The body is read inside the loop: a timeout or a dropped connection while it
+        // arrives is a lost answer like any other (retried, or marked for writes), not an
+        // error the generated code meets after the loop has returned.
+        let result = match client.execute(this).await {
+            Ok(resp) => buffered(resp).await,
+            Err(e) => Err(e),
+        };
         let retries_left = attempt < options.max_retries && template.is_some();
         let lost = match &result {
             Ok(resp) => is_lost_answer_status(resp.status()),
@@ -491,6 +497,19 @@ where
         drop(result);
         tokio::time::sleep(delay).await;
     }
+}
+
+/// The response with its whole body read, rebuilt so the generated code can decode it.
+async fn buffered(resp: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+    let status = resp.status();
+    let version = resp.version();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await?;
+    let mut rebuilt = http::Response::new(body);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Ok(reqwest::Response::from(rebuilt))
 }
 
 #[cfg(test)]

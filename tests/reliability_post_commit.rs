@@ -311,7 +311,10 @@ async fn adt_delete_landed_then_dropped_is_deleted() {
     .unwrap();
     emu.faults()
         .inject(once(Fault::ApplyThenDrop, "DELETE", "/digitaltwins/r4"));
-    dt.delete_twin("r4").send().await.expect("resolved as deleted");
+    dt.delete_twin("r4")
+        .send()
+        .await
+        .expect("resolved as deleted");
     assert!(dt.get_twin("r4").send().await.unwrap_err().is_not_found());
     assert_eq!(emu.faults().injected(), 1);
 }

@@ -191,6 +191,7 @@ impl FaultRule {
 struct State_ {
     rules: Vec<FaultRule>,
     random: Option<(f64, StdRng, Vec<Fault>)>,
+    by_kind: Vec<(Fault, usize)>,
 }
 
 /// Fault-injection controls shared by both listeners.
@@ -235,6 +236,11 @@ impl Faults {
         self.injected.load(Ordering::Relaxed)
     }
 
+    /// How many faults were injected so far, per fault (in the order first injected).
+    pub fn injected_by_kind(&self) -> Vec<(Fault, usize)> {
+        self.lock().by_kind.clone()
+    }
+
     /// How many requests the remaining rules will still hit.
     pub fn pending(&self) -> usize {
         self.lock().rules.iter().map(|r| r.count).sum()
@@ -272,8 +278,12 @@ impl Faults {
         } else {
             None
         };
-        if fault.is_some() {
+        if let Some(f) = fault {
             self.injected.fetch_add(1, Ordering::Relaxed);
+            match s.by_kind.iter_mut().find(|(k, _)| *k == f) {
+                Some((_, n)) => *n += 1,
+                None => s.by_kind.push((f, 1)),
+            }
         }
         fault
     }
