@@ -28,7 +28,7 @@ Known values: `sas`, `selfSigned`, `certificateAuthority`, `none`. The service m
         pub x509_thumbprint: ::std::option::Option<X509Thumbprint>,
     }
     ///The result of the bulk registry operation.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct BulkRegistryOperationResult {
         ///The device registry operation errors.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -42,6 +42,8 @@ Known values: `sas`, `selfSigned`, `certificateAuthority`, `none`. The service m
         ///The device registry operation warnings.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub warnings: ::std::vec::Vec<DeviceRegistryOperationWarning>,
+        #[serde(flatten)]
+        pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     }
     ///The parameters to execute a direct method on the device.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]

@@ -302,6 +302,9 @@ pub fn iothub_keep_unknown_fields(spec: &mut Value) -> Result<Vec<String>> {
         "Configuration",
         "JobResponse",
         "DeviceRegistryOperationError",
+        // A bulk 400 that rejects the whole request carries the service's `Message` /
+        // `ExceptionMessage` in this body (its only declared error type).
+        "BulkRegistryOperationResult",
     ] {
         let schema = schema_mut(schemas, NAME, name)?;
         if let Some(existing) = schema.get("additionalProperties") {
