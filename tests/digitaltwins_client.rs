@@ -946,3 +946,66 @@ async fn telemetry_is_not_retried_unless_opted_in() {
         "the retry reused the same Message-Id"
     );
 }
+
+/// `dedup_by_key` against real duplicates: JOIN queries are paged by offset (as the service
+/// does), so a twin added before the page boundary while the pages are read shifts the rows and
+/// the emulator serves the last row of page 1 again as the first row of page 2.
+#[tokio::test]
+async fn dedup_by_key_drops_a_row_the_service_repeats_across_a_page_boundary() {
+    use std::collections::BTreeSet;
+    const NODE: &str = "dtmi:com:example:DedupNode;1";
+    let (_emu, dt) = setup().await;
+    dt.create_models(vec![json!({
+        "@id": NODE, "@type": "Interface", "@context": "dtmi:dtdl:context;3",
+        "contents": [{"@type": "Relationship", "name": "next"}]
+    })])
+    .send()
+    .await
+    .unwrap();
+    let node = |id: &str| BasicDigitalTwin::new(id, NODE);
+    let link = |dt: DigitalTwinsClient, id: String| async move {
+        dt.add_twin(id.clone(), node(&id)).send().await.unwrap();
+        dt.add_relationship(
+            id.clone(),
+            format!("{id}-hub"),
+            json!({"$targetId": "hub", "$relationshipName": "next"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    };
+    dt.add_twin("hub", node("hub")).send().await.unwrap();
+    for i in 10..20 {
+        link(dt.clone(), format!("n-{i}")).await;
+    }
+    let query = "SELECT T FROM DIGITALTWINS T JOIN H RELATED T.next";
+    let key = |row: &Value| row["T"]["$dtId"].as_str().unwrap_or_default().to_owned();
+
+    // Without de-duplication the repeat is visible: 11 rows, 10 distinct.
+    let mut plain = dt.query(query).page_size(4).into_stream();
+    let mut rows = Vec::new();
+    for _ in 0..4 {
+        rows.push(key(&plain.try_next().await.unwrap().unwrap()));
+    }
+    link(dt.clone(), "n-00".into()).await;
+    while let Some(r) = plain.try_next().await.unwrap() {
+        rows.push(key(&r));
+    }
+    assert_eq!(rows.len(), 11, "{rows:?}");
+    assert_eq!(rows[3], rows[4], "the boundary row served twice: {rows:?}");
+
+    // With it, the repeat is dropped and counted.
+    let mut unique = dt.query(query).page_size(4).into_stream().dedup_by_key(key);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(key(&unique.try_next().await.unwrap().unwrap()));
+    }
+    link(dt.clone(), "n-01".into()).await;
+    while let Some(r) = unique.try_next().await.unwrap() {
+        seen.push(key(&r));
+    }
+    let distinct: BTreeSet<_> = seen.iter().cloned().collect();
+    assert_eq!(distinct.len(), seen.len(), "{seen:?}");
+    assert_eq!(unique.duplicates_dropped(), 1);
+    assert_eq!(seen.len(), 11, "{seen:?}");
+}

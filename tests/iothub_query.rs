@@ -43,8 +43,9 @@ async fn query_follows_continuations_across_many_pages() {
     assert_eq!(twins.len(), 57);
     assert_eq!(ids.len(), 57, "no duplicates");
 
-    // The opt-in de-duplication keys real twins by device id (the emulator's key-ordered paging
-    // repeats nothing, so nothing is dropped; the dropping itself is unit-tested in paging.rs).
+    // The opt-in de-duplication keys real twins by device id (the emulator's key-ordered twin
+    // paging repeats nothing, so nothing is dropped here; real repeats served across a page
+    // boundary are dropped in digitaltwins_client.rs, offset-paged JOIN query).
     let mut unique = hub
         .query("SELECT * FROM devices")
         .page_size(5)
