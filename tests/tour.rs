@@ -8,6 +8,7 @@ mod tour;
 use azure_twins::digitaltwins::DigitalTwinsClient;
 use azure_twins::{Credential, IotHubClient};
 use azure_twins_emulator::Emulator;
+use futures::TryStreamExt;
 
 #[tokio::test]
 async fn tour_steps_against_the_emulator() {
@@ -69,6 +70,53 @@ async fn tour_steps_against_the_emulator() {
     assert_eq!(f(7)["temperature"], 22.0);
     assert_eq!(f(7)["etag_changed"], true);
     assert_eq!(f(8)["rows"], 1);
+
+    // Facts read back from the services, not from what the tour printed. The job outlives the
+    // devices it updated: the hub reports it completed on every tour device with the tour's patch.
+    let jobs: Vec<azure_twins::iothub::Job> =
+        hub.query_jobs().into_stream().try_collect().await.unwrap();
+    let tour_jobs: Vec<&str> = jobs
+        .iter()
+        .map(|j| j.job_id.as_str())
+        .filter(|id| id.starts_with("tour-job-"))
+        .collect();
+    assert_eq!(tour_jobs.len(), 1, "{tour_jobs:?}");
+    let job = serde_json::to_value(hub.get_job(tour_jobs[0]).send().await.unwrap()).unwrap();
+    assert_eq!(job["status"], "completed", "{job:#}");
+    assert_eq!(job["type"], "scheduleUpdateTwin", "{job:#}");
+    assert_eq!(
+        job["deviceJobStatistics"]["succeededCount"],
+        tour::DEVICES,
+        "{job:#}"
+    );
+    assert_eq!(job["deviceJobStatistics"]["failedCount"], 0, "{job:#}");
+    assert_eq!(
+        job["updateTwin"]["properties"]["desired"]["firmware"], "2.1",
+        "{job:#}"
+    );
+    assert_eq!(job["queryCondition"], "tags.tour = 'tour'", "{job:#}");
+    // No tour device is left in the registry, no tour twin in ADT, and the model is gone.
+    let rows: Vec<azure_twins::iothub::Twin> = hub
+        .query("SELECT * FROM devices WHERE tags.tour = 'tour'")
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+    let twins: Vec<serde_json::Value> = dt
+        .query("SELECT * FROM DIGITALTWINS")
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(twins.is_empty(), "{twins:?}");
+    assert!(
+        dt.get_model("dtmi:com:example:tour:Room;1")
+            .send()
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 
     // What the tour created is gone.
     assert!(
