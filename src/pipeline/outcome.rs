@@ -30,6 +30,7 @@ pub(crate) enum WriteKind {
     /// [`holds`] both ways, so an equal document is needed, service-added `$` keys aside).
     Create,
     /// A delete: proven when the resource is gone.
+    #[cfg_attr(not(feature = "digitaltwins"), allow(dead_code))]
     Delete,
     /// A merge or JSON Patch, a replace, an `If-Match` write: never proven; `found_matches_sent`
     /// says whether the stored resource holds everything `sent` sets.
@@ -117,6 +118,7 @@ pub(crate) fn holds(found: &Value, sent: &Value) -> bool {
 /// The effect of an RFC 6902 patch (as its JSON array) as a document for [`holds`]: `add` and
 /// `replace` at `/a/b` become `{"a": {"b": value}}`, `remove` becomes `null` there. `None` when
 /// an operation's effect cannot be put that way (array positions, `move`, `copy`, `test`).
+#[cfg_attr(not(feature = "digitaltwins"), allow(dead_code))]
 pub(crate) fn patch_effect(patch: &Value) -> Option<Value> {
     let mut doc = Value::Object(Default::default());
     for op in patch.as_array()? {
