@@ -500,10 +500,11 @@ where
 }
 
 /// The response with its whole body read, rebuilt so the generated code can decode it.
-async fn buffered(resp: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+async fn buffered(mut resp: reqwest::Response) -> reqwest::Result<reqwest::Response> {
     let status = resp.status();
     let version = resp.version();
-    let headers = resp.headers().clone();
+    // Moved, not cloned: the body does not need them.
+    let headers = std::mem::take(resp.headers_mut());
     let body = resp.bytes().await?;
     let mut rebuilt = http::Response::new(body);
     *rebuilt.status_mut() = status;

@@ -342,7 +342,7 @@ async fn write_twin(
     let raw = &client.inner.raw;
     let if_match = condition.if_match();
     let id = body.device_id.as_str();
-    let call = async {
+    let result = match crate::pipeline::with_request_options(options, async {
         match (body.module_id.as_deref(), replace) {
             (Some(m), false) => {
                 raw.modules_update_twin(id, m, api_version(), if_match, body)
@@ -361,8 +361,9 @@ async fn write_twin(
                     .await
             }
         }
-    };
-    let result = match crate::pipeline::with_request_options(options, call).await {
+    })
+    .await
+    {
         Ok(rv) => versioned(rv),
         Err(e) => Err(e),
     };
@@ -425,13 +426,16 @@ impl GetTwin {
         check_ids(&self.device_id, self.module_id.as_deref())?;
         let raw = &self.client.inner.raw;
         let id = self.device_id.as_str();
-        let call = async {
+        // Built in place (not in a `let`): a future moved into another is otherwise kept twice
+        // in this one's state.
+        let reply = crate::pipeline::with_request_options(&self.options, async {
             match self.module_id.as_deref() {
                 Some(m) => raw.modules_get_twin(id, m, api_version()).await,
                 None => raw.devices_get_twin(id, api_version()).await,
             }
-        };
-        versioned(crate::pipeline::with_request_options(&self.options, call).await?)
+        })
+        .await?;
+        versioned(reply)
     }
 
     /// Sends the request and decodes the twin as `T` (e.g. `serde_json::Value` or your own

@@ -102,18 +102,29 @@ pub(super) fn current_call() -> Option<Arc<CallContext>> {
 /// client request id, timeout) and maps its error into [`Error`].
 ///
 /// `fut` is the un-awaited raw call, e.g. `raw.modules_get_twin(id, mid, API_VERSION)`.
-pub(crate) async fn with_request_options<T, E, Fut>(
+///
+/// Not an `async fn`: an `async fn` keeps its by-value argument `fut` apart from the scope it is
+/// moved into, so the raw call's state would be in the returned future twice (and copied on
+/// every move); here the scope is built first and the future holds it once.
+pub(crate) fn with_request_options<T, E, Fut>(
     options: &RequestOptions,
     fut: Fut,
-) -> Result<ResponseValue<T>>
+) -> impl Future<Output = Result<ResponseValue<T>>> + use<T, E, Fut>
 where
     E: serde::Serialize,
     Fut: Future<Output = std::result::Result<ResponseValue<T>, progenitor_client::Error<E>>>,
 {
     let ctx = CallContext::new(options);
-    match CALL.scope(ctx.clone(), fut).await {
-        Ok(rv) => Ok(rv),
-        Err(e) => Err(map_raw_error(&ctx, e).await),
+    // The raw call is boxed: its state (request, hooks, decoding) is then one heap block instead
+    // of kilobytes inline in every facade future, which are moved (copied) as they are built
+    // and awaited.
+    let scoped = CALL.scope(ctx.clone(), Box::pin(fut));
+    async move {
+        match scoped.await {
+            Ok(rv) => Ok(rv),
+            // Boxed: the error path's state stays out of every caller's future (see `hooks`).
+            Err(e) => Err(Box::pin(map_raw_error(&ctx, e)).await),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use std::future::Future;
 
 use serde_json::Value;
 
-use crate::error::{ReadBack, Result};
+use crate::error::{Error, ReadBack, Result};
 use crate::etag::ETag;
 
 /// What kind of write is being resolved.
@@ -59,10 +59,28 @@ where
     R: FnOnce() -> Fut,
     Fut: Future<Output = Result<Stored<U>>>,
 {
-    let err = match result {
-        Err(e) if e.is_ambiguous() => e,
-        other => return other,
-    };
+    match result {
+        // Boxed: the read-back's state stays out of the caller's future on the common path.
+        Err(e) if e.is_ambiguous() => {
+            Box::pin(resolve_lost(e, kind, sent, expect, read, applied)).await
+        }
+        other => other,
+    }
+}
+
+/// [`resolve`] once the answer is known to be lost.
+async fn resolve_lost<T, U, R, Fut>(
+    err: Error,
+    kind: WriteKind,
+    sent: Option<Value>,
+    expect: Option<Value>,
+    read: R,
+    applied: impl FnOnce(Option<U>) -> Result<T>,
+) -> Result<T>
+where
+    R: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Stored<U>>>,
+{
     let stored = match read().await {
         Ok(s) => s,
         Err(read_err) => {
