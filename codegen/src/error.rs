@@ -25,13 +25,22 @@ pub enum Error {
         /// RFC 6901 JSON pointer into the Swagger document.
         pointer: String,
     },
-    /// A named fixup found nothing to change (the upstream defect is gone: delete the fixup) or
-    /// found the spec in a shape it does not understand.
+    /// A named fixup found nothing to change (the spec is already in the shape it enforces, or
+    /// its target is gone) or found the spec in a shape it does not understand.
     Fixup {
         /// The fixup's function name.
         fixup: &'static str,
-        /// What it expected and did not find.
+        /// What it expected, and what it found instead.
         reason: String,
+    },
+    /// Every fixup of one spec that failed, reported together (see [`crate::prepare`]).
+    Fixups {
+        /// The spec path (vendored, or the override file).
+        spec: String,
+        /// The spec's api-version (`info.version`).
+        version: String,
+        /// `(fixup name, what it found)` in application order.
+        failures: Vec<(&'static str, String)>,
     },
     /// progenitor returned an error or panicked while generating a client.
     Generation {
@@ -76,10 +85,28 @@ impl fmt::Display for Error {
                 "unsupported Swagger 2.0 construct `{construct}` at `{pointer}`: \
                  extend codegen/src/convert.rs or add a fixup"
             ),
-            Error::Fixup { fixup, reason } => write!(
-                f,
-                "fixup `{fixup}` failed: {reason} (if upstream fixed the spec, delete the fixup)"
-            ),
+            Error::Fixup { fixup, reason } => write!(f, "fixup `{fixup}` failed: {reason}"),
+            Error::Fixups {
+                spec,
+                version,
+                failures,
+            } => {
+                write!(
+                    f,
+                    "{} fixup(s) failed on {spec} (api-version {version}):",
+                    failures.len()
+                )?;
+                for (fixup, reason) in failures {
+                    write!(f, "\n  - `{fixup}`: {reason}")?;
+                }
+                write!(
+                    f,
+                    "\n  For each: if this version has nothing to fix there, mark the fixup \
+                     `Versions::Except(&[\"{version}\"])` (or `Only`) in codegen/src/lib.rs; if the \
+                     fixup's intent still holds in a new form, extend the fixup to normalise it; \
+                     delete it only when no supported version needs it."
+                )
+            }
             Error::Generation {
                 spec,
                 operation,

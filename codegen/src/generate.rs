@@ -1,6 +1,8 @@
 //! progenitor invocation and formatting.
 
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
 
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use serde_json::{Map, Value};
@@ -84,14 +86,50 @@ fn run_progenitor(openapi: &Value) -> std::result::Result<proc_macro2::TokenStre
     let spec: openapiv3::OpenAPI = serde_json::from_value(openapi.clone())
         .map_err(|e| format!("the converted document is not valid OpenAPI 3: {e}"))?;
     let settings = settings();
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        Generator::new(&settings).generate_tokens(&spec)
-    }));
+    let outcome = quietly(|| Generator::new(&settings).generate_tokens(&spec));
     match outcome {
         Ok(Ok(tokens)) => Ok(tokens),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(payload) => Err(format!("panic: {}", panic_message(payload.as_ref()))),
+        Err((payload, location)) => Err(format!(
+            "panic: {}{}",
+            panic_message(payload.as_ref()).replace('\n', " "),
+            location.map(|l| format!(" (at {l})")).unwrap_or_default()
+        )),
     }
+}
+
+/// Serialises the swaps of the process-wide panic hook (tests generate in parallel).
+static PANIC_HOOK: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// Where the last panic caught by [`quietly`] on this thread happened.
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+type Caught = (Box<dyn std::any::Any + Send>, Option<String>);
+
+/// Runs `f`, catching a panic without the default hook's stderr message and backtrace (the
+/// panic becomes one readable error line instead); returns the payload and where it happened.
+fn quietly<R>(f: impl FnOnce() -> R) -> std::result::Result<R, Caught> {
+    let _guard = PANIC_HOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| {
+            // `.../progenitor-impl-0.15.1/src/method.rs:1234`, without the machine's registry path.
+            let parts: Vec<&str> = l.file().rsplit(['/', '\\']).take(3).collect();
+            let file: Vec<&str> = parts.into_iter().rev().collect();
+            format!("{}:{}", file.join("/"), l.line())
+        });
+        PANIC_LOCATION.with(|slot| *slot.borrow_mut() = location);
+    }));
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    outcome.map_err(|payload| {
+        (
+            payload,
+            PANIC_LOCATION.with(|slot| slot.borrow_mut().take()),
+        )
+    })
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -197,6 +235,8 @@ mod tests {
                 assert_eq!(spec, "fixture");
                 assert_eq!(operation.as_deref(), Some("Things_Get"));
                 assert!(message.starts_with("panic:"), "{message}");
+                assert!(!message.contains('\n'), "one line: {message}");
+                assert!(message.contains("(at progenitor-impl"), "{message}");
             }
             other => panic!("expected a generation error, got {other:?}"),
         }

@@ -1,10 +1,13 @@
 //! Named fixups applied to the converted OpenAPI 3.0.3 documents before progenitor runs.
 //!
 //! The vendored specs stay byte-identical to upstream; every change the generator needs lives
-//! here as one function per defect or progenitor limitation (the k8s-openapi habit). Each fixup
-//! returns [`Error::Fixup`] when it finds nothing to change, so that a fixed upstream spec (or a
-//! progenitor release that lifts a limitation) breaks the build and the stale fixup is deleted.
-//! Each returns a list of human-readable changes, which the unit tests pin.
+//! here as one function per intent (the k8s-openapi habit): each states what it enforces ("one
+//! success type per operation", "api-version is a plain string") and normalises whatever form a
+//! spec version uses for it. Each returns [`Error::Fixup`] when it finds nothing to change, saying
+//! what it found instead, so that a fixed upstream spec (or a progenitor release that lifts a
+//! limitation) is reported; `crate::prepare` runs every fixup of a spec and reports all failures
+//! together. Which spec versions a fixup is for is declared in the service table
+//! (`crate::Versions`). Each returns a list of human-readable changes, which the unit tests pin.
 
 use serde_json::{Map, Value, json};
 
@@ -73,40 +76,91 @@ fn find_operation<'a>(
         .find(|op| op.get("operationId").and_then(Value::as_str) == Some(operation_id))
 }
 
-/// IoT Hub `Jobs_CancelImportExportJob` declares `200` with an (untyped object) body and a
-/// body-less `204`.
+/// One success type per operation: progenitor 0.15.1 asserts that all success responses of an
+/// operation share one type (`assert!(response_types.len() <= 1)` in `extract_responses`) and
+/// panics otherwise, so a body-less 2xx beside a 2xx with a body cannot be generated.
 ///
-/// progenitor 0.15.1 asserts that all success responses share one type
-/// (`assert!(response_types.len() <= 1)` in `extract_responses`) and panics otherwise. Dropping
-/// the `204` (the prototype's choice) would turn a real 204 into `Error::UnexpectedResponse`;
-/// instead we drop the `200` body, so both documented statuses are body-less successes
-/// (`ResponseValue<()>`). The body was an untyped object; callers read the job with
-/// `Jobs_GetImportExportJob` afterwards.
-pub fn iothub_cancel_import_export_job_single_success(spec: &mut Value) -> Result<Vec<String>> {
-    const NAME: &str = "iothub_cancel_import_export_job_single_success";
-    let op = find_operation(spec, "Jobs_CancelImportExportJob")
-        .ok_or_else(|| Error::fixup(NAME, "operation Jobs_CancelImportExportJob not found"))?;
-    let responses = op
-        .get_mut("responses")
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| Error::fixup(NAME, "Jobs_CancelImportExportJob has no responses"))?;
-    let no_content_is_bodyless = responses
-        .get("204")
-        .is_some_and(|r| r.get("content").is_none());
-    let ok_body = responses
-        .get_mut("200")
-        .and_then(Value::as_object_mut)
-        .filter(|_| no_content_is_bodyless)
-        .and_then(|ok| ok.remove("content"));
-    if ok_body.is_none() {
+/// For each such operation (whatever its statuses), this picks the one type:
+/// - when every 2xx body is untyped (`{}` or a bare `{type: object}`), the bodies are dropped and
+///   all the documented statuses stay body-less successes (`ResponseValue<()>`): nothing typed
+///   is lost, and a real body-less answer is still a success (IoT Hub
+///   `Jobs_CancelImportExportJob`: `200` untyped object + `204`);
+/// - otherwise the body-less 2xx responses are dropped and the typed body stays (ADT 2020-10-31
+///   `DigitalTwins_Add`: `200` twin + `202`); a dropped status, if the service ever sends it,
+///   surfaces as an unexpected-response error instead of a wrong type.
+///
+/// Two different typed bodies are left alone (no single right choice): progenitor then fails
+/// with an error naming the operation. Stale when every operation already has one success type.
+pub fn single_success_type(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "single_success_type";
+    let mut changes = Vec::new();
+    let mut checked = 0;
+    for_each_operation(spec, |id, op| {
+        checked += 1;
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            return Ok(());
+        };
+        let body = |r: &Value| {
+            r.get("content")
+                .and_then(Value::as_object)
+                .filter(|c| !c.is_empty())
+                .cloned()
+        };
+        let (mut bodied, mut bodyless) = (Vec::new(), Vec::new());
+        for (status, response) in responses.iter() {
+            if !status.starts_with('2') {
+                continue;
+            }
+            match body(response) {
+                Some(content) => bodied.push((status.clone(), content)),
+                None => bodyless.push(status.clone()),
+            }
+        }
+        if bodied.is_empty() || bodyless.is_empty() {
+            return Ok(());
+        }
+        let untyped = bodied.iter().all(|(_, content)| {
+            content.values().all(|media| {
+                media.get("schema").is_none_or(|s| {
+                    s.as_object().is_some_and(|o| o.is_empty()) || is_bare_object(s)
+                })
+            })
+        });
+        let bodied_names: Vec<&str> = bodied.iter().map(|(s, _)| s.as_str()).collect();
+        if untyped {
+            for (status, _) in &bodied {
+                if let Some(r) = responses.get_mut(status).and_then(Value::as_object_mut) {
+                    r.remove("content");
+                }
+            }
+            changes.push(format!(
+                "{id}: removed the untyped body of {} (so {} and {} are all body-less successes)",
+                bodied_names.join(", "),
+                bodied_names.join(", "),
+                bodyless.join(", ")
+            ));
+        } else {
+            for status in &bodyless {
+                responses.remove(status);
+            }
+            changes.push(format!(
+                "{id}: removed body-less {} beside {} with a body",
+                bodyless.join(", "),
+                bodied_names.join(", ")
+            ));
+        }
+        Ok(())
+    })?;
+    if changes.is_empty() {
         return Err(Error::fixup(
             NAME,
-            "Jobs_CancelImportExportJob no longer declares a 200 with a body next to a body-less 204",
+            format!(
+                "every operation already has one success type ({checked} operations checked): \
+                 none has a body-less 2xx beside a 2xx with a body"
+            ),
         ));
     }
-    Ok(vec![
-        "Jobs_CancelImportExportJob: removed the 200 response body".into(),
-    ])
+    Ok(changes)
 }
 
 /// IoT Hub twin documents hold arbitrary JSON values, but the spec types them as maps of
@@ -327,22 +381,69 @@ pub fn adt_default_to_error_ranges(spec: &mut Value) -> Result<Vec<String>> {
     Ok(changes)
 }
 
-/// ADT's shared `api-version` parameter carries `minLength: 1`. typify turns a constrained
-/// string into a validated newtype, and because progenitor names parameter types per
-/// operation, that yields one `*ApiVersion` newtype per operation (29 of them). A plain
-/// `String` is what every caller passes anyway; the facade always sends the pinned version.
-pub fn adt_api_version_plain_string(spec: &mut Value) -> Result<Vec<String>> {
-    const NAME: &str = "adt_api_version_plain_string";
-    let schema = spec
-        .pointer_mut("/components/parameters/api-version/schema")
+/// The `api-version` query parameter is a plain string, whatever constraint the spec puts on
+/// it (ADT 2023-10-31 and 2023-02-27-preview: `minLength: 1`; ADT 2020-10-31: a one-value
+/// `enum`). typify turns a constrained string into a validated newtype (or an enum), and because
+/// progenitor names parameter types per operation, that yields one `*ApiVersion` type per
+/// operation, which every facade call site would have to build. A plain `&str` is what every
+/// caller passes: the facade sends the generated client's `api_version()` (or the caller's
+/// `ClientOptions::api_version` override).
+///
+/// Normalises the shared `components/parameters` entries and any inline operation parameter
+/// named `api-version`; keeps `type`, `default`, `description`. Stale when every `api-version`
+/// schema is already a plain string (saying what it found).
+pub fn api_version_plain_string(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "api_version_plain_string";
+    const CONSTRAINTS: [&str; 5] = ["minLength", "maxLength", "pattern", "enum", "format"];
+    let mut changes = Vec::new();
+    let mut found = Vec::new();
+    let mut normalise = |at: String, param: &mut Value| {
+        let is_api_version = param.get("name").and_then(Value::as_str) == Some("api-version")
+            && param.get("in").and_then(Value::as_str) == Some("query");
+        if !is_api_version {
+            return;
+        }
+        let Some(schema) = param.get_mut("schema").and_then(Value::as_object_mut) else {
+            return;
+        };
+        found.push(format!("{at}: {}", Value::Object(schema.clone())));
+        let removed: Vec<String> = CONSTRAINTS
+            .iter()
+            .filter_map(|c| schema.remove(*c).map(|v| format!("{c} {v}")))
+            .collect();
+        if !removed.is_empty() {
+            schema.insert("type".into(), json!("string"));
+            changes.push(format!("{at}: removed {}", removed.join(", ")));
+        }
+    };
+    if let Some(params) = spec
+        .pointer_mut("/components/parameters")
         .and_then(Value::as_object_mut)
-        .ok_or_else(|| Error::fixup(NAME, "components/parameters/api-version not found"))?;
-    if schema.remove("minLength").is_none() {
-        return Err(Error::fixup(NAME, "api-version has no minLength any more"));
+    {
+        for (name, param) in params.iter_mut() {
+            normalise(format!("components/parameters/{name}"), param);
+        }
     }
-    Ok(vec![
-        "components/parameters/api-version: removed minLength".into(),
-    ])
+    for_each_operation(spec, |id, op| {
+        if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+            for param in params {
+                normalise(format!("{id} parameter api-version"), param);
+            }
+        }
+        Ok(())
+    })?;
+    if changes.is_empty() {
+        let found = if found.is_empty() {
+            "no api-version query parameter with a schema".to_string()
+        } else {
+            format!("already plain: {}", found.join("; "))
+        };
+        return Err(Error::fixup(
+            NAME,
+            format!("every api-version is already a plain string ({found})"),
+        ));
+    }
+    Ok(changes)
 }
 
 /// Makes string enums in response/request models open: an unknown value from the service must
@@ -502,7 +603,7 @@ mod tests {
     }
 
     #[test]
-    fn cancel_import_export_job_keeps_both_statuses_body_less() {
+    fn single_success_type_drops_an_untyped_body_and_keeps_both_statuses() {
         let mut spec = spec_with_ops(json!({ "/jobs/{id}": { "delete": {
             "operationId": "Jobs_CancelImportExportJob",
             "responses": {
@@ -510,22 +611,43 @@ mod tests {
                 "204": { "description": "none" }
             }
         } } }));
-        let changes = iothub_cancel_import_export_job_single_success(&mut spec).unwrap();
-        assert_eq!(changes.len(), 1);
+        let changes = single_success_type(&mut spec).unwrap();
+        assert_eq!(
+            changes,
+            [
+                "Jobs_CancelImportExportJob: removed the untyped body of 200 (so 200 and 204 are all body-less successes)"
+            ]
+        );
         let responses = &spec["paths"]["/jobs/{id}"]["delete"]["responses"];
         assert_eq!(responses["200"], json!({ "description": "ok" }));
         assert_eq!(responses["204"], json!({ "description": "none" }));
-        // Applying it again finds nothing to change.
-        let (name, reason) = fixup_name(iothub_cancel_import_export_job_single_success(&mut spec));
-        assert_eq!(name, "iothub_cancel_import_export_job_single_success");
-        assert!(reason.contains("no longer"), "{reason}");
+        // Applying it again finds nothing to change, and says what it found.
+        let (name, reason) = fixup_name(single_success_type(&mut spec));
+        assert_eq!(name, "single_success_type");
+        assert!(
+            reason.contains("already has one success type (1 operations checked)"),
+            "{reason}"
+        );
     }
 
     #[test]
-    fn cancel_import_export_job_missing_operation_is_an_error() {
-        let mut spec = spec_with_ops(json!({}));
-        let (_, reason) = fixup_name(iothub_cancel_import_export_job_single_success(&mut spec));
-        assert!(reason.contains("not found"), "{reason}");
+    fn single_success_type_drops_a_bodyless_status_beside_a_typed_body() {
+        let twin = json!({ "description": "twin", "content": { "application/json": {
+            "schema": { "$ref": "#/components/schemas/Twin" } } } });
+        let mut spec = spec_with_ops(json!({ "/digitaltwins/{id}": { "put": {
+            "operationId": "DigitalTwins_Add",
+            "responses": { "200": twin, "202": { "description": "accepted" },
+                           "4XX": { "description": "error" } }
+        } } }));
+        let changes = single_success_type(&mut spec).unwrap();
+        assert_eq!(
+            changes,
+            ["DigitalTwins_Add: removed body-less 202 beside 200 with a body"]
+        );
+        let responses = &spec["paths"]["/digitaltwins/{id}"]["put"]["responses"];
+        assert_eq!(responses["200"], twin);
+        assert!(responses.get("202").is_none());
+        assert!(responses.get("4XX").is_some(), "errors are left alone");
     }
 
     fn patch_op(id: &str, media: &str) -> Value {
@@ -687,17 +809,48 @@ mod tests {
     }
 
     #[test]
-    fn api_version_min_length_is_dropped() {
-        let mut spec = json!({ "components": { "parameters": { "api-version": {
-            "name": "api-version", "in": "query", "schema": { "type": "string", "minLength": 1 } } } } });
-        adt_api_version_plain_string(&mut spec).unwrap();
+    fn api_version_becomes_a_plain_string_from_min_length_or_enum() {
+        for (constraint, value) in [("minLength", json!(1)), ("enum", json!(["2020-10-31"]))] {
+            let mut spec = json!({ "components": { "parameters": { "api-version": {
+                "name": "api-version", "in": "query", "description": "d",
+                "schema": { "type": "string", constraint: value } } } } });
+            let changes = api_version_plain_string(&mut spec).unwrap();
+            assert_eq!(
+                changes,
+                [format!(
+                    "components/parameters/api-version: removed {constraint} {value}"
+                )]
+            );
+            assert_eq!(
+                spec["components"]["parameters"]["api-version"]["schema"],
+                json!({ "type": "string" })
+            );
+            let (name, reason) = fixup_name(api_version_plain_string(&mut spec));
+            assert_eq!(name, "api_version_plain_string");
+            assert!(
+                reason.contains(
+                    r#"already plain: components/parameters/api-version: {"type":"string"}"#
+                ),
+                "{reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_version_inline_parameters_are_normalised_too() {
+        let mut spec = spec_with_ops(json!({ "/t": { "get": { "operationId": "G",
+            "parameters": [{ "name": "api-version", "in": "query",
+                             "schema": { "type": "string", "default": "1", "pattern": "^1$" } }],
+            "responses": {} } } }));
+        let changes = api_version_plain_string(&mut spec).unwrap();
         assert_eq!(
-            spec["components"]["parameters"]["api-version"]["schema"],
-            json!({ "type": "string" })
+            changes,
+            [r#"G parameter api-version: removed pattern "^1$""#]
         );
-        let (name, reason) = fixup_name(adt_api_version_plain_string(&mut spec));
-        assert_eq!(name, "adt_api_version_plain_string");
-        assert!(reason.contains("minLength"), "{reason}");
+        assert_eq!(
+            spec["paths"]["/t"]["get"]["parameters"][0]["schema"],
+            json!({ "type": "string", "default": "1" })
+        );
     }
 
     #[test]

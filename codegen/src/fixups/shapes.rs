@@ -432,16 +432,33 @@ pub fn iothub_jobs_query_paging(spec: &mut Value) -> Result<Vec<String>> {
     ])
 }
 
+/// ADT job schemas, `(schema, what it is)`: the ones a spec version has get [`adt_job_shapes`].
+const ADT_JOB_SCHEMAS: [&str; 2] = ["ImportJob", "DeleteJob"];
+
 /// ADT import and delete job `status` is [`ADT_JOB_STATUS`], the facade's open enum (the spec
 /// marks it `x-ms-enum.modelAsExtensible`), and the job `id` the service always returns is
-/// required.
+/// required. Applies to each job schema the spec version has (2023-02-27-preview has import
+/// jobs only); fails when it has none, or when one of them is already in this shape.
 pub fn adt_job_shapes(spec: &mut Value) -> Result<Vec<String>> {
     const NAME: &str = "adt_job_shapes";
     let status = json!({ "type": "string", "description": "Import or delete job status." });
+    let present: Vec<&str> = {
+        let schemas = schemas_mut(spec, NAME)?;
+        ADT_JOB_SCHEMAS
+            .into_iter()
+            .filter(|s| schemas.contains_key(*s))
+            .collect()
+    };
+    if present.is_empty() {
+        return Err(Error::fixup(
+            NAME,
+            format!("the spec has none of the job schemas {ADT_JOB_SCHEMAS:?}"),
+        ));
+    }
     let mut changes = {
         let schemas = schemas_mut(spec, NAME)?;
         let mut changes = Vec::new();
-        for schema in ["ImportJob", "DeleteJob"] {
+        for schema in &present {
             changes.push(retype(
                 schemas,
                 NAME,
@@ -451,11 +468,8 @@ pub fn adt_job_shapes(spec: &mut Value) -> Result<Vec<String>> {
         }
         changes
     };
-    changes.extend(require(
-        spec,
-        NAME,
-        &[("ImportJob", &["id"]), ("DeleteJob", &["id"])],
-    )?);
+    let required: Vec<(&str, &[&str])> = present.iter().map(|s| (*s, &["id"][..])).collect();
+    changes.extend(require(spec, NAME, &required)?);
     Ok(changes)
 }
 
