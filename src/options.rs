@@ -29,6 +29,7 @@ pub struct ClientOptions {
     connect_timeout: Duration,
     root_certificates_pem: Vec<String>,
     user_agent_suffix: Option<String>,
+    api_version: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -39,6 +40,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             root_certificates_pem: Vec::new(),
             user_agent_suffix: None,
+            api_version: None,
         }
     }
 }
@@ -74,6 +76,31 @@ impl ClientOptions {
     pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
         self.user_agent_suffix = Some(suffix.into());
         self
+    }
+
+    /// Sends `version` as the `api-version` of every call instead of the version the client was
+    /// generated from (its spec's `info.version`, which is the default).
+    ///
+    /// Only for pinning another *wire-compatible* version (a service that lags behind, a preview
+    /// with the same shapes): requests and responses are still the generated ones. To use a
+    /// version with a different surface, generate the client from that version's spec
+    /// (`AZURE_TWINS_SPEC_DIR`, see the README). Each client takes the options it is built with,
+    /// so an IoT Hub and a Digital Twins client pin their versions separately.
+    ///
+    /// ```
+    /// use azure_twins::ClientOptions;
+    /// let opts = ClientOptions::default().api_version("2020-09-30");
+    /// assert_eq!(opts.get_api_version(), Some("2020-09-30"));
+    /// assert_eq!(ClientOptions::default().get_api_version(), None);
+    /// ```
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = Some(version.into());
+        self
+    }
+
+    /// The pinned api-version ([`ClientOptions::api_version`]); `None` sends the generated one.
+    pub fn get_api_version(&self) -> Option<&str> {
+        self.api_version.as_deref()
     }
 
     /// See [`ClientOptions::retry`].

@@ -90,7 +90,7 @@ impl GetComponent {
         let rv = self
             .client
             .call(&self.options, |raw| {
-                raw.digital_twins_get_component(id, c, api_version(), None, None)
+                raw.digital_twins_get_component(id, c, api_version(raw), None, None)
             })
             .await?;
         into_versioned(rv)
@@ -132,7 +132,7 @@ impl UpdateComponent {
                 raw.digital_twins_update_component(
                     id,
                     c,
-                    api_version(),
+                    api_version(raw),
                     if_match.as_deref(),
                     None,
                     None,

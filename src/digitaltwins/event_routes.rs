@@ -111,7 +111,7 @@ impl AddEventRoute {
         let id = self.route_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.event_routes_add(id, api_version(), None, None, &body)
+                raw.event_routes_add(id, api_version(raw), None, None, &body)
             })
             .await?;
         Ok(())
@@ -136,7 +136,7 @@ impl GetEventRoute {
         let id = self.route_id.as_str();
         self.client
             .fetch(&self.options, |raw| {
-                raw.event_routes_get_by_id(id, api_version(), None, None)
+                raw.event_routes_get_by_id(id, api_version(raw), None, None)
             })
             .await
     }
@@ -160,7 +160,7 @@ impl DeleteEventRoute {
         let id = self.route_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.event_routes_delete(id, api_version(), None, None)
+                raw.event_routes_delete(id, api_version(raw), None, None)
             })
             .await?;
         Ok(())
@@ -195,7 +195,7 @@ impl ListEventRoutes {
             |client, options, page_size| async move {
                 client
                     .call(&options, |raw| {
-                        raw.event_routes_list(api_version(), page_size, None, None)
+                        raw.event_routes_list(api_version(raw), page_size, None, None)
                     })
                     .await
                     .map(page_of)

@@ -258,7 +258,7 @@ impl CreateImportJob {
         let id = self.job_id.as_str();
         self.client
             .fetch(&self.options, |raw| {
-                raw.import_jobs_add(id, api_version(), None, None, &body)
+                raw.import_jobs_add(id, api_version(raw), None, None, &body)
             })
             .await
     }
@@ -282,7 +282,7 @@ impl GetImportJob {
         let id = self.job_id.as_str();
         self.client
             .fetch(&self.options, |raw| {
-                raw.import_jobs_get_by_id(id, api_version(), None, None)
+                raw.import_jobs_get_by_id(id, api_version(raw), None, None)
             })
             .await
     }
@@ -306,7 +306,7 @@ impl CancelImportJob {
         let id = self.job_id.as_str();
         self.client
             .fetch(&self.options, |raw| {
-                raw.import_jobs_cancel(id, api_version(), None, None)
+                raw.import_jobs_cancel(id, api_version(raw), None, None)
             })
             .await
     }
@@ -330,7 +330,7 @@ impl DeleteImportJob {
         let id = self.job_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.import_jobs_delete(id, api_version(), None, None)
+                raw.import_jobs_delete(id, api_version(raw), None, None)
             })
             .await?;
         Ok(())
@@ -364,7 +364,7 @@ impl ListImportJobs {
             |client, options, page_size| async move {
                 client
                     .call(&options, |raw| {
-                        raw.import_jobs_list(api_version(), page_size, None, None)
+                        raw.import_jobs_list(api_version(raw), page_size, None, None)
                     })
                     .await
                     .map(page_of)
@@ -422,7 +422,7 @@ impl StartDeleteJob {
         let rv = self
             .client
             .call(&self.options, |raw| {
-                raw.delete_jobs_add(api_version(), timeout, op, None, None)
+                raw.delete_jobs_add(api_version(raw), timeout, op, None, None)
             })
             .await?;
         let location = rv
@@ -492,7 +492,7 @@ impl GetDeleteJob {
         let id = self.job_id.as_str();
         self.client
             .fetch(&self.options, |raw| {
-                raw.delete_jobs_get_by_id(id, api_version(), None, None)
+                raw.delete_jobs_get_by_id(id, api_version(raw), None, None)
             })
             .await
     }
@@ -525,7 +525,7 @@ impl ListDeleteJobs {
             |client, options, page_size| async move {
                 client
                     .call(&options, |raw| {
-                        raw.delete_jobs_list(api_version(), page_size, None, None)
+                        raw.delete_jobs_list(api_version(raw), page_size, None, None)
                     })
                     .await
                     .map(page_of)
@@ -624,7 +624,7 @@ impl JobState for ImportJob {
     ) -> Result<Self, Error> {
         client
             .fetch(options, |raw| {
-                raw.import_jobs_get_by_id(id, api_version(), None, None)
+                raw.import_jobs_get_by_id(id, api_version(raw), None, None)
             })
             .await
     }
@@ -641,7 +641,7 @@ impl JobState for DeleteJob {
     ) -> Result<Self, Error> {
         client
             .fetch(options, |raw| {
-                raw.delete_jobs_get_by_id(id, api_version(), None, None)
+                raw.delete_jobs_get_by_id(id, api_version(raw), None, None)
             })
             .await
     }

@@ -158,7 +158,7 @@ impl CreateModels {
         let created = self
             .client
             .fetch(&self.options, |raw| {
-                raw.digital_twin_models_add(api_version(), None, None, &body)
+                raw.digital_twin_models_add(api_version(raw), None, None, &body)
             })
             .await?;
         Ok(created.0)
@@ -191,7 +191,7 @@ impl GetModel {
         let include = Some(self.include_definition);
         self.client
             .fetch(&self.options, |raw| {
-                raw.digital_twin_models_get_by_id(id, api_version(), include, None, None)
+                raw.digital_twin_models_get_by_id(id, api_version(raw), include, None, None)
             })
             .await
     }
@@ -259,7 +259,7 @@ impl ListModels {
                     client
                         .call(&options, |raw| {
                             raw.digital_twin_models_list(
-                                api_version(),
+                                api_version(raw),
                                 deps_ref,
                                 Some(include),
                                 page_size,
@@ -300,7 +300,7 @@ impl DecommissionModel {
         let id = self.model_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.digital_twin_models_update(id, api_version(), None, None, &body)
+                raw.digital_twin_models_update(id, api_version(raw), None, None, &body)
             })
             .await?;
         Ok(())
@@ -325,7 +325,7 @@ impl DeleteModel {
         let id = self.model_id.as_str();
         self.client
             .call(&self.options, |raw| {
-                raw.digital_twin_models_delete(id, api_version(), None, None)
+                raw.digital_twin_models_delete(id, api_version(raw), None, None)
             })
             .await?;
         Ok(())

@@ -124,7 +124,7 @@ impl QueryTwins {
                 let max = page_size.map(i64::from);
                 let rv = client
                     .call(&options, |raw| {
-                        raw.query_query_twins(api_version(), max, None, None, &spec)
+                        raw.query_query_twins(api_version(raw), max, None, None, &spec)
                     })
                     .await?;
                 // The page keeps its headers (query charge, item type): one copy per page.

@@ -198,7 +198,7 @@ impl AddRelationship {
                 raw.digital_twins_add_relationship(
                     id,
                     rid,
-                    api_version(),
+                    api_version(raw),
                     if_none_match,
                     None,
                     None,
@@ -247,7 +247,7 @@ impl GetRelationship {
         let rv = self
             .client
             .call(&self.options, |raw| {
-                raw.digital_twins_get_relationship_by_id(id, rid, api_version(), None, None)
+                raw.digital_twins_get_relationship_by_id(id, rid, api_version(raw), None, None)
             })
             .await?;
         into_versioned(rv)
@@ -289,7 +289,7 @@ impl UpdateRelationship {
                 raw.digital_twins_update_relationship(
                     id,
                     rid,
-                    api_version(),
+                    api_version(raw),
                     if_match.as_deref(),
                     None,
                     None,
@@ -341,7 +341,7 @@ impl DeleteRelationship {
                 raw.digital_twins_delete_relationship(
                     id,
                     rid,
-                    api_version(),
+                    api_version(raw),
                     if_match.as_deref(),
                     None,
                     None,
@@ -366,7 +366,7 @@ async fn read_relationship(
 ) -> Result<progenitor_client::ResponseValue<types::Relationship>, Error> {
     client
         .call(options, |raw| {
-            raw.digital_twins_get_relationship_by_id(id, rid, api_version(), None, None)
+            raw.digital_twins_get_relationship_by_id(id, rid, api_version(raw), None, None)
         })
         .await
 }
@@ -425,7 +425,7 @@ impl ListRelationships {
                         .call(&options, |raw| {
                             raw.digital_twins_list_relationships(
                                 &source_id,
-                                api_version(),
+                                api_version(raw),
                                 name.as_deref(),
                                 page_size.map(i64::from),
                                 None,
@@ -480,7 +480,7 @@ impl ListIncomingRelationships {
                         .call(&options, |raw| {
                             raw.digital_twins_list_incoming_relationships(
                                 &twin_id,
-                                api_version(),
+                                api_version(raw),
                                 page_size.map(i64::from),
                                 None,
                                 None,

@@ -127,7 +127,7 @@ impl SendTelemetry {
                     .call(&self.options, |raw| {
                         raw.digital_twins_send_telemetry(
                             id,
-                            api_version(),
+                            api_version(raw),
                             mid,
                             st,
                             None,
@@ -143,7 +143,7 @@ impl SendTelemetry {
                         raw.digital_twins_send_component_telemetry(
                             id,
                             c,
-                            api_version(),
+                            api_version(raw),
                             mid,
                             st,
                             None,

@@ -149,7 +149,7 @@ impl AddTwin {
         let result = self
             .client
             .call(&self.options, |raw| {
-                raw.digital_twins_add(id, api_version(), if_none_match, None, None, &map)
+                raw.digital_twins_add(id, api_version(raw), if_none_match, None, None, &map)
             })
             .await
             .and_then(into_versioned);
@@ -163,7 +163,7 @@ impl AddTwin {
                 read_back(
                     client
                         .call(options, |raw| {
-                            raw.digital_twins_get_by_id(id, api_version(), None, None)
+                            raw.digital_twins_get_by_id(id, api_version(raw), None, None)
                         })
                         .await,
                 )
@@ -199,7 +199,7 @@ impl GetTwin {
         let rv = self
             .client
             .call(&self.options, |raw| {
-                raw.digital_twins_get_by_id(id, api_version(), None, None)
+                raw.digital_twins_get_by_id(id, api_version(raw), None, None)
             })
             .await?;
         into_versioned(rv)
@@ -237,7 +237,14 @@ impl UpdateTwin {
         let result = self
             .client
             .call(&self.options, |raw| {
-                raw.digital_twins_update(id, api_version(), if_match.as_deref(), None, None, &body)
+                raw.digital_twins_update(
+                    id,
+                    api_version(raw),
+                    if_match.as_deref(),
+                    None,
+                    None,
+                    &body,
+                )
             })
             .await
             .and_then(|resp| etag_or(resp.headers(), None));
@@ -248,7 +255,7 @@ impl UpdateTwin {
             read_back::<_, Value>(
                 client
                     .call(options, |raw| {
-                        raw.digital_twins_get_by_id(id, api_version(), None, None)
+                        raw.digital_twins_get_by_id(id, api_version(raw), None, None)
                     })
                     .await,
             )
@@ -285,7 +292,7 @@ impl DeleteTwin {
         let result = self
             .client
             .call(&self.options, |raw| {
-                raw.digital_twins_delete(id, api_version(), if_match.as_deref(), None, None)
+                raw.digital_twins_delete(id, api_version(raw), if_match.as_deref(), None, None)
             })
             .await
             .map(drop);
@@ -294,7 +301,7 @@ impl DeleteTwin {
             read_back::<_, Value>(
                 client
                     .call(options, |raw| {
-                        raw.digital_twins_get_by_id(id, api_version(), None, None)
+                        raw.digital_twins_get_by_id(id, api_version(raw), None, None)
                     })
                     .await,
             )

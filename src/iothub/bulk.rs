@@ -196,7 +196,7 @@ impl BulkRegistry {
         let raw = &self.client.inner.raw;
         let call = async {
             match raw
-                .bulk_registry_update_registry(api_version(), &body)
+                .bulk_registry_update_registry(api_version(raw), &body)
                 .await
             {
                 // The service answers 400 with the per-entry result when entries fail: that is

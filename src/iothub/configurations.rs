@@ -55,7 +55,7 @@ impl CreateConfiguration {
         let raw = &self.client.inner.raw;
         let rv = crate::pipeline::with_request_options(
             &self.options,
-            raw.configuration_create_or_update(&body.id, api_version(), None, &body),
+            raw.configuration_create_or_update(&body.id, api_version(raw), None, &body),
         )
         .await?;
         Ok(document(rv))
@@ -80,7 +80,7 @@ impl GetConfiguration {
         let raw = &self.client.inner.raw;
         let rv = crate::pipeline::with_request_options(
             &self.options,
-            raw.configuration_get(&self.id, api_version()),
+            raw.configuration_get(&self.id, api_version(raw)),
         )
         .await?;
         Ok(document(rv))
@@ -139,7 +139,7 @@ impl UpdateConfiguration {
             &self.options,
             raw.configuration_create_or_update(
                 &self.configuration.id,
-                api_version(),
+                api_version(raw),
                 if_match,
                 &self.configuration,
             ),
@@ -182,7 +182,7 @@ impl DeleteConfiguration {
         let raw = &self.client.inner.raw;
         crate::pipeline::with_request_options(
             &self.options,
-            raw.configuration_delete(&self.id, api_version(), if_match),
+            raw.configuration_delete(&self.id, api_version(raw), if_match),
         )
         .await?;
         Ok(())
@@ -216,7 +216,7 @@ impl ListConfigurations {
         let raw = &self.client.inner.raw;
         Ok(crate::pipeline::with_request_options(
             &self.options,
-            raw.configuration_get_configurations(api_version(), top),
+            raw.configuration_get_configurations(api_version(raw), top),
         )
         .await?
         .into_inner())
@@ -253,7 +253,7 @@ impl TestConfigurationQueries {
         let raw = &self.client.inner.raw;
         let mut result = crate::pipeline::with_request_options(
             &self.options,
-            raw.configuration_test_queries(api_version(), &body),
+            raw.configuration_test_queries(api_version(raw), &body),
         )
         .await?
         .into_inner();
@@ -295,7 +295,7 @@ impl ApplyConfigurationOnEdge {
         let raw = &self.client.inner.raw;
         crate::pipeline::with_request_options(
             &self.options,
-            raw.configuration_apply_on_edge_device(&self.device_id, api_version(), &content),
+            raw.configuration_apply_on_edge_device(&self.device_id, api_version(raw), &content),
         )
         .await?;
         Ok(())

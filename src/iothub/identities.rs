@@ -111,7 +111,7 @@ impl CreateDevice {
             &self.options,
             raw.devices_create_or_update_identity(
                 &self.device.device_id,
-                api_version(),
+                api_version(raw),
                 None,
                 &self.device,
             ),
@@ -139,7 +139,7 @@ impl GetDevice {
         let raw = &self.client.inner.raw;
         let rv = crate::pipeline::with_request_options(
             &self.options,
-            raw.devices_get_identity(&self.device_id, api_version()),
+            raw.devices_get_identity(&self.device_id, api_version(raw)),
         )
         .await?;
         Ok(document(rv))
@@ -187,7 +187,7 @@ impl UpdateDevice {
             &self.options,
             raw.devices_create_or_update_identity(
                 &self.device.device_id,
-                api_version(),
+                api_version(raw),
                 if_match,
                 &self.device,
             ),
@@ -243,7 +243,7 @@ impl DeleteDevice {
         let raw = &self.client.inner.raw;
         crate::pipeline::with_request_options(
             &self.options,
-            raw.devices_delete_identity(&self.device_id, api_version(), if_match),
+            raw.devices_delete_identity(&self.device_id, api_version(raw), if_match),
         )
         .await?;
         Ok(())
@@ -277,7 +277,7 @@ impl ListDevices {
         let raw = &self.client.inner.raw;
         Ok(crate::pipeline::with_request_options(
             &self.options,
-            raw.devices_get_devices(api_version(), top),
+            raw.devices_get_devices(api_version(raw), top),
         )
         .await?
         .into_inner())
@@ -318,7 +318,7 @@ impl CreateModule {
             raw.modules_create_or_update_identity(
                 &self.module.device_id,
                 &self.module.module_id,
-                api_version(),
+                api_version(raw),
                 None,
                 &self.module,
             ),
@@ -348,7 +348,7 @@ impl GetModule {
         let raw = &self.client.inner.raw;
         let rv = crate::pipeline::with_request_options(
             &self.options,
-            raw.modules_get_identity(&self.device_id, &self.module_id, api_version()),
+            raw.modules_get_identity(&self.device_id, &self.module_id, api_version(raw)),
         )
         .await?;
         Ok(document(rv))
@@ -396,7 +396,7 @@ impl UpdateModule {
             raw.modules_create_or_update_identity(
                 &self.module.device_id,
                 &self.module.module_id,
-                api_version(),
+                api_version(raw),
                 if_match,
                 &self.module,
             ),
@@ -436,7 +436,12 @@ impl DeleteModule {
         let raw = &self.client.inner.raw;
         crate::pipeline::with_request_options(
             &self.options,
-            raw.modules_delete_identity(&self.device_id, &self.module_id, api_version(), if_match),
+            raw.modules_delete_identity(
+                &self.device_id,
+                &self.module_id,
+                api_version(raw),
+                if_match,
+            ),
         )
         .await?;
         Ok(())
@@ -461,7 +466,7 @@ impl ListModules {
         let raw = &self.client.inner.raw;
         Ok(crate::pipeline::with_request_options(
             &self.options,
-            raw.modules_get_modules_on_device(&self.device_id, api_version()),
+            raw.modules_get_modules_on_device(&self.device_id, api_version(raw)),
         )
         .await?
         .into_inner())

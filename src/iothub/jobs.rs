@@ -197,7 +197,7 @@ impl JobCommon {
         let raw = &self.client.inner.raw;
         let result = crate::pipeline::with_request_options(
             &self.options,
-            raw.jobs_create_scheduled_job(&self.job_id, api_version(), &body),
+            raw.jobs_create_scheduled_job(&self.job_id, api_version(raw), &body),
         )
         .await
         .map(|rv| rv.into_inner());
@@ -212,7 +212,7 @@ impl JobCommon {
             || async move {
                 match crate::pipeline::with_request_options(
                     options,
-                    raw.jobs_get_scheduled_job(id, api_version()),
+                    raw.jobs_get_scheduled_job(id, api_version(raw)),
                 )
                 .await
                 {
@@ -337,7 +337,7 @@ impl GetJob {
         let raw = &self.client.inner.raw;
         Ok(crate::pipeline::with_request_options(
             &self.options,
-            raw.jobs_get_scheduled_job(&self.job_id, api_version()),
+            raw.jobs_get_scheduled_job(&self.job_id, api_version(raw)),
         )
         .await?
         .into_inner())
@@ -362,7 +362,7 @@ impl CancelJob {
         let raw = &self.client.inner.raw;
         Ok(crate::pipeline::with_request_options(
             &self.options,
-            raw.jobs_cancel_scheduled_job(&self.job_id, api_version()),
+            raw.jobs_cancel_scheduled_job(&self.job_id, api_version(raw)),
         )
         .await?
         .into_inner())
@@ -476,7 +476,7 @@ async fn query_page(
     let reply = crate::pipeline::call(
         options,
         client.inner.raw.jobs_query_scheduled_jobs(
-            api_version(),
+            api_version(&client.inner.raw),
             status.map(JobStatus::as_str),
             job_type.map(JobType::as_str),
             token,

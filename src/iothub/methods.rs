@@ -68,8 +68,11 @@ impl InvokeMethod {
         let id = self.device_id.as_str();
         let call = async {
             match self.module_id.as_deref() {
-                Some(m) => raw.modules_invoke_method(id, m, api_version(), &body).await,
-                None => raw.devices_invoke_method(id, api_version(), &body).await,
+                Some(m) => {
+                    raw.modules_invoke_method(id, m, api_version(raw), &body)
+                        .await
+                }
+                None => raw.devices_invoke_method(id, api_version(raw), &body).await,
             }
         };
         Ok(crate::pipeline::with_request_options(&options, call)

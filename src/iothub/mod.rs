@@ -87,11 +87,17 @@ use crate::auth::{ConnectionString, Service};
 use crate::raw::iothub as raw;
 use crate::{ClientOptions, Credential, Error};
 
-/// The api-version every call sends: the generated client's (`info.version` of the vendored
-/// spec), so a regenerated client changes it with no facade edit.
-#[allow(dead_code)]
-pub(crate) fn api_version() -> &'static str {
-    <raw::Client as progenitor_client::ClientInfo<crate::pipeline::Pipeline>>::api_version()
+/// The api-version every call of `raw` sends: the caller's pin
+/// ([`ClientOptions::api_version`](crate::ClientOptions::api_version)) if the client was built
+/// with one, else the generated client's (`info.version` of the spec it was generated from), so a
+/// regenerated client changes it with no facade edit. Called at every generated call site as
+/// `api_version(raw)`.
+pub(crate) fn api_version(raw: &raw::Client) -> &str {
+    use progenitor_client::ClientInfo;
+    raw.inner()
+        .options()
+        .get_api_version()
+        .unwrap_or(<raw::Client as ClientInfo<crate::pipeline::Pipeline>>::api_version())
 }
 
 /// A client for one IoT hub's service API. Cheap to clone (the connection pool, credential

@@ -106,7 +106,7 @@ impl<T> Query<T> {
                 let reply = crate::pipeline::call(
                     &options,
                     client.inner.raw.query_get_twins(
-                        api_version(),
+                        api_version(&client.inner.raw),
                         token.as_deref(),
                         max_items.as_deref(),
                         &body,

@@ -21,7 +21,7 @@ impl GetDeviceStatistics {
         let raw = &self.client.inner.raw;
         let rv = crate::pipeline::with_request_options(
             &self.options,
-            raw.statistics_get_device_statistics(api_version()),
+            raw.statistics_get_device_statistics(api_version(raw)),
         )
         .await?;
         Ok(rv.into_inner())
@@ -44,7 +44,7 @@ impl GetServiceStatistics {
         let raw = &self.client.inner.raw;
         let rv = crate::pipeline::with_request_options(
             &self.options,
-            raw.statistics_get_service_statistics(api_version()),
+            raw.statistics_get_service_statistics(api_version(raw)),
         )
         .await?;
         Ok(rv.into_inner())

@@ -345,19 +345,19 @@ async fn write_twin(
     let result = match crate::pipeline::with_request_options(options, async {
         match (body.module_id.as_deref(), replace) {
             (Some(m), false) => {
-                raw.modules_update_twin(id, m, api_version(), if_match, body)
+                raw.modules_update_twin(id, m, api_version(raw), if_match, body)
                     .await
             }
             (Some(m), true) => {
-                raw.modules_replace_twin(id, m, api_version(), if_match, body)
+                raw.modules_replace_twin(id, m, api_version(raw), if_match, body)
                     .await
             }
             (None, false) => {
-                raw.devices_update_twin(id, api_version(), if_match, body)
+                raw.devices_update_twin(id, api_version(raw), if_match, body)
                     .await
             }
             (None, true) => {
-                raw.devices_replace_twin(id, api_version(), if_match, body)
+                raw.devices_replace_twin(id, api_version(raw), if_match, body)
                     .await
             }
         }
@@ -385,8 +385,8 @@ async fn write_twin(
         || async {
             let read = async {
                 match module {
-                    Some(m) => raw.modules_get_twin(id, m, api_version()).await,
-                    None => raw.devices_get_twin(id, api_version()).await,
+                    Some(m) => raw.modules_get_twin(id, m, api_version(raw)).await,
+                    None => raw.devices_get_twin(id, api_version(raw)).await,
                 }
             };
             match crate::pipeline::with_request_options(options, read).await {
@@ -430,8 +430,8 @@ impl GetTwin {
         // in this one's state.
         let reply = crate::pipeline::with_request_options(&self.options, async {
             match self.module_id.as_deref() {
-                Some(m) => raw.modules_get_twin(id, m, api_version()).await,
-                None => raw.devices_get_twin(id, api_version()).await,
+                Some(m) => raw.modules_get_twin(id, m, api_version(raw)).await,
+                None => raw.devices_get_twin(id, api_version(raw)).await,
             }
         })
         .await?;
