@@ -215,6 +215,11 @@ impl Emulator {
         self.ca_pem.clone()
     }
 
+    /// The emulated IoT Hub's in-process API (cloud-to-device queues, device-side PnP state).
+    pub fn iothub(&self) -> &iothub::IotHubService {
+        &self.iothub
+    }
+
     /// Fault-injection controls (both listeners).
     pub fn faults(&self) -> &Faults {
         &self.faults

@@ -49,6 +49,7 @@ mod identities;
 mod jobs;
 mod methods;
 mod models;
+mod purge;
 mod query;
 mod statistics;
 mod timestamp;
@@ -78,6 +79,7 @@ pub mod builders {
     };
     pub use super::jobs::{CancelJob, GetJob, QueryJobs, ScheduleDeviceMethod, ScheduleTwinUpdate};
     pub use super::methods::InvokeMethod;
+    pub use super::purge::PurgeCloudToDeviceQueue;
     pub use super::query::Query;
     pub use super::statistics::{GetDeviceStatistics, GetServiceStatistics};
     pub use super::twins::{GetTwin, ReplaceTwin, UpdateTwin};

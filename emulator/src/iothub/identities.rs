@@ -476,6 +476,30 @@ fn bulk_one(
             )));
         }
     }
+    if matches!(mode, "create" | "update" | "updateIfMatchETag")
+        && (item.get("tags").is_some() || item.get("properties").is_some())
+    {
+        // An identity entry that carries a twin (tags, desired properties) writes it too.
+        let mut patch = json!({});
+        if let Some(t) = item.get("tags") {
+            patch["tags"] = t.clone();
+        }
+        if let Some(p) = item.get("properties") {
+            patch["properties"] = p.clone();
+        }
+        let d = st.device_mut(id)?;
+        let twin = match mid {
+            None => &mut d.twin,
+            Some(m) => {
+                &mut d
+                    .modules
+                    .get_mut(m)
+                    .ok_or_else(|| HubError::module_not_found(id, m))?
+                    .twin
+            }
+        };
+        twin.write(&patch, true, &super::model::now_ts())?;
+    }
     Ok(())
 }
 

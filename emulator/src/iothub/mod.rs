@@ -2,12 +2,14 @@
 //! scheduled jobs, direct methods, configurations, statistics and bulk registry operations.
 
 pub mod auth;
+pub mod c2d;
 mod configurations;
 pub mod error;
 mod identities;
 mod jobs;
 mod methods;
 pub mod model;
+mod pnp;
 mod query;
 mod twins;
 pub mod validate;
@@ -29,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use methods::MethodHandler;
+pub use pnp::COMMAND_NOT_IMPLEMENTED;
 
 /// Everything the hub stores, behind one lock so conditional writes are atomic.
 #[derive(Debug, Default)]
@@ -78,6 +81,8 @@ pub(crate) struct HubInner {
     /// Global identity etag counter (identity etags are base64 of its decimal value).
     pub identity_etags: AtomicU64,
     pub methods: RwLock<HashMap<MethodKey, MethodHandler>>,
+    /// Cloud-to-device message queues.
+    pub c2d: std::sync::Mutex<c2d::C2dState>,
     /// Stops the job scheduler tasks on shutdown.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -118,6 +123,7 @@ impl IotHubService {
                 state: RwLock::new(HubState::default()),
                 identity_etags: AtomicU64::new(1),
                 methods: RwLock::new(HashMap::new()),
+                c2d: Default::default(),
                 shutdown,
             }),
         }
@@ -173,6 +179,16 @@ impl IotHubService {
                     .delete(identities::delete_device),
             )
             .route("/devices/{id}/modules", get(identities::list_modules))
+            .route("/devices/{id}/commands", axum::routing::delete(c2d::purge))
+            .route("/digitaltwins/{id}", get(pnp::get).patch(pnp::update))
+            .route(
+                "/digitaltwins/{id}/commands/{command}",
+                post(pnp::root_command),
+            )
+            .route(
+                "/digitaltwins/{id}/components/{component}/commands/{command}",
+                post(pnp::component_command),
+            )
             .route(
                 "/devices/{id}/modules/{mid}",
                 get(identities::get_module)
@@ -252,6 +268,10 @@ fn need(method: &Method, path: &str) -> auth::Need {
         || path.starts_with("/statistics");
     if path.ends_with("/applyConfigurationContent") {
         return RegistryWrite;
+    }
+    if path.starts_with("/devices/") && path.ends_with("/commands") {
+        // Purging a cloud-to-device queue is a messaging operation.
+        return ServiceConnect;
     }
     match (registry, method == Method::GET) {
         (true, true) => RegistryRead,

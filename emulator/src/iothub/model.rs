@@ -217,6 +217,8 @@ pub struct Twin {
     pub reported: Section,
     /// ADM configurations targeting this twin: id → `{status}`.
     pub configurations: Map<String, Value>,
+    /// The IoT Plug and Play model id the device announced (`modelId`).
+    pub model_id: Option<String>,
 }
 
 impl Twin {
@@ -229,6 +231,7 @@ impl Twin {
             desired: Section::new(created),
             reported: Section::new(created),
             configurations: Map::new(),
+            model_id: None,
         }
     }
 
@@ -689,6 +692,9 @@ fn twin_common(device_id: &str, twin: &Twin, identity_etag_n: u64, auth: &Auth) 
     }
     if !twin.configurations.is_empty() {
         v["configurations"] = Value::Object(twin.configurations.clone());
+    }
+    if let Some(m) = &twin.model_id {
+        v["modelId"] = json!(m);
     }
     v
 }
