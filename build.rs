@@ -112,8 +112,19 @@ fn write_client(name: &str, manifest_dir: &Path, out_dir: &Path) -> Result<(), S
     let code = client_source(name, manifest_dir)?;
     let out = out_dir.join(format!("{name}.rs"));
     std::fs::write(&out, &code).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    for cfg in capabilities::capabilities(name, &code) {
+    let supported = capabilities::capabilities(name, &code);
+    for cfg in &supported {
         println!("cargo:rustc-cfg={cfg}");
+    }
+    if std::env::var_os(SPEC_DIR_ENV).is_some() {
+        println!(
+            "cargo:warning=`{name}` capabilities: {}",
+            if supported.is_empty() {
+                "none".to_string()
+            } else {
+                supported.join(", ")
+            }
+        );
     }
     let spec = generated_from(&code)
         .ok_or_else(|| format!("{}: no `@generated ... from <spec>` header", out.display()))?;

@@ -21,7 +21,8 @@ pub use retry::RetryOptions;
 // Shared by both facades: builder setters, the endpoint rule, job polling.
 #[cfg(any(feature = "iothub", feature = "digitaltwins"))]
 mod endpoint;
-#[cfg(any(feature = "iothub", feature = "digitaltwins"))]
+// The job waiters: IoT Hub jobs, ADT import/delete jobs (absent from some ADT spec versions).
+#[cfg(any(feature = "iothub", adt_import_jobs, adt_delete_jobs))]
 mod poll;
 #[cfg(any(feature = "iothub", feature = "digitaltwins"))]
 mod request;

@@ -90,6 +90,7 @@ pub(crate) use setters;
 
 /// Lets a builder be awaited directly: `builder.await` is `builder.<method>().await`, for
 /// builders whose `send` is the only way to finish them (the job waiters).
+#[cfg(any(feature = "iothub", adt_import_jobs, adt_delete_jobs))]
 macro_rules! await_with {
     ($builder:ty => $output:ty, $method:ident) => {
         impl ::std::future::IntoFuture for $builder {
@@ -103,4 +104,5 @@ macro_rules! await_with {
         }
     };
 }
+#[cfg(any(feature = "iothub", adt_import_jobs, adt_delete_jobs))]
 pub(crate) use await_with;

@@ -183,6 +183,12 @@ pub const DIGITALTWINS: Service = Service {
             &["2020-10-31"],
         ),
         Fixup::all("api_version_plain_string", fixups::api_version_plain_string),
+        // 2020-10-31 declares twins, relationships and components inline.
+        Fixup::only(
+            "adt_named_documents",
+            fixups::adt_named_documents,
+            &["2020-10-31"],
+        ),
         // 2020-10-31 has no import or delete jobs.
         Fixup::except("adt_job_shapes", fixups::adt_job_shapes, &["2020-10-31"]),
         Fixup::except(

@@ -219,11 +219,13 @@ macro_rules! list_pages {
 list_pages! {
     EventRouteCollection => raw::types::EventRoute,
     PagedDigitalTwinsModelDataCollection => raw::types::DigitalTwinsModelData,
-    ImportJobCollection => raw::types::ImportJob,
-    DeleteJobCollection => raw::types::DeleteJob,
     IncomingRelationshipCollection => raw::types::IncomingRelationship,
     RelationshipCollection => Map<String, Value>,
 }
+#[cfg(adt_import_jobs)]
+list_pages! { ImportJobCollection => raw::types::ImportJob }
+#[cfg(adt_delete_jobs)]
+list_pages! { DeleteJobCollection => raw::types::DeleteJob }
 
 impl DigitalTwinsClient {
     /// Runs one generated-client call with per-call `options` through the shared pipeline,

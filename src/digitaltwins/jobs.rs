@@ -1,5 +1,12 @@
 //! Import jobs (bulk load from a blob) and delete jobs (delete everything), with a helper that
 //! waits for a job to finish.
+//!
+//! Capability-aware: import jobs compile only with `cfg(adt_import_jobs)` and delete jobs only
+//! with `cfg(adt_delete_jobs)`, which the build script sets when the generated client has their
+//! operations (ADT 2020-10-31 has neither; 2023-02-27-preview has import jobs only).
+
+// Without import and delete jobs (ADT 2020-10-31) only the status and error types remain.
+#![cfg_attr(not(any(adt_import_jobs, adt_delete_jobs)), allow(unused_imports))]
 
 use std::time::Duration;
 
@@ -8,8 +15,11 @@ use serde::{Deserialize, Serialize};
 use super::client::{DigitalTwinsClient, api_version, page_of};
 use super::twin::validate_id;
 use crate::paging::{Continuation, Pager};
+#[cfg(any(adt_import_jobs, adt_delete_jobs))]
 use crate::poll::{self, Schedule};
-use crate::request::{await_with, setters};
+#[cfg(any(adt_import_jobs, adt_delete_jobs))]
+use crate::request::await_with;
+use crate::request::setters;
 use crate::{Error, ErrorKind, RequestOptions};
 
 /// Status of an import or delete job. Open: unknown values from a newer service are kept.
@@ -89,17 +99,20 @@ impl std::fmt::Display for JobStatus {
 /// wire type (`Error` of the spec).
 pub use crate::raw::digitaltwins::types::Error as JobError;
 
+#[cfg(adt_import_jobs)]
 /// An import job: loads models, twins and relationships from an NDJSON blob. The generated
 /// wire type (`ImportJob` of the spec): `id`, `input_blob_uri`, `output_blob_uri`, `status`,
 /// `created_date_time`, `last_action_date_time`, `finished_date_time`, `purge_date_time` and
 /// `error` for failed jobs.
 pub use crate::raw::digitaltwins::types::ImportJob;
 
+#[cfg(adt_delete_jobs)]
 /// A delete job: deletes every model, twin and relationship of the instance. The generated
 /// wire type (`DeleteJob` of the spec): `id`, `status`, `created_date_time`,
 /// `finished_date_time`, `purge_date_time` and `error` for failed jobs.
 pub use crate::raw::digitaltwins::types::DeleteJob;
 
+#[cfg(adt_import_jobs)]
 impl DigitalTwinsClient {
     /// Creates an import job (`PUT /jobs/imports/{id}`) reading `input_blob_uri` (NDJSON) and
     /// writing its log to `output_blob_uri`. The id is yours, so retrying is safe.
@@ -166,6 +179,15 @@ impl DigitalTwinsClient {
         }
     }
 
+    /// Polls an import job until it finishes; see
+    /// [`wait_for_delete_job`](Self::wait_for_delete_job) for the polling.
+    pub fn wait_for_import_job(&self, job_id: impl Into<String>) -> WaitForJob<ImportJob> {
+        WaitForJob::new(self.clone(), job_id.into())
+    }
+}
+
+#[cfg(adt_delete_jobs)]
+impl DigitalTwinsClient {
     /// Starts a job deleting **every** model, twin and relationship of the instance
     /// (`POST /jobs/deletions`). Wait for it with [`wait_for_delete_job`](Self::wait_for_delete_job).
     ///
@@ -213,14 +235,9 @@ impl DigitalTwinsClient {
     pub fn wait_for_delete_job(&self, job_id: impl Into<String>) -> WaitForJob<DeleteJob> {
         WaitForJob::new(self.clone(), job_id.into())
     }
-
-    /// Polls an import job until it finishes; see
-    /// [`wait_for_delete_job`](Self::wait_for_delete_job).
-    pub fn wait_for_import_job(&self, job_id: impl Into<String>) -> WaitForJob<ImportJob> {
-        WaitForJob::new(self.clone(), job_id.into())
-    }
 }
 
+#[cfg(adt_import_jobs)]
 /// Builder of [`DigitalTwinsClient::create_import_job`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
@@ -232,6 +249,7 @@ pub struct CreateImportJob {
     options: RequestOptions,
 }
 
+#[cfg(adt_import_jobs)]
 impl CreateImportJob {
     setters! { options; }
 
@@ -264,6 +282,7 @@ impl CreateImportJob {
     }
 }
 
+#[cfg(adt_import_jobs)]
 /// Builder of [`DigitalTwinsClient::get_import_job`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
@@ -273,6 +292,7 @@ pub struct GetImportJob {
     options: RequestOptions,
 }
 
+#[cfg(adt_import_jobs)]
 impl GetImportJob {
     setters! { options; }
 
@@ -288,6 +308,7 @@ impl GetImportJob {
     }
 }
 
+#[cfg(adt_import_jobs)]
 /// Builder of [`DigitalTwinsClient::cancel_import_job`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
@@ -297,6 +318,7 @@ pub struct CancelImportJob {
     options: RequestOptions,
 }
 
+#[cfg(adt_import_jobs)]
 impl CancelImportJob {
     setters! { options; }
 
@@ -312,6 +334,7 @@ impl CancelImportJob {
     }
 }
 
+#[cfg(adt_import_jobs)]
 /// Builder of [`DigitalTwinsClient::delete_import_job`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
@@ -321,6 +344,7 @@ pub struct DeleteImportJob {
     options: RequestOptions,
 }
 
+#[cfg(adt_import_jobs)]
 impl DeleteImportJob {
     setters! { options; }
 
@@ -337,6 +361,7 @@ impl DeleteImportJob {
     }
 }
 
+#[cfg(adt_import_jobs)]
 /// Builder of [`DigitalTwinsClient::list_import_jobs`].
 #[derive(Debug)]
 #[must_use = "call .into_stream() to list"]
@@ -347,6 +372,7 @@ pub struct ListImportJobs {
     options: RequestOptions,
 }
 
+#[cfg(adt_import_jobs)]
 impl ListImportJobs {
     setters! {
         options;
@@ -374,6 +400,7 @@ impl ListImportJobs {
     }
 }
 
+#[cfg(adt_delete_jobs)]
 /// Builder of [`DigitalTwinsClient::start_delete_job`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
@@ -384,6 +411,7 @@ pub struct StartDeleteJob {
     options: RequestOptions,
 }
 
+#[cfg(adt_delete_jobs)]
 impl StartDeleteJob {
     setters! { options; }
 
@@ -446,6 +474,7 @@ impl StartDeleteJob {
     }
 }
 
+#[cfg(adt_delete_jobs)]
 /// The last path segment of an `Operation-Location` URL (`…/jobs/deletions/{id}?api-version=…`).
 fn job_id_from_location(loc: &str) -> Option<String> {
     let path = loc.split(['?', '#']).next()?;
@@ -454,6 +483,7 @@ fn job_id_from_location(loc: &str) -> Option<String> {
     (!decoded.is_empty()).then_some(decoded)
 }
 
+#[cfg(adt_delete_jobs)]
 fn percent_decode(s: &str) -> String {
     let hex = |b: u8| (b as char).to_digit(16);
     let bytes = s.as_bytes();
@@ -474,6 +504,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+#[cfg(adt_delete_jobs)]
 /// Builder of [`DigitalTwinsClient::get_delete_job`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
@@ -483,6 +514,7 @@ pub struct GetDeleteJob {
     options: RequestOptions,
 }
 
+#[cfg(adt_delete_jobs)]
 impl GetDeleteJob {
     setters! { options; }
 
@@ -498,6 +530,7 @@ impl GetDeleteJob {
     }
 }
 
+#[cfg(adt_delete_jobs)]
 /// Builder of [`DigitalTwinsClient::list_delete_jobs`].
 #[derive(Debug)]
 #[must_use = "call .into_stream() to list"]
@@ -508,6 +541,7 @@ pub struct ListDeleteJobs {
     options: RequestOptions,
 }
 
+#[cfg(adt_delete_jobs)]
 impl ListDeleteJobs {
     setters! {
         options;
@@ -535,6 +569,7 @@ impl ListDeleteJobs {
     }
 }
 
+#[cfg(any(adt_import_jobs, adt_delete_jobs))]
 /// Waits for an import or delete job to finish; `.await` it directly.
 ///
 /// Polls with exponential backoff from [`poll_every`](Self::poll_every) (default 1 s) up
@@ -552,6 +587,7 @@ pub struct WaitForJob<J> {
     _j: std::marker::PhantomData<fn() -> J>,
 }
 
+#[cfg(any(adt_import_jobs, adt_delete_jobs))]
 impl<J> WaitForJob<J> {
     fn new(client: DigitalTwinsClient, job_id: String) -> Self {
         WaitForJob {
@@ -589,6 +625,7 @@ impl<J> WaitForJob<J> {
     }
 }
 
+#[cfg(adt_delete_jobs)]
 impl WaitForJob<DeleteJob> {
     /// Polls until the delete job is finished; the same as awaiting the builder.
     pub async fn send(self) -> Result<DeleteJob, Error> {
@@ -596,6 +633,7 @@ impl WaitForJob<DeleteJob> {
     }
 }
 
+#[cfg(adt_import_jobs)]
 impl WaitForJob<ImportJob> {
     /// Polls until the import job is finished; the same as awaiting the builder.
     pub async fn send(self) -> Result<ImportJob, Error> {
@@ -603,6 +641,7 @@ impl WaitForJob<ImportJob> {
     }
 }
 
+#[cfg(any(adt_import_jobs, adt_delete_jobs))]
 /// What the waiter needs from a job: its status, and how to get it again.
 trait JobState: Sized {
     fn status(&self) -> Option<&JobStatus>;
@@ -613,6 +652,7 @@ trait JobState: Sized {
     ) -> Result<Self, Error>;
 }
 
+#[cfg(adt_import_jobs)]
 impl JobState for ImportJob {
     fn status(&self) -> Option<&JobStatus> {
         self.status.as_ref()
@@ -630,6 +670,7 @@ impl JobState for ImportJob {
     }
 }
 
+#[cfg(adt_delete_jobs)]
 impl JobState for DeleteJob {
     fn status(&self) -> Option<&JobStatus> {
         self.status.as_ref()
@@ -647,6 +688,7 @@ impl JobState for DeleteJob {
     }
 }
 
+#[cfg(any(adt_import_jobs, adt_delete_jobs))]
 impl<J> WaitForJob<J> {
     async fn run(self) -> Result<J, Error>
     where
@@ -683,13 +725,16 @@ impl<J> WaitForJob<J> {
     }
 }
 
+#[cfg(adt_import_jobs)]
 await_with!(WaitForJob<ImportJob> => ImportJob, run);
+#[cfg(adt_delete_jobs)]
 await_with!(WaitForJob<DeleteJob> => DeleteJob, run);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[cfg(adt_delete_jobs)]
     #[test]
     fn job_id_from_operation_location() {
         assert_eq!(

@@ -1,9 +1,13 @@
-//! Azure Digital Twins data plane (api-version 2023-10-31): [`DigitalTwinsClient`].
+//! Azure Digital Twins data plane (vendored api-version 2023-10-31): [`DigitalTwinsClient`].
 //!
 //! One client for twins, components, relationships, models, query, telemetry, event routes and
 //! import/delete jobs, on the shared pipeline (auth, retries with `Retry-After`, typed errors,
 //! tracing). Every operation is a builder: required ids are positional, options are chained
 //! setters, `.send().await` finishes a call and `.into_stream()` a paged one.
+//!
+//! Generated from another spec version (`AZURE_TWINS_SPEC_DIR`), the facade has the parts that
+//! version has: import jobs need `cfg(adt_import_jobs)` and delete jobs `cfg(adt_delete_jobs)`,
+//! both set by the build script from the generated client (2023-10-31 has both).
 //!
 //! ```no_run
 //! use azure_twins::digitaltwins::{DigitalTwinsClient, JsonPatch};
@@ -48,10 +52,15 @@ pub use components::{GetComponent, UpdateComponent};
 pub use event_routes::{
     AddEventRoute, DeleteEventRoute, EventRoute, GetEventRoute, ListEventRoutes,
 };
+#[cfg(any(adt_import_jobs, adt_delete_jobs))]
+pub use jobs::WaitForJob;
+#[cfg(adt_import_jobs)]
 pub use jobs::{
-    CancelImportJob, CreateImportJob, DeleteImportJob, DeleteJob, GetDeleteJob, GetImportJob,
-    ImportJob, JobError, JobStatus, ListDeleteJobs, ListImportJobs, StartDeleteJob, WaitForJob,
+    CancelImportJob, CreateImportJob, DeleteImportJob, GetImportJob, ImportJob, ListImportJobs,
 };
+#[cfg(adt_delete_jobs)]
+pub use jobs::{DeleteJob, GetDeleteJob, ListDeleteJobs, StartDeleteJob};
+pub use jobs::{JobError, JobStatus};
 pub use json_patch::{JsonPatch, PatchOperation, Pointer};
 pub use models::{CreateModels, DecommissionModel, DeleteModel, GetModel, ListModels, ModelData};
 pub use query::QueryTwins;

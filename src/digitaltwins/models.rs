@@ -161,7 +161,7 @@ impl CreateModels {
                 raw.digital_twin_models_add(api_version(raw), None, None, &body)
             })
             .await?;
-        Ok(created.0)
+        Ok(created.into())
     }
 }
 

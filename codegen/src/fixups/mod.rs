@@ -38,6 +38,14 @@ fn for_each_operation(
     spec: &mut Value,
     mut f: impl FnMut(&str, &mut Map<String, Value>) -> Result<()>,
 ) -> Result<()> {
+    for_each_operation_with_method(spec, |_, id, op| f(id, op))
+}
+
+/// Calls `f(method, operationId, operation)` for every operation of an OpenAPI 3 document.
+fn for_each_operation_with_method(
+    spec: &mut Value,
+    mut f: impl FnMut(&str, &str, &mut Map<String, Value>) -> Result<()>,
+) -> Result<()> {
     let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
         return Ok(());
     };
@@ -55,7 +63,7 @@ fn for_each_operation(
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                f(&id, op)?;
+                f(method, &id, op)?;
             }
         }
     }
@@ -81,13 +89,14 @@ fn find_operation<'a>(
 /// panics otherwise, so a body-less 2xx beside a 2xx with a body cannot be generated.
 ///
 /// For each such operation (whatever its statuses), this picks the one type:
-/// - when every 2xx body is untyped (`{}` or a bare `{type: object}`), the bodies are dropped and
-///   all the documented statuses stay body-less successes (`ResponseValue<()>`): nothing typed
-///   is lost, and a real body-less answer is still a success (IoT Hub
-///   `Jobs_CancelImportExportJob`: `200` untyped object + `204`);
-/// - otherwise the body-less 2xx responses are dropped and the typed body stays (ADT 2020-10-31
-///   `DigitalTwins_Add`: `200` twin + `202`); a dropped status, if the service ever sends it,
-///   surfaces as an unexpected-response error instead of a wrong type.
+/// - in general the body is kept and the body-less 2xx responses are dropped (ADT 2020-10-31
+///   `DigitalTwins_Add`: `200` twin + `202`): the body is what the caller asked for; a dropped
+///   status, if the service ever sends it, surfaces as an unexpected-response error instead of a
+///   wrong type;
+/// - a `DELETE` whose 2xx bodies are all untyped (`{}` or a bare `{type: object}`) keeps every
+///   status and drops the bodies (`ResponseValue<()>`): success of a deletion or cancellation is
+///   its status, a real body-less answer must stay a success, and nothing typed is lost (IoT Hub
+///   `Jobs_CancelImportExportJob`: `200` untyped object + `204`).
 ///
 /// Two different typed bodies are left alone (no single right choice): progenitor then fails
 /// with an error naming the operation. Stale when every operation already has one success type.
@@ -95,7 +104,7 @@ pub fn single_success_type(spec: &mut Value) -> Result<Vec<String>> {
     const NAME: &str = "single_success_type";
     let mut changes = Vec::new();
     let mut checked = 0;
-    for_each_operation(spec, |id, op| {
+    for_each_operation_with_method(spec, |method, id, op| {
         checked += 1;
         let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
             return Ok(());
@@ -119,13 +128,14 @@ pub fn single_success_type(spec: &mut Value) -> Result<Vec<String>> {
         if bodied.is_empty() || bodyless.is_empty() {
             return Ok(());
         }
-        let untyped = bodied.iter().all(|(_, content)| {
-            content.values().all(|media| {
-                media.get("schema").is_none_or(|s| {
-                    s.as_object().is_some_and(|o| o.is_empty()) || is_bare_object(s)
+        let untyped = method == "delete"
+            && bodied.iter().all(|(_, content)| {
+                content.values().all(|media| {
+                    media.get("schema").is_none_or(|s| {
+                        s.as_object().is_some_and(|o| o.is_empty()) || is_bare_object(s)
+                    })
                 })
-            })
-        });
+            });
         let bodied_names: Vec<&str> = bodied.iter().map(|(s, _)| s.as_str()).collect();
         if untyped {
             for (status, _) in &bodied {
@@ -442,6 +452,88 @@ pub fn api_version_plain_string(spec: &mut Value) -> Result<Vec<String>> {
             NAME,
             format!("every api-version is already a plain string ({found})"),
         ));
+    }
+    Ok(changes)
+}
+
+/// The ADT documents a caller reads (a twin, a relationship, a component) are the named
+/// schemas `DigitalTwin`, `Relationship` and `Component` (free-form JSON objects), whatever the
+/// spec version: 2020-10-31 declares those answers as inline `{type: object}` schemas, which
+/// typify renders as a bare `serde_json::Map` instead of the named types later versions have,
+/// so the facade and raw users would see different types per version. Each such 2xx body
+/// becomes a reference to the named schema (added, as the later specs define it, if absent).
+/// Stale when every one of those answers already references its named schema.
+pub fn adt_named_documents(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "adt_named_documents";
+    const DOCUMENTS: [(&str, &str, &str); 5] = [
+        ("DigitalTwins_GetById", "DigitalTwin", "Digital twin"),
+        ("DigitalTwins_Add", "DigitalTwin", "Digital twin"),
+        (
+            "DigitalTwins_GetRelationshipById",
+            "Relationship",
+            "Digital twin relationship",
+        ),
+        (
+            "DigitalTwins_AddRelationship",
+            "Relationship",
+            "Digital twin relationship",
+        ),
+        (
+            "DigitalTwins_GetComponent",
+            "Component",
+            "Digital twin component",
+        ),
+    ];
+    let mut changes = Vec::new();
+    let mut found = Vec::new();
+    let mut added = Vec::new();
+    for (id, schema_name, description) in DOCUMENTS {
+        let target = format!("#/components/schemas/{schema_name}");
+        let op = find_operation(spec, id)
+            .ok_or_else(|| Error::fixup(NAME, format!("operation {id} not found")))?;
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (status, response) in responses.iter_mut() {
+            if !status.starts_with('2') {
+                continue;
+            }
+            let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for media in content.values_mut() {
+                let Some(schema) = media.get_mut("schema") else {
+                    continue;
+                };
+                if is_bare_object(schema) {
+                    *schema = json!({ "$ref": target });
+                    changes.push(format!(
+                        "{id}: {status} body {{type: object}} -> {schema_name}"
+                    ));
+                    added.push((schema_name, description));
+                } else {
+                    found.push(format!("{id} {status}: {schema}"));
+                }
+            }
+        }
+    }
+    if changes.is_empty() {
+        return Err(Error::fixup(
+            NAME,
+            format!(
+                "every twin, relationship and component answer is already a named schema ({})",
+                found.join("; ")
+            ),
+        ));
+    }
+    let schemas = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, "no components/schemas"))?;
+    for (name, description) in added {
+        schemas.entry(name.to_string()).or_insert_with(
+            || json!({ "description": description, "type": "object", "additionalProperties": {} }),
+        );
     }
     Ok(changes)
 }
