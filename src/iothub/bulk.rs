@@ -1,8 +1,17 @@
-//! Bulk registry operations (`POST /devices`): create, update or delete up to 100 device
-//! identities in one call.
+//! Bulk registry operations (`POST /devices`): create, update or delete device and module
+//! identities, and update their twins, up to 100 entries per call; [`BulkRegistry::send_all`]
+//! takes any number and chunks them.
 
-use super::models::{BulkOperationResult, Device, ExportImportDevice};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::models::{
+    BulkOperationResult, Device, DeviceRegistryOperationError, DeviceRegistryOperationWarning,
+    ExportImportDevice, Module,
+};
+use super::twins::TwinPatch;
 use super::{IotHubClient, api_version, validation};
+use crate::raw::iothub::types::PropertyContainer;
 use crate::request::setters;
 use crate::{ETag, Error, RequestOptions};
 
@@ -10,12 +19,12 @@ use crate::{ETag, Error, RequestOptions};
 pub const MAX_BULK_OPERATIONS: usize = 100;
 
 /// What a [`BulkOperation`] does (`importMode` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BulkOperationMode {
-    /// `create`: fails for that device if it exists.
+    /// `create`: fails for that entry if the identity exists.
     Create,
-    /// `update`: replaces the identity unconditionally.
+    /// `update`: replaces the identity unconditionally (creates it if missing).
     Update,
     /// `updateIfMatchETag`: replaces it only if its ETag matches.
     UpdateIfMatchETag,
@@ -23,82 +32,225 @@ pub enum BulkOperationMode {
     Delete,
     /// `deleteIfMatchETag`: deletes only if the ETag matches.
     DeleteIfMatchETag,
+    /// `updateTwin`: writes the twin's tags and desired properties unconditionally.
+    UpdateTwin,
+    /// `updateTwinIfMatchETag`: writes the twin only if the twin's ETag matches.
+    UpdateTwinIfMatchETag,
 }
 
 impl BulkOperationMode {
-    fn as_str(self) -> &'static str {
+    /// The wire name (`importMode`).
+    pub fn as_str(self) -> &'static str {
         match self {
             BulkOperationMode::Create => "create",
             BulkOperationMode::Update => "update",
             BulkOperationMode::UpdateIfMatchETag => "updateIfMatchETag",
             BulkOperationMode::Delete => "delete",
             BulkOperationMode::DeleteIfMatchETag => "deleteIfMatchETag",
+            BulkOperationMode::UpdateTwin => "updateTwin",
+            BulkOperationMode::UpdateTwinIfMatchETag => "updateTwinIfMatchETag",
         }
+    }
+
+    fn is_delete(self) -> bool {
+        matches!(
+            self,
+            BulkOperationMode::Delete | BulkOperationMode::DeleteIfMatchETag
+        )
+    }
+
+    fn is_twin(self) -> bool {
+        matches!(
+            self,
+            BulkOperationMode::UpdateTwin | BulkOperationMode::UpdateTwinIfMatchETag
+        )
     }
 }
 
-/// One entry of a bulk registry call.
+/// One entry of a bulk registry call: a device or module identity operation, or a twin update.
 ///
 /// ```
-/// use azure_twins::iothub::{BulkOperation, Device};
+/// use azure_twins::ETag;
+/// use azure_twins::iothub::{BulkOperation, Device, Module, TwinPatch};
 /// let ops = vec![
-///     BulkOperation::create(Device::new("dev-1")),
-///     BulkOperation::delete("dev-0"),
+///     BulkOperation::create(Device::new("dev-1"))
+///         .with_twin(TwinPatch::new().tags(serde_json::json!({ "site": "berlin" }))),
+///     BulkOperation::create_module(Module::new("dev-1", "mod-a")),
+///     BulkOperation::update_twin("dev-2", TwinPatch::new().set_desired("interval", 30)),
+///     BulkOperation::delete_if_match("dev-0", ETag::new("MQ==")),
 /// ];
 /// # let _ = ops;
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct BulkOperation {
     mode: BulkOperationMode,
-    device: Device,
+    device_id: String,
+    module_id: Option<String>,
+    /// The identity ETag (`eTag`) of the conditional identity modes.
+    etag: Option<ETag>,
+    /// The twin ETag (`twinETag`) of `updateTwinIfMatchETag`.
+    twin_etag: Option<ETag>,
+    status: Option<String>,
+    authentication: Option<super::models::AuthenticationMechanism>,
+    capabilities: Option<super::models::DeviceCapabilities>,
+    twin: Option<TwinPatch>,
 }
 
 impl BulkOperation {
+    fn new(mode: BulkOperationMode, device_id: String, module_id: Option<String>) -> Self {
+        BulkOperation {
+            mode,
+            device_id,
+            module_id,
+            etag: None,
+            twin_etag: None,
+            status: None,
+            authentication: None,
+            capabilities: None,
+            twin: None,
+        }
+    }
+
+    fn device(mode: BulkOperationMode, device: Device) -> Self {
+        let mut op = Self::new(mode, device.device_id, None);
+        op.etag = device.etag;
+        op.status = device.status;
+        op.authentication = device.authentication;
+        op.capabilities = device.capabilities;
+        op
+    }
+
+    fn module(mode: BulkOperationMode, module: Module) -> Self {
+        let mut op = Self::new(mode, module.device_id, Some(module.module_id));
+        op.etag = module.etag;
+        op.authentication = module.authentication;
+        op
+    }
+
     /// Creates `device` (SAS keys generated by the service unless it names keys).
     pub fn create(device: Device) -> Self {
-        BulkOperation {
-            mode: BulkOperationMode::Create,
-            device,
-        }
+        Self::device(BulkOperationMode::Create, device)
     }
 
     /// Replaces `device` unconditionally.
     pub fn update(device: Device) -> Self {
-        BulkOperation {
-            mode: BulkOperationMode::Update,
-            device,
-        }
+        Self::device(BulkOperationMode::Update, device)
     }
 
     /// Replaces `device` only if the identity still has the document's ETag.
     pub fn update_if_match(device: Device) -> Self {
-        BulkOperation {
-            mode: BulkOperationMode::UpdateIfMatchETag,
-            device,
-        }
+        Self::device(BulkOperationMode::UpdateIfMatchETag, device)
     }
 
     /// Deletes a device unconditionally.
     pub fn delete(device_id: impl Into<String>) -> Self {
-        BulkOperation {
-            mode: BulkOperationMode::Delete,
-            device: Device {
-                authentication: None,
-                ..Device::new(device_id)
-            },
-        }
+        Self::new(BulkOperationMode::Delete, device_id.into(), None)
     }
 
     /// Deletes a device only if its identity has `etag`.
     pub fn delete_if_match(device_id: impl Into<String>, etag: impl Into<ETag>) -> Self {
-        BulkOperation {
-            mode: BulkOperationMode::DeleteIfMatchETag,
-            device: Device {
-                authentication: None,
-                etag: Some(etag.into()),
-                ..Device::new(device_id)
-            },
-        }
+        let mut op = Self::new(BulkOperationMode::DeleteIfMatchETag, device_id.into(), None);
+        op.etag = Some(etag.into());
+        op
+    }
+
+    /// Creates `module` on its device.
+    pub fn create_module(module: Module) -> Self {
+        Self::module(BulkOperationMode::Create, module)
+    }
+
+    /// Replaces `module` unconditionally.
+    pub fn update_module(module: Module) -> Self {
+        Self::module(BulkOperationMode::Update, module)
+    }
+
+    /// Replaces `module` only if its identity still has the document's ETag.
+    pub fn update_module_if_match(module: Module) -> Self {
+        Self::module(BulkOperationMode::UpdateIfMatchETag, module)
+    }
+
+    /// Deletes a module unconditionally.
+    pub fn delete_module(device_id: impl Into<String>, module_id: impl Into<String>) -> Self {
+        Self::new(
+            BulkOperationMode::Delete,
+            device_id.into(),
+            Some(module_id.into()),
+        )
+    }
+
+    /// Deletes a module only if its identity has `etag`.
+    pub fn delete_module_if_match(
+        device_id: impl Into<String>,
+        module_id: impl Into<String>,
+        etag: impl Into<ETag>,
+    ) -> Self {
+        let mut op = Self::new(
+            BulkOperationMode::DeleteIfMatchETag,
+            device_id.into(),
+            Some(module_id.into()),
+        );
+        op.etag = Some(etag.into());
+        op
+    }
+
+    /// Writes `patch` (tags, desired properties) to a device twin unconditionally
+    /// (`updateTwin`).
+    pub fn update_twin(device_id: impl Into<String>, patch: TwinPatch) -> Self {
+        let mut op = Self::new(BulkOperationMode::UpdateTwin, device_id.into(), None);
+        op.twin = Some(patch);
+        op
+    }
+
+    /// Writes `patch` to a device twin only if the twin still has `twin_etag`
+    /// (`updateTwinIfMatchETag`).
+    pub fn update_twin_if_match(
+        device_id: impl Into<String>,
+        patch: TwinPatch,
+        twin_etag: impl Into<ETag>,
+    ) -> Self {
+        let mut op = Self::update_twin(device_id, patch);
+        op.mode = BulkOperationMode::UpdateTwinIfMatchETag;
+        op.twin_etag = Some(twin_etag.into());
+        op
+    }
+
+    /// Writes `patch` to a module twin unconditionally.
+    pub fn update_module_twin(
+        device_id: impl Into<String>,
+        module_id: impl Into<String>,
+        patch: TwinPatch,
+    ) -> Self {
+        let mut op = Self::new(
+            BulkOperationMode::UpdateTwin,
+            device_id.into(),
+            Some(module_id.into()),
+        );
+        op.twin = Some(patch);
+        op
+    }
+
+    /// Writes `patch` to a module twin only if the twin still has `twin_etag`.
+    pub fn update_module_twin_if_match(
+        device_id: impl Into<String>,
+        module_id: impl Into<String>,
+        patch: TwinPatch,
+        twin_etag: impl Into<ETag>,
+    ) -> Self {
+        let mut op = Self::update_module_twin(device_id, module_id, patch);
+        op.mode = BulkOperationMode::UpdateTwinIfMatchETag;
+        op.twin_etag = Some(twin_etag.into());
+        op
+    }
+
+    /// Writes a twin (tags, desired properties) along with a create or update of the identity
+    /// (create-with-twin). Only identity creates and updates take one; on a delete the entry is
+    /// rejected locally.
+    pub fn with_twin(mut self, patch: TwinPatch) -> Self {
+        self.twin = Some(match self.twin.take() {
+            Some(t) => t.merge(patch),
+            None => patch,
+        });
+        self
     }
 
     /// What this entry does.
@@ -106,56 +258,265 @@ impl BulkOperation {
         self.mode
     }
 
-    /// The entry as sent: `id`, `importMode`, `eTag` (conditional modes), and `status`,
-    /// `authentication`, `capabilities` (create and update).
-    fn to_entry(&self) -> Result<ExportImportDevice, Error> {
-        validation::check_device_id(&self.device.device_id)?;
-        let d = &self.device;
+    /// The device id.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The module id, for module entries.
+    pub fn module_id(&self) -> Option<&str> {
+        self.module_id.as_deref()
+    }
+
+    fn target(&self) -> String {
+        match &self.module_id {
+            Some(m) => format!("module '{m}' of device '{}'", self.device_id),
+            None => format!("device '{}'", self.device_id),
+        }
+    }
+
+    /// The entry as sent, after the local checks (`field` prefixes the names in errors):
+    /// `id`, `moduleId`, `importMode`, `eTag` / `twinETag` (conditional modes), `status`,
+    /// `authentication`, `capabilities` (identity creates and updates), `tags`, `properties`
+    /// (twin modes and create-with-twin).
+    fn to_entry(&self, field: &str) -> Result<ExportImportDevice, Error> {
+        // The field keeps its plain name (`device_id`, `etag`, …); the reason says which entry.
+        let with_index = |e: Error| match e.kind() {
+            crate::ErrorKind::InvalidInput { field: f, reason } => {
+                Error::invalid_input(f.clone(), format!("{field}: {reason}"))
+            }
+            _ => e,
+        };
+        validation::check_device_id(&self.device_id).map_err(with_index)?;
+        if let Some(m) = &self.module_id {
+            validation::check_module_id(m).map_err(with_index)?;
+        }
         let mut entry = ExportImportDevice {
-            id: Some(d.device_id.clone()),
+            id: Some(self.device_id.clone()),
+            module_id: self.module_id.clone(),
             import_mode: Some(self.mode.as_str().to_owned()),
             ..Default::default()
         };
-        if matches!(
-            self.mode,
-            BulkOperationMode::UpdateIfMatchETag | BulkOperationMode::DeleteIfMatchETag
-        ) {
-            let etag = d
-                .etag
-                .as_ref()
+        let non_empty = |e: &Option<ETag>| {
+            e.as_ref()
                 .map(|e| e.value().to_owned())
-                .unwrap_or_default();
-            if etag.is_empty() {
+                .filter(|v| !v.is_empty())
+        };
+        match self.mode {
+            BulkOperationMode::UpdateIfMatchETag | BulkOperationMode::DeleteIfMatchETag => {
+                entry.e_tag = Some(non_empty(&self.etag).ok_or_else(|| {
+                    Error::invalid_input(
+                        "etag",
+                        format!(
+                            "{field}: operation on {} is conditional but has no etag",
+                            self.target()
+                        ),
+                    )
+                })?);
+            }
+            BulkOperationMode::UpdateTwinIfMatchETag => {
+                entry.twin_e_tag = Some(non_empty(&self.twin_etag).ok_or_else(|| {
+                    Error::invalid_input(
+                        "twin_etag",
+                        format!(
+                            "{field}: twin update of {} is conditional but has no twin etag",
+                            self.target()
+                        ),
+                    )
+                })?);
+            }
+            _ => {}
+        }
+        if !self.mode.is_delete() && !self.mode.is_twin() {
+            entry.status = self.status.clone();
+            entry.authentication = self.authentication.clone();
+            entry.capabilities = self.capabilities.clone();
+        }
+        match (&self.twin, self.mode) {
+            (Some(_), m) if m.is_delete() => {
                 return Err(Error::invalid_input(
-                    "etag",
-                    format!(
-                        "operation on '{}' is conditional but has no etag",
-                        d.device_id
-                    ),
+                    "twin",
+                    format!("{field}: a delete of {} cannot carry a twin", self.target()),
                 ));
             }
-            entry.e_tag = Some(etag);
-        }
-        if !matches!(
-            self.mode,
-            BulkOperationMode::Delete | BulkOperationMode::DeleteIfMatchETag
-        ) {
-            entry.status = d.status.clone();
-            entry.authentication = d.authentication.clone();
-            entry.capabilities = d.capabilities.clone();
+            (None, m) if m.is_twin() => {
+                return Err(Error::invalid_input(
+                    "twin",
+                    format!("{field}: the twin update of {} has no patch", self.target()),
+                ));
+            }
+            (Some(t), m) => {
+                if m.is_twin() && t.is_empty() {
+                    return Err(Error::invalid_input(
+                        "twin",
+                        format!(
+                            "{field}: the twin update of {} is empty: set tags or desired properties",
+                            self.target()
+                        ),
+                    ));
+                }
+                t.validate().map_err(with_index)?;
+                entry.tags = t.tags_map().clone();
+                if !t.desired_map().is_empty() {
+                    entry.properties = Some(PropertyContainer {
+                        desired: t.desired_map().clone(),
+                        ..Default::default()
+                    });
+                }
+            }
+            (None, _) => {}
         }
         Ok(entry)
+    }
+}
+
+/// Checks every entry (ids, etags, twins) and that no identity appears twice; nothing is sent
+/// if one is invalid. Entries are named `operations[i]` in errors.
+fn check_all(operations: &[BulkOperation]) -> Result<Vec<ExportImportDevice>, Error> {
+    if operations.is_empty() {
+        return Err(Error::invalid_input("operations", "must not be empty"));
+    }
+    let mut seen = HashSet::new();
+    for (i, op) in operations.iter().enumerate() {
+        if !seen.insert((op.device_id.as_str(), op.module_id.as_deref())) {
+            return Err(Error::invalid_input(
+                "operations",
+                format!(
+                    "{} appears more than once (again at operations[{i}]); the service allows one entry per identity",
+                    op.target()
+                ),
+            ));
+        }
+    }
+    operations
+        .iter()
+        .enumerate()
+        .map(|(i, op)| op.to_entry(&format!("operations[{i}]")))
+        .collect()
+}
+
+/// How one entry of [`BulkRegistry::send_all`] ended.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum BulkEntryOutcome {
+    /// The service applied it.
+    Succeeded,
+    /// The service reported it failed (`errorCode`, `errorStatus` from the result).
+    Failed(DeviceRegistryOperationError),
+    /// Its call failed as a whole (the error says whether it may have been applied:
+    /// [`Error::is_ambiguous`]).
+    CallFailed(Arc<Error>),
+    /// Not sent: an earlier call failed as a whole, so the rest were not attempted.
+    NotSent,
+}
+
+/// One entry's result in a [`BulkRegistryReport`], in the order the entries were given.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BulkEntryResult {
+    /// The device id.
+    pub device_id: String,
+    /// The module id, for module entries.
+    pub module_id: Option<String>,
+    /// What the entry did.
+    pub mode: BulkOperationMode,
+    /// How it ended.
+    pub outcome: BulkEntryOutcome,
+}
+
+impl BulkEntryResult {
+    /// True when the service applied the entry.
+    pub fn succeeded(&self) -> bool {
+        matches!(self.outcome, BulkEntryOutcome::Succeeded)
+    }
+
+    /// The service's error code for a failed entry (e.g. `DeviceAlreadyExists`).
+    pub fn error_code(&self) -> Option<&str> {
+        match &self.outcome {
+            BulkEntryOutcome::Failed(e) => e.error_code.as_deref(),
+            BulkEntryOutcome::CallFailed(e) => e.error_code(),
+            _ => None,
+        }
+    }
+}
+
+/// The per-entry results of [`BulkRegistry::send_all`]: one result per entry given, in order.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BulkRegistryReport {
+    /// One result per entry, in the order given.
+    pub entries: Vec<BulkEntryResult>,
+    /// Warnings the service returned (all calls).
+    pub warnings: Vec<DeviceRegistryOperationWarning>,
+    /// Errors the service returned that name no entry of their call (kept, never dropped).
+    pub unmatched_errors: Vec<DeviceRegistryOperationError>,
+    /// How many calls were sent.
+    pub calls: usize,
+}
+
+impl BulkRegistryReport {
+    /// True when every entry succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.unmatched_errors.is_empty() && self.entries.iter().all(BulkEntryResult::succeeded)
+    }
+
+    /// The entries that did not succeed.
+    pub fn failures(&self) -> impl Iterator<Item = &BulkEntryResult> {
+        self.entries.iter().filter(|e| !e.succeeded())
+    }
+}
+
+/// Assigns a call's service result to its entries: by (device id, module id), or by device id
+/// alone when the error names no module and exactly one entry of the call has that device.
+fn assign(chunk: &[BulkOperation], result: BulkOperationResult, report: &mut BulkRegistryReport) {
+    let mut outcomes: Vec<BulkEntryOutcome> = vec![BulkEntryOutcome::Succeeded; chunk.len()];
+    let mut by_id: HashMap<(&str, Option<&str>), usize> = HashMap::new();
+    let mut by_device: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, op) in chunk.iter().enumerate() {
+        by_id.insert((op.device_id.as_str(), op.module_id.as_deref()), i);
+        by_device.entry(op.device_id.as_str()).or_default().push(i);
+    }
+    for e in result.errors {
+        let device = e.device_id.as_deref().unwrap_or_default();
+        let index = by_id
+            .get(&(device, e.module_id.as_deref()))
+            .copied()
+            .or_else(|| match (&e.module_id, by_device.get(device)) {
+                (None, Some(v)) if v.len() == 1 => Some(v[0]),
+                _ => None,
+            });
+        match index {
+            Some(i) if matches!(outcomes[i], BulkEntryOutcome::Succeeded) => {
+                outcomes[i] = BulkEntryOutcome::Failed(e);
+            }
+            _ => report.unmatched_errors.push(e),
+        }
+    }
+    report.warnings.extend(result.warnings);
+    for (op, outcome) in chunk.iter().zip(outcomes) {
+        report.entries.push(BulkEntryResult {
+            device_id: op.device_id.clone(),
+            module_id: op.module_id.clone(),
+            mode: op.mode,
+            outcome,
+        });
     }
 }
 
 /// Runs a batch of registry operations: [`IotHubClient::bulk_registry`].
 ///
 /// Not retried by default (a repeat of a partly applied batch reports errors for the entries
-/// that already took effect); opt in with `RequestOptions::retry_non_idempotent`. Entries that
-/// fail are listed in [`BulkOperationResult::errors`]; the call itself only fails when the
-/// request as a whole is rejected.
+/// that already took effect); opt in with `RequestOptions::retry_non_idempotent`.
+///
+/// * [`BulkRegistry::send`]: one call of at most [`MAX_BULK_OPERATIONS`] entries; entries that
+///   fail are listed in [`BulkOperationResult::errors`].
+/// * [`BulkRegistry::send_all`]: any number of entries, sent in calls of at most
+///   [`MAX_BULK_OPERATIONS`]; one result per entry ([`BulkRegistryReport`]).
+///
+/// Either way every entry is checked first (nothing is sent if one is invalid) and the call
+/// itself only fails when a request as a whole is rejected.
 #[derive(Debug, Clone)]
-#[must_use = "finish with .send().await"]
+#[must_use = "finish with .send().await or .send_all().await"]
 pub struct BulkRegistry {
     client: IotHubClient,
     operations: Vec<BulkOperation>,
@@ -165,38 +526,12 @@ pub struct BulkRegistry {
 impl BulkRegistry {
     setters! { options; }
 
-    /// Validates every entry (nothing is sent if one is invalid) and sends the batch.
-    pub async fn send(self) -> Result<BulkOperationResult, Error> {
-        if self.operations.is_empty() {
-            return Err(Error::invalid_input("operations", "must not be empty"));
-        }
-        if self.operations.len() > MAX_BULK_OPERATIONS {
-            return Err(Error::invalid_input(
-                "operations",
-                format!(
-                    "has {} entries; the limit is {MAX_BULK_OPERATIONS} per call",
-                    self.operations.len()
-                ),
-            ));
-        }
-        let mut seen = std::collections::HashSet::new();
-        for op in &self.operations {
-            if !seen.insert(op.device.device_id.as_str()) {
-                return Err(Error::invalid_input(
-                    "operations",
-                    format!("device '{}' appears more than once", op.device.device_id),
-                ));
-            }
-        }
-        let body = self
-            .operations
-            .iter()
-            .map(BulkOperation::to_entry)
-            .collect::<Result<Vec<_>, _>>()?;
+    /// One call to the generated operation with `body`.
+    async fn call(&self, body: &Vec<ExportImportDevice>) -> Result<BulkOperationResult, Error> {
         let raw = &self.client.inner.raw;
         let call = async {
             match raw
-                .bulk_registry_update_registry(api_version(raw), &body)
+                .bulk_registry_update_registry(api_version(raw), body)
                 .await
             {
                 // The service answers 400 with the per-entry result when entries fail: that is
@@ -210,10 +545,91 @@ impl BulkRegistry {
             .await?
             .into_inner())
     }
+
+    /// Validates every entry (nothing is sent if one is invalid) and sends the batch in one
+    /// call; more than [`MAX_BULK_OPERATIONS`] entries are refused (use
+    /// [`BulkRegistry::send_all`]).
+    pub async fn send(self) -> Result<BulkOperationResult, Error> {
+        if self.operations.len() > MAX_BULK_OPERATIONS {
+            return Err(Error::invalid_input(
+                "operations",
+                format!(
+                    "has {} entries; the limit is {MAX_BULK_OPERATIONS} per call (send_all chunks any number)",
+                    self.operations.len()
+                ),
+            ));
+        }
+        let body = check_all(&self.operations)?;
+        self.call(&body).await
+    }
+
+    /// Validates every entry (nothing is sent if one is invalid), then sends them in order in
+    /// calls of at most [`MAX_BULK_OPERATIONS`], and returns one result per entry.
+    ///
+    /// When a call fails as a whole (a rejected request, a lost answer), its entries are
+    /// reported [`BulkEntryOutcome::CallFailed`] with the error, the later entries
+    /// [`BulkEntryOutcome::NotSent`], and no further call is made.
+    ///
+    /// ```no_run
+    /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
+    /// use azure_twins::iothub::{BulkOperation, Device};
+    /// let ops = (0..250).map(|i| BulkOperation::create(Device::new(format!("dev-{i}")))).collect();
+    /// let report = hub.bulk_registry(ops).send_all().await?;
+    /// assert_eq!(report.calls, 3);
+    /// for e in report.failures() {
+    ///     eprintln!("{} failed: {:?}", e.device_id, e.error_code());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_all(self) -> Result<BulkRegistryReport, Error> {
+        let body = check_all(&self.operations)?;
+        let mut report = BulkRegistryReport {
+            entries: Vec::with_capacity(self.operations.len()),
+            warnings: Vec::new(),
+            unmatched_errors: Vec::new(),
+            calls: 0,
+        };
+        let mut failed: Option<Arc<Error>> = None;
+        for (ops, entries) in self
+            .operations
+            .chunks(MAX_BULK_OPERATIONS)
+            .zip(body.chunks(MAX_BULK_OPERATIONS))
+        {
+            let outcome = match &failed {
+                Some(_) => Err(None),
+                None => {
+                    report.calls += 1;
+                    self.call(&entries.to_vec()).await.map_err(Some)
+                }
+            };
+            match outcome {
+                Ok(result) => assign(ops, result, &mut report),
+                Err(error) => {
+                    let outcome = match error {
+                        Some(e) => {
+                            let e = Arc::new(e);
+                            failed = Some(e.clone());
+                            BulkEntryOutcome::CallFailed(e)
+                        }
+                        None => BulkEntryOutcome::NotSent,
+                    };
+                    report.entries.extend(ops.iter().map(|op| BulkEntryResult {
+                        device_id: op.device_id.clone(),
+                        module_id: op.module_id.clone(),
+                        mode: op.mode,
+                        outcome: outcome.clone(),
+                    }));
+                }
+            }
+        }
+        Ok(report)
+    }
 }
 
 impl IotHubClient {
-    /// Creates, updates or deletes up to 100 device identities in one call.
+    /// Creates, updates or deletes device and module identities, and updates their twins, in
+    /// bulk: [`BulkRegistry::send`] for one call of up to 100 entries,
+    /// [`BulkRegistry::send_all`] for any number with per-entry results.
     ///
     /// ```no_run
     /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
@@ -240,7 +656,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn wire(op: &BulkOperation) -> Result<Value, Error> {
-        Ok(serde_json::to_value(op.to_entry()?).unwrap())
+        Ok(serde_json::to_value(op.to_entry("operations[0]")?).unwrap())
     }
 
     #[test]

@@ -44,6 +44,7 @@
 
 mod bulk;
 mod configurations;
+mod digital_twin;
 pub(crate) mod idempotency;
 mod identities;
 mod jobs;
@@ -59,7 +60,9 @@ pub mod validation;
 use std::fmt;
 use std::sync::Arc;
 
+pub use digital_twin::{CommandResponse, MAX_DTDL_NAME_LEN, check_dtdl_name};
 pub use bulk::{BulkOperation, BulkOperationMode, MAX_BULK_OPERATIONS};
+pub use bulk::{BulkEntryOutcome, BulkEntryResult, BulkRegistryReport};
 pub use jobs::{DeviceMethod, WaitForJob};
 pub use models::*;
 pub use timestamp::Timestamp;
@@ -73,6 +76,9 @@ pub mod builders {
         ApplyConfigurationOnEdge, CreateConfiguration, DeleteConfiguration, GetConfiguration,
         ListConfigurations, TestConfigurationQueries, UpdateConfiguration,
     };
+    pub use super::digital_twin::{GetDigitalTwin, InvokeCommand};
+    #[cfg(feature = "digitaltwins")]
+    pub use super::digital_twin::UpdateDigitalTwin;
     pub use super::identities::{
         CreateDevice, CreateModule, DeleteDevice, DeleteModule, GetDevice, GetModule, ListDevices,
         ListModules, UpdateDevice, UpdateModule,

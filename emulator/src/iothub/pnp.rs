@@ -284,8 +284,9 @@ async fn command(
         (online, handled)
     };
     let (status, payload) = if online && !handled {
-        // A connected PnP device answers a command it does not implement itself.
-        (COMMAND_NOT_IMPLEMENTED, Value::Null)
+        // A connected PnP device answers a command it does not implement itself (an empty
+        // object: the 2021-04-12 spec types the command response payload as an object).
+        (COMMAND_NOT_IMPLEMENTED, json!({}))
     } else {
         invoke(&hub, &id, None, &call).await?
     };
