@@ -14,7 +14,7 @@
 //! Every call is retried after a connect error (the request never left the machine) and after
 //! 429 (the service refused it unprocessed). After an answer that may hide a committed write (the
 //! connection dropped after sending, a timeout, 500/502/503/504) a call is resent only when its
-//! row of the resend table allows it ([`Resend`], [`resend_rule`]; the rows are in
+//! row of the resend table allows it (`Resend`, `resend_rule`; the rows are in
 //! `iothub::idempotency` and `digitaltwins::idempotency`, each with its reason): reads always;
 //! writes whose repeat changes nothing more (cancel, decommission, event route PUT); creates
 //! (`If-None-Match: *`, a fixed id the service refuses to reuse); deletes; other writes only with
