@@ -15,6 +15,8 @@
 //! | Configurations | [`create_configuration`](IotHubClient::create_configuration), [`get_configuration`](IotHubClient::get_configuration), [`update_configuration`](IotHubClient::update_configuration), [`delete_configuration`](IotHubClient::delete_configuration), [`list_configurations`](IotHubClient::list_configurations), [`test_configuration_queries`](IotHubClient::test_configuration_queries), [`apply_configuration_on_edge`](IotHubClient::apply_configuration_on_edge) |
 //! | Statistics | [`get_device_statistics`](IotHubClient::get_device_statistics), [`get_service_statistics`](IotHubClient::get_service_statistics) |
 //! | Bulk | [`bulk_registry`](IotHubClient::bulk_registry) |
+//! | Cloud-to-device | [`purge_cloud_to_device_queue`](IotHubClient::purge_cloud_to_device_queue) |
+//! | Plug and Play | [`get_digital_twin`](IotHubClient::get_digital_twin), `update_digital_twin` (with the `digitaltwins` feature), [`invoke_command`](IotHubClient::invoke_command), [`invoke_component_command`](IotHubClient::invoke_component_command) |
 //!
 //! Left to [`raw`](crate::raw::iothub) (reach it with [`IotHubClient::raw`]): import/export
 //! jobs, cloud-to-device feedback, purging a device's cloud-to-device queue, and the IoT Plug
