@@ -180,6 +180,18 @@ impl IotHubService {
             )
             .route("/devices/{id}/modules", get(identities::list_modules))
             .route("/devices/{id}/commands", axum::routing::delete(c2d::purge))
+            .route(
+                "/messages/serviceBound/feedback",
+                get(c2d::receive_feedback),
+            )
+            .route(
+                "/messages/serviceBound/feedback/{token}",
+                axum::routing::delete(c2d::complete_feedback),
+            )
+            .route(
+                "/messages/serviceBound/feedback/{token}/abandon",
+                post(c2d::abandon_feedback),
+            )
             .route("/digitaltwins/{id}", get(pnp::get).patch(pnp::update))
             .route(
                 "/digitaltwins/{id}/commands/{command}",
