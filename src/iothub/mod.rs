@@ -62,9 +62,9 @@ pub mod validation;
 use std::fmt;
 use std::sync::Arc;
 
-pub use digital_twin::{CommandResponse, MAX_DTDL_NAME_LEN, check_dtdl_name};
-pub use bulk::{BulkOperation, BulkOperationMode, MAX_BULK_OPERATIONS};
 pub use bulk::{BulkEntryOutcome, BulkEntryResult, BulkRegistryReport};
+pub use bulk::{BulkOperation, BulkOperationMode, MAX_BULK_OPERATIONS};
+pub use digital_twin::{CommandResponse, MAX_DTDL_NAME_LEN, check_dtdl_name};
 pub use jobs::{DeviceMethod, WaitForJob};
 pub use models::*;
 pub use timestamp::Timestamp;
@@ -78,9 +78,9 @@ pub mod builders {
         ApplyConfigurationOnEdge, CreateConfiguration, DeleteConfiguration, GetConfiguration,
         ListConfigurations, TestConfigurationQueries, UpdateConfiguration,
     };
-    pub use super::digital_twin::{GetDigitalTwin, InvokeCommand};
     #[cfg(feature = "digitaltwins")]
     pub use super::digital_twin::UpdateDigitalTwin;
+    pub use super::digital_twin::{GetDigitalTwin, InvokeCommand};
     pub use super::identities::{
         CreateDevice, CreateModule, DeleteDevice, DeleteModule, GetDevice, GetModule, ListDevices,
         ListModules, UpdateDevice, UpdateModule,
