@@ -56,17 +56,6 @@ const MAY_BE_ABSENT: &[&str] = &[
     "/*/properties/desired/$metadata/deviceContent_key/$lastUpdatedByDigest",
 ];
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// Recorded etag shapes: identity etag (base64 of ASCII digits) or twin etag (base64 of 8 bytes).
 fn etag_kind(s: &str) -> &'static str {
     match B64.decode(s) {
