@@ -336,6 +336,15 @@ impl Replay {
         assert!(self.server.script.lock().unwrap().is_empty());
     }
 
+    /// The recorded response bodies of the requests `method path` (path case-insensitive), in order.
+    fn responses(&self, method: &str, path: &str) -> Vec<Value> {
+        self.entries
+            .iter()
+            .filter(|e| e.method == method && e.path.eq_ignore_ascii_case(path))
+            .map(|e| serde_json::from_str(&e.response_body).expect("recorded JSON body"))
+            .collect()
+    }
+
     fn sent(&self) -> usize {
         self.server.captured.lock().unwrap().len()
     }
@@ -343,6 +352,30 @@ impl Replay {
     fn recorded_body(&self, i: usize) -> Value {
         self.entries[i].body.clone().unwrap()
     }
+}
+
+/// The `key` (`id`, `$dtId`) of every item of a recorded page (`value`) or array, in order.
+fn recorded_ids(body: &Value, key: &str) -> Vec<String> {
+    body.get("value")
+        .unwrap_or(body)
+        .as_array()
+        .expect("a page or an array")
+        .iter()
+        .map(|v| v[key].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+/// The `key` of every parsed item, as serialised by our types, in order.
+fn ids<T: serde::Serialize>(items: &[T], key: &str) -> Vec<String> {
+    items
+        .iter()
+        .map(|t| {
+            serde_json::to_value(t).unwrap()[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("item without {key}"))
+                .to_owned()
+        })
+        .collect()
 }
 
 const PY: &str = "python-digitaltwins/test_digital_twins.pyTestDigitalTwinstest_";
@@ -364,6 +397,8 @@ async fn python_model_setup(r: &Replay) {
             .try_collect()
             .await
             .unwrap();
+    let lists = r.responses("GET", "/models");
+    assert_eq!(ids(&models, "id"), recorded_ids(&lists[0], "id"));
     assert_eq!(models[0].id, "dtmi:samples:DTTestBuilding;1");
     r.dt.delete_model(&models[0].id).send().await.unwrap();
     let models: Vec<_> =
@@ -374,14 +409,21 @@ async fn python_model_setup(r: &Replay) {
             .await
             .unwrap();
     assert!(models.is_empty());
+    assert!(recorded_ids(&lists[1], "id").is_empty());
     let upload = r.recorded_body(3);
     let created =
         r.dt.create_models(upload.as_array().unwrap().clone())
             .send()
             .await
             .unwrap();
+    let recorded = &r.responses("POST", "/models")[0];
+    assert_eq!(ids(&created, "id"), recorded_ids(recorded, "id"));
     assert_eq!(created[0].id, "dtmi:samples:DTTestBuilding;1");
     assert_eq!(created[0].display_name["en"], "Building");
+    assert_eq!(
+        created[0].display_name["en"],
+        recorded[0]["displayName"]["en"].as_str().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -564,6 +606,7 @@ async fn dotnet_query_pagination() {
     })
     .await;
     assert_eq!(r.entries.len(), 6);
+    let recorded = r.responses("POST", "/query");
     for run in 0..2 {
         let mut pages =
             r.dt.query("SELECT * FROM digitaltwins")
@@ -571,8 +614,27 @@ async fn dotnet_query_pagination() {
                 .into_stream_as::<BasicDigitalTwin>()
                 .into_pages();
         let mut sizes = Vec::new();
+        // Bounded: a client that loops on a continuation token fails here instead of hanging.
         while let Some(p) = pages.next().await {
+            assert!(sizes.len() < 3, "run {run}: more pages than recorded");
             let p = p.unwrap();
+            let rec = &recorded[run * 3 + sizes.len()];
+            assert_eq!(
+                ids(p.items(), "$dtId"),
+                recorded_ids(rec, "$dtId"),
+                "run {run} page {}: the recorded twins, in order",
+                sizes.len()
+            );
+            for (t, rt) in p.items().iter().zip(rec["value"].as_array().unwrap()) {
+                assert_eq!(
+                    t.metadata.model,
+                    rt["$metadata"]["$model"].as_str().unwrap()
+                );
+                assert_eq!(
+                    t.etag.as_ref().unwrap().as_header(),
+                    rt["$etag"].as_str().unwrap()
+                );
+            }
             assert!(p.query_charge().is_some(), "run {run}: query-charge");
             assert!(
                 p.items()
@@ -589,11 +651,11 @@ async fn dotnet_query_pagination() {
 #[tokio::test]
 async fn dotnet_models_lifecycle() {
     let r = replay("dotnet-digitaltwins/Models_Lifecycle.json", |_, _| true).await;
-    let ids: Vec<String> = r.entries[..4]
+    let model_ids: Vec<String> = r.entries[..4]
         .iter()
         .map(|e| e.path.trim_start_matches("/models/").to_owned())
         .collect();
-    for id in &ids {
+    for id in &model_ids {
         let e = r.dt.get_model(id).send().await.unwrap_err();
         assert_eq!(e.error_code(), Some("ModelNotFound"));
     }
@@ -603,7 +665,10 @@ async fn dotnet_models_lifecycle() {
             .send()
             .await
             .unwrap();
-    assert_eq!(created.len(), 3);
+    assert_eq!(
+        ids(&created, "id"),
+        recorded_ids(&r.responses("POST", "/models")[0], "id")
+    );
     assert!(
         created
             .iter()
@@ -615,16 +680,28 @@ async fn dotnet_models_lifecycle() {
             .try_collect()
             .await
             .unwrap();
-    assert!(!listed.is_empty());
-    let m = r.dt.get_model(&ids[0]).send().await.unwrap();
-    assert_eq!(m.model["@id"], ids[0].as_str());
-    let _: Vec<_> =
+    let lists = r.responses("GET", "/models");
+    assert_eq!(ids(&listed, "id"), recorded_ids(&lists[0], "id"));
+    let m = r.dt.get_model(&model_ids[0]).send().await.unwrap();
+    assert_eq!(m.model["@id"], model_ids[0].as_str());
+    // The first GET of this path is the recorded 404; the last one returned the model.
+    let recorded_model = r
+        .responses("GET", &format!("/models/{}", model_ids[0]))
+        .pop()
+        .unwrap();
+    assert_eq!(
+        Value::Object(m.model.clone()),
+        recorded_model["model"],
+        "the DTDL body as recorded"
+    );
+    let again: Vec<_> =
         r.dt.list_models()
             .into_stream()
             .try_collect()
             .await
             .unwrap();
-    r.dt.decommission_model(&ids[0]).send().await.unwrap();
+    assert_eq!(ids(&again, "id"), recorded_ids(&lists[1], "id"));
+    r.dt.decommission_model(&model_ids[0]).send().await.unwrap();
     for e in &r.entries[9..] {
         r.dt.delete_model(e.path.trim_start_matches("/models/"))
             .send()
@@ -647,7 +724,8 @@ async fn dotnet_event_routes_list_pagination() {
             .try_collect()
             .await
             .unwrap();
-    assert_eq!(existing.len(), 1);
+    let lists = r.responses("GET", "/eventroutes");
+    assert_eq!(ids(&existing, "id"), recorded_ids(&lists[0], "id"));
     r.dt.delete_event_route(existing[0].id.clone().unwrap())
         .send()
         .await
@@ -670,7 +748,12 @@ async fn dotnet_event_routes_list_pagination() {
             .into_pages();
     let mut n = 0;
     while let Some(p) = pages.next().await {
-        assert_eq!(p.unwrap().items().len(), 1);
+        assert!(n < 2, "more pages than recorded");
+        assert_eq!(
+            ids(p.unwrap().items(), "id"),
+            recorded_ids(&lists[1 + n], "id"),
+            "page {n}"
+        );
         n += 1;
     }
     assert_eq!(n, 2, "the nextLink page was followed");
@@ -705,7 +788,10 @@ async fn dotnet_import_jobs_lifecycle_with_throttling() {
             .try_collect()
             .await
             .unwrap();
-    assert_eq!(all.len(), 7);
+    assert_eq!(
+        ids(&all, "id"),
+        recorded_ids(&r.responses("GET", "/jobs/imports")[1], "id")
+    );
     let cancelled =
         r.dt.cancel_import_job(job_id)
             .options(azure_twins::RequestOptions::default().retry_non_idempotent(true))
@@ -759,7 +845,7 @@ async fn js_query_digital_twin() {
             .try_collect()
             .await
             .unwrap();
-    assert_eq!(rows.len(), 1);
+    assert_eq!(ids(&rows, "$dtId"), vec![twin_id.clone()]);
     r.dt.delete_twin(&twin_id).send().await.unwrap();
     r.dt.delete_model(&model_id).send().await.unwrap();
     r.assert_same_requests();

@@ -123,6 +123,8 @@ fn user_keys(v: &Value) -> Value {
 
 fn check(captured: &[Captured], recorded: &[Entry], meanings: &[Meaning]) {
     assert_eq!(captured.len(), recorded.len(), "same number of requests");
+    // One meaning per recorded request: a short list would leave requests unchecked (zip stops).
+    assert_eq!(meanings.len(), recorded.len(), "one meaning per request");
     for (i, ((c, r), m)) in captured.iter().zip(recorded).zip(meanings).enumerate() {
         assert_eq!(c.method, r.method, "#{i} method");
         assert_eq!(c.path, r.path, "#{i} path");
