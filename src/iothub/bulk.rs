@@ -84,15 +84,10 @@ impl BulkOperationMode {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BulkOperation {
     mode: BulkOperationMode,
-    device_id: String,
-    module_id: Option<String>,
-    /// The identity ETag (`eTag`) of the conditional identity modes.
-    etag: Option<ETag>,
-    /// The twin ETag (`twinETag`) of `updateTwinIfMatchETag`.
-    twin_etag: Option<ETag>,
-    status: Option<String>,
-    authentication: Option<super::models::AuthenticationMechanism>,
-    capabilities: Option<super::models::DeviceCapabilities>,
+    /// The generated wire entry as given: `id`, `moduleId`, `eTag`, `twinETag`, and the
+    /// identity's `status`, `authentication`, `capabilities`; `importMode`, `tags` and
+    /// `properties` are filled in (and fields a mode does not send cleared) when it is sent.
+    entry: ExportImportDevice,
     twin: Option<TwinPatch>,
 }
 
@@ -100,30 +95,28 @@ impl BulkOperation {
     fn new(mode: BulkOperationMode, device_id: String, module_id: Option<String>) -> Self {
         BulkOperation {
             mode,
-            device_id,
-            module_id,
-            etag: None,
-            twin_etag: None,
-            status: None,
-            authentication: None,
-            capabilities: None,
+            entry: ExportImportDevice {
+                id: Some(device_id),
+                module_id,
+                ..Default::default()
+            },
             twin: None,
         }
     }
 
     fn device(mode: BulkOperationMode, device: Device) -> Self {
         let mut op = Self::new(mode, device.device_id, None);
-        op.etag = device.etag;
-        op.status = device.status;
-        op.authentication = device.authentication;
-        op.capabilities = device.capabilities;
+        op.entry.e_tag = device.etag.map(|e| e.value().to_owned());
+        op.entry.status = device.status;
+        op.entry.authentication = device.authentication;
+        op.entry.capabilities = device.capabilities;
         op
     }
 
     fn module(mode: BulkOperationMode, module: Module) -> Self {
         let mut op = Self::new(mode, module.device_id, Some(module.module_id));
-        op.etag = module.etag;
-        op.authentication = module.authentication;
+        op.entry.e_tag = module.etag.map(|e| e.value().to_owned());
+        op.entry.authentication = module.authentication;
         op
     }
 
@@ -150,7 +143,7 @@ impl BulkOperation {
     /// Deletes a device only if its identity has `etag`.
     pub fn delete_if_match(device_id: impl Into<String>, etag: impl Into<ETag>) -> Self {
         let mut op = Self::new(BulkOperationMode::DeleteIfMatchETag, device_id.into(), None);
-        op.etag = Some(etag.into());
+        op.entry.e_tag = Some(etag.into().value().to_owned());
         op
     }
 
@@ -189,7 +182,7 @@ impl BulkOperation {
             device_id.into(),
             Some(module_id.into()),
         );
-        op.etag = Some(etag.into());
+        op.entry.e_tag = Some(etag.into().value().to_owned());
         op
     }
 
@@ -210,7 +203,7 @@ impl BulkOperation {
     ) -> Self {
         let mut op = Self::update_twin(device_id, patch);
         op.mode = BulkOperationMode::UpdateTwinIfMatchETag;
-        op.twin_etag = Some(twin_etag.into());
+        op.entry.twin_e_tag = Some(twin_etag.into().value().to_owned());
         op
     }
 
@@ -238,7 +231,7 @@ impl BulkOperation {
     ) -> Self {
         let mut op = Self::update_module_twin(device_id, module_id, patch);
         op.mode = BulkOperationMode::UpdateTwinIfMatchETag;
-        op.twin_etag = Some(twin_etag.into());
+        op.entry.twin_e_tag = Some(twin_etag.into().value().to_owned());
         op
     }
 
@@ -260,18 +253,18 @@ impl BulkOperation {
 
     /// The device id.
     pub fn device_id(&self) -> &str {
-        &self.device_id
+        self.entry.id.as_deref().unwrap_or_default()
     }
 
     /// The module id, for module entries.
     pub fn module_id(&self) -> Option<&str> {
-        self.module_id.as_deref()
+        self.entry.module_id.as_deref()
     }
 
     fn target(&self) -> String {
-        match &self.module_id {
-            Some(m) => format!("module '{m}' of device '{}'", self.device_id),
-            None => format!("device '{}'", self.device_id),
+        match self.module_id() {
+            Some(m) => format!("module '{m}' of device '{}'", self.device_id()),
+            None => format!("device '{}'", self.device_id()),
         }
     }
 
@@ -287,24 +280,20 @@ impl BulkOperation {
             }
             _ => e,
         };
-        validation::check_device_id(&self.device_id).map_err(with_index)?;
-        if let Some(m) = &self.module_id {
+        validation::check_device_id(self.device_id()).map_err(with_index)?;
+        if let Some(m) = self.module_id() {
             validation::check_module_id(m).map_err(with_index)?;
         }
         let mut entry = ExportImportDevice {
-            id: Some(self.device_id.clone()),
-            module_id: self.module_id.clone(),
             import_mode: Some(self.mode.as_str().to_owned()),
-            ..Default::default()
+            ..self.entry.clone()
         };
-        let non_empty = |e: &Option<ETag>| {
-            e.as_ref()
-                .map(|e| e.value().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let non_empty = |e: Option<String>| e.filter(|v| !v.is_empty());
+        // Each mode sends only its own condition.
+        let (e_tag, twin_e_tag) = (entry.e_tag.take(), entry.twin_e_tag.take());
         match self.mode {
             BulkOperationMode::UpdateIfMatchETag | BulkOperationMode::DeleteIfMatchETag => {
-                entry.e_tag = Some(non_empty(&self.etag).ok_or_else(|| {
+                entry.e_tag = Some(non_empty(e_tag).ok_or_else(|| {
                     Error::invalid_input(
                         "etag",
                         format!(
@@ -315,7 +304,7 @@ impl BulkOperation {
                 })?);
             }
             BulkOperationMode::UpdateTwinIfMatchETag => {
-                entry.twin_e_tag = Some(non_empty(&self.twin_etag).ok_or_else(|| {
+                entry.twin_e_tag = Some(non_empty(twin_e_tag).ok_or_else(|| {
                     Error::invalid_input(
                         "twin_etag",
                         format!(
@@ -327,10 +316,10 @@ impl BulkOperation {
             }
             _ => {}
         }
-        if !self.mode.is_delete() && !self.mode.is_twin() {
-            entry.status = self.status.clone();
-            entry.authentication = self.authentication.clone();
-            entry.capabilities = self.capabilities.clone();
+        if self.mode.is_delete() || self.mode.is_twin() {
+            entry.status = None;
+            entry.authentication = None;
+            entry.capabilities = None;
         }
         match (&self.twin, self.mode) {
             (Some(_), m) if m.is_delete() => {
@@ -378,7 +367,7 @@ fn check_all(operations: &[BulkOperation]) -> Result<Vec<ExportImportDevice>, Er
     }
     let mut seen = HashSet::new();
     for (i, op) in operations.iter().enumerate() {
-        if !seen.insert((op.device_id.as_str(), op.module_id.as_deref())) {
+        if !seen.insert((op.device_id(), op.module_id())) {
             return Err(Error::invalid_input(
                 "operations",
                 format!(
@@ -473,8 +462,8 @@ fn assign(chunk: &[BulkOperation], result: BulkOperationResult, report: &mut Bul
     let mut by_id: HashMap<(&str, Option<&str>), usize> = HashMap::new();
     let mut by_device: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, op) in chunk.iter().enumerate() {
-        by_id.insert((op.device_id.as_str(), op.module_id.as_deref()), i);
-        by_device.entry(op.device_id.as_str()).or_default().push(i);
+        by_id.insert((op.device_id(), op.module_id()), i);
+        by_device.entry(op.device_id()).or_default().push(i);
     }
     for e in result.errors {
         let device = e.device_id.as_deref().unwrap_or_default();
@@ -495,8 +484,8 @@ fn assign(chunk: &[BulkOperation], result: BulkOperationResult, report: &mut Bul
     report.warnings.extend(result.warnings);
     for (op, outcome) in chunk.iter().zip(outcomes) {
         report.entries.push(BulkEntryResult {
-            device_id: op.device_id.clone(),
-            module_id: op.module_id.clone(),
+            device_id: op.device_id().to_owned(),
+            module_id: op.module_id().map(str::to_owned),
             mode: op.mode,
             outcome,
         });
@@ -614,8 +603,8 @@ impl BulkRegistry {
                         None => BulkEntryOutcome::NotSent,
                     };
                     report.entries.extend(ops.iter().map(|op| BulkEntryResult {
-                        device_id: op.device_id.clone(),
-                        module_id: op.module_id.clone(),
+                        device_id: op.device_id().to_owned(),
+                        module_id: op.module_id().map(str::to_owned),
                         mode: op.mode,
                         outcome: outcome.clone(),
                     }));
@@ -685,5 +674,52 @@ mod tests {
         let e = wire(&BulkOperation::update_if_match(Device::new("d3"))).unwrap_err();
         assert!(e.to_string().contains("etag"));
         assert!(wire(&BulkOperation::delete("bad id")).is_err());
+    }
+
+    #[test]
+    fn module_and_twin_bodies() {
+        let b = wire(&BulkOperation::create_module(Module::new("d", "m"))).unwrap();
+        assert_eq!(
+            b,
+            json!({"id": "d", "moduleId": "m", "importMode": "create", "authentication": {"type": "sas"}})
+        );
+        let b = wire(&BulkOperation::delete_module_if_match(
+            "d",
+            "m",
+            ETag::new("\"Mg==\""),
+        ))
+        .unwrap();
+        assert_eq!(
+            b,
+            json!({"id": "d", "moduleId": "m", "importMode": "deleteIfMatchETag", "eTag": "Mg=="})
+        );
+        let b = wire(&BulkOperation::update_twin_if_match(
+            "d",
+            TwinPatch::new().set_tag("site", "x").set_desired("i", 1),
+            ETag::new("AAAAAAAAAAI="),
+        ))
+        .unwrap();
+        assert_eq!(
+            b,
+            json!({"id": "d", "importMode": "updateTwinIfMatchETag", "twinETag": "AAAAAAAAAAI=",
+                "tags": {"site": "x"}, "properties": {"desired": {"i": 1}}})
+        );
+        // Create-with-twin: the identity fields and the twin; an identity etag read from the
+        // service is not sent by an unconditional mode.
+        let mut dev = Device::new("d").with_status(true);
+        dev.etag = Some(ETag::new("MQ=="));
+        let b =
+            wire(&BulkOperation::create(dev).with_twin(TwinPatch::new().set_tag("a", 1))).unwrap();
+        assert_eq!(
+            b,
+            json!({"id": "d", "importMode": "create", "status": "enabled",
+                "authentication": {"type": "sas"}, "tags": {"a": 1}})
+        );
+        let e = wire(&BulkOperation::update_twin(
+            "d",
+            TwinPatch::new().set_tag("a b", 1),
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("operations[0]"), "{e}");
     }
 }
