@@ -87,6 +87,12 @@ async fn sas_server() -> Server {
 }
 
 /// A raw client with a SAS credential, and its pipeline (clones share the token cache).
+///
+/// The HTTP client has no timers (no connect/request timeout, no idle-pool sweep): under a
+/// paused clock tokio jumps to the next pending timer whenever every task waits, even on
+/// loopback I/O that a busy machine has not delivered yet, and such a jump would move the
+/// renewal clock behind the test's back. With no timer pending the clock only moves when the
+/// test advances it (checked in the test).
 fn sas_client(server: &Server, lifetime: Duration) -> (raw::iothub::Client, Pipeline) {
     let cs = format!(
         "HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey={KEY}",
@@ -96,14 +102,19 @@ fn sas_client(server: &Server, lifetime: Duration) -> (raw::iothub::Client, Pipe
         .unwrap()
         .with_sas_lifetime(lifetime);
     let pipeline = Pipeline::new(Service::IotHub, &server.url(), Some(&cred), options()).unwrap();
-    let client = raw::iothub::Client::new_with_client(
-        &server.url(),
-        options().build_http_client().unwrap(),
-        pipeline.clone(),
-    );
+    // Plain HTTP, but reqwest still wants a rustls provider installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap();
+    let client = raw::iothub::Client::new_with_client(&server.url(), http, pipeline.clone());
     (client, pipeline)
 }
 
+/// Virtual time (the renewal clock is tokio's; `se` is wall-clock and stays valid for the real
+/// second or so the test takes, which `verify_sas` checks), so no real waiting and no margin to
+/// lose on a busy machine.
 #[tokio::test(start_paused = true)]
 async fn sas_is_signed_once_per_lifetime_across_concurrent_calls() {
     let server = sas_server().await;
@@ -111,6 +122,7 @@ async fn sas_is_signed_once_per_lifetime_across_concurrent_calls() {
     let (client, pipeline) = sas_client(&server, Duration::from_secs(8));
     let client = Arc::new(client);
     for wave in 1..=3usize {
+        let wave_started = tokio::time::Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..40 {
             let client = client.clone();
@@ -125,6 +137,11 @@ async fn sas_is_signed_once_per_lifetime_across_concurrent_calls() {
                 .expect("no 401: every call carried a valid token");
             assert_eq!(twin.device_id, "d1");
         }
+        assert_eq!(
+            tokio::time::Instant::now(),
+            wave_started,
+            "the paused clock moved during the wave's I/O (a timer was pending)"
+        );
         assert_eq!(
             pipeline.credential_fetch_count(),
             wave,

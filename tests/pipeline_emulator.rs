@@ -68,10 +68,14 @@ async fn https_with_the_emulator_root_certificate() {
 #[tokio::test]
 async fn sas_tokens_are_accepted_and_signed_once_per_lifetime() {
     let emu = Emulator::builder().start().await.unwrap();
-    // 2 s lifetime: renewed 0.5 s before expiry.
+    // Real time (the emulator checks `se` against the wall clock, and the facade signs it from
+    // the wall clock). 4 s lifetime, `se` truncated to whole seconds, renewed 1 s before it: the
+    // renewal point is 2–3 s after signing, so a wave (30 loopback calls) has 2 s to share one
+    // token even on a busy machine (a 2 s lifetime left it 0.5 s), and each token still had 1 s
+    // left at its renewal point for a late request.
     let cred = Credential::from_connection_string(&emu.iothub_connection_string())
         .unwrap()
-        .with_sas_lifetime(Duration::from_secs(2));
+        .with_sas_lifetime(Duration::from_secs(4));
     let (client, pipeline) = client(&emu, &cred, ClientOptions::default());
     let client = Arc::new(client);
     for wave in 1..=2usize {
@@ -89,9 +93,10 @@ async fn sas_tokens_are_accepted_and_signed_once_per_lifetime() {
         }
         assert_eq!(pipeline.credential_fetch_count(), wave);
         assert_eq!(emu.distinct_sas_tokens_seen(), wave);
-        // Let the token reach its renewal point (real time: the emulator checks `se` against
-        // the wall clock).
-        tokio::time::sleep(Duration::from_millis(1600)).await;
+        if wave == 1 {
+            // Past the latest renewal point (3 s after signing).
+            tokio::time::sleep(Duration::from_millis(3100)).await;
+        }
     }
     emu.shutdown().await;
 }
