@@ -11,6 +11,7 @@
 //! IoT Hub and Azure Digital Twins are served on two listeners (their paths overlap), each behind
 //! the same fault-injection layer and, optionally, HTTPS with one self-signed certificate.
 
+pub mod api_versions;
 pub mod digitaltwins;
 pub mod faults;
 pub mod iothub;

@@ -56,7 +56,7 @@ async fn api_version_is_required() {
     );
     let r = get_with(
         &adt.http,
-        format!("{}/models?api-version=2020-10-31", adt.base),
+        format!("{}/models?api-version=2019-01-01", adt.base),
         Some(&auth),
     )
     .await;

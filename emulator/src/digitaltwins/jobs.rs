@@ -264,7 +264,7 @@ pub async fn add_deletion(
         "{}/jobs/deletions/{}?api-version={}",
         util::base_url(&headers, svc.tls()),
         util::enc(&id),
-        util::API_VERSION
+        util::api_version()
     );
     let mut resp = json_reply(StatusCode::ACCEPTED, &job);
     if let Ok(v) = HeaderValue::from_str(&location) {

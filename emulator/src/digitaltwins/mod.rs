@@ -1,4 +1,5 @@
-//! The Azure Digital Twins data-plane surface (api-version 2023-10-31).
+//! The Azure Digital Twins data-plane surface (wire format of api-version 2023-10-31; the versions
+//! served and their surfaces are in `crate::api_versions`).
 //!
 //! Contract with the rest of the crate (`lib.rs` owns listeners, TLS and fault injection):
 //! `DigitalTwinsService::new(options)` builds the state, `router()` serves every ADT route
@@ -369,25 +370,64 @@ async fn guard(State(svc): State<DigitalTwinsService>, req: Request, next: Next)
         );
         return resp;
     }
+    let version = match served_version(&req) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    util::REQUEST_API_VERSION
+        .scope(version.name, next.run(req))
+        .await
+}
+
+/// The request's `api-version` if this instance serves it and it has the requested operation;
+/// otherwise the 400 the service sends (see `crate::api_versions`). A version that lacks the
+/// operation is answered as an unsupported version: the service's API-versioning layer answers
+/// 400 `UnsupportedApiVersion` for a path that exists in other versions but not the requested one
+/// (ASP.NET API Versioning with query-string versions; the exact live text is unconfirmed).
+fn served_version(req: &Request) -> Result<&'static crate::api_versions::AdtVersion, AdtError> {
+    use crate::api_versions as av;
     let pairs = util::query_pairs(req.uri().query());
-    match util::query_get(&pairs, "api-version") {
-        None => {
-            return AdtError::bad_request(
-                "MissingApiVersionParameter",
-                format!("The api-version query parameter is required; this instance supports api-version={}.", util::API_VERSION),
-            )
-            .into_response();
-        }
-        Some(v) if v != util::API_VERSION => {
-            return AdtError::bad_request(
-                "UnsupportedApiVersion",
-                format!("The api-version '{v}' is not supported; this instance supports api-version={}.", util::API_VERSION),
-            )
-            .into_response();
-        }
-        Some(_) => {}
+    let supported = || {
+        format!(
+            "this instance supports api-version {}",
+            av::digital_twins_list()
+        )
+    };
+    let Some(v) = util::query_get(&pairs, "api-version") else {
+        return Err(AdtError::bad_request(
+            "MissingApiVersionParameter",
+            format!(
+                "The api-version query parameter is required; {}.",
+                supported()
+            ),
+        ));
+    };
+    let unsupported = || {
+        format!(
+            "The HTTP resource that matches the request URI '{}' does not support the API version '{v}'; {}.",
+            req.uri().path(),
+            supported()
+        )
+    };
+    if !av::is_well_formed(v) {
+        return Err(AdtError::bad_request(
+            "InvalidApiVersion",
+            format!("The API version '{v}' is not valid; {}.", supported()),
+        ));
     }
-    next.run(req).await
+    let Some(version) = av::digital_twins(v) else {
+        return Err(AdtError::bad_request(
+            "UnsupportedApiVersion",
+            unsupported(),
+        ));
+    };
+    if !version.has_path(req.uri().path()) {
+        return Err(AdtError::bad_request(
+            "UnsupportedApiVersion",
+            unsupported(),
+        ));
+    }
+    Ok(version)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -9,8 +9,18 @@ use serde_json::{Value, json};
 
 use super::error::{AdtError, AdtResult};
 
-/// The only api-version this emulator speaks.
-pub const API_VERSION: &str = "2023-10-31";
+tokio::task_local! {
+    /// The api-version of the request being handled, set by the guard for the handler's task, so
+    /// that the links the service hands back (`nextLink`, `Operation-Location`) repeat it.
+    pub static REQUEST_API_VERSION: &'static str;
+}
+
+/// The api-version links are built with: the request's, or the newest outside a request.
+pub fn api_version() -> &'static str {
+    REQUEST_API_VERSION
+        .try_with(|v| *v)
+        .unwrap_or(crate::api_versions::DIGITAL_TWINS_LATEST)
+}
 
 /// `2023-06-01T20:31:10.5580386Z`: 7 fractional digits and `Z`, as twin metadata and jobs show them.
 pub fn ts_z(t: DateTime<Utc>) -> String {
@@ -174,7 +184,7 @@ pub fn list_page(
             url.push_str(&enc(v));
         }
         url.push_str("&api-version=");
-        url.push_str(API_VERSION);
+        url.push_str(api_version());
         url
     });
     json!({"value": value, "nextLink": next_link})

@@ -292,19 +292,6 @@ fn need(method: &Method, path: &str) -> auth::Need {
     }
 }
 
-/// api-version versions the emulator accepts (wire format of 2021-04-12 and compatible older ones).
-const API_VERSIONS: &[&str] = &[
-    "2018-06-30",
-    "2019-03-30",
-    "2019-10-01",
-    "2020-03-13",
-    "2020-05-31-preview",
-    "2020-06-30",
-    "2020-09-30",
-    "2021-04-12",
-    "2021-11-30",
-];
-
 /// Largest request body the emulated hub reads: 256 KB, the hub's largest message size (a
 /// direct-method request of 128 KB payload plus its envelope fits; twin sections are limited to
 /// 8 + 32 KB by validation). Over it: 413 `MessageTooLarge` (the exact request cap of the
@@ -366,12 +353,12 @@ fn check(hub: &Hub, req: &Request) -> Result<(), HubError> {
             "InvalidProtocolVersion",
             "the api-version query parameter is required",
         )),
-        Some(v) if !API_VERSIONS.contains(&v.as_str()) => Err(HubError::new(
+        Some(v) if !crate::api_versions::iothub_accepts(&v) => Err(HubError::new(
             StatusCode::BAD_REQUEST,
             "InvalidProtocolVersion",
             format!(
                 "api-version '{v}' is not supported; supported: {}",
-                API_VERSIONS.join(", ")
+                crate::api_versions::IOTHUB.join(", ")
             ),
         )),
         Some(_) => Ok(()),
