@@ -34,6 +34,8 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Clone)]
 pub struct EmulatorBuilder {
     tls: bool,
+    host_name: Option<String>,
+    log_requests: bool,
     adt_bearer_token: Option<String>,
     iothub_addr: SocketAddr,
     adt_addr: SocketAddr,
@@ -44,6 +46,8 @@ impl Default for EmulatorBuilder {
         let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
         Self {
             tls: false,
+            host_name: None,
+            log_requests: false,
             adt_bearer_token: None,
             iothub_addr: any,
             adt_addr: any,
@@ -52,9 +56,32 @@ impl Default for EmulatorBuilder {
 }
 
 impl EmulatorBuilder {
-    /// `true`: serve HTTPS with a self-signed certificate for `localhost` and `127.0.0.1`.
+    /// `true`: serve HTTPS with a self-signed certificate for `localhost` and `127.0.0.1` (and the
+    /// [host name](EmulatorBuilder::host_name), if one is set).
     pub fn tls(mut self, on: bool) -> Self {
         self.tls = on;
+        self
+    }
+
+    /// `Some(name)`: the hub's host name, as a real hub's `myhub.azure-devices.net`. The connection
+    /// string says `HostName=name` (with `:port` unless the IoT Hub listener is on 443), SAS tokens
+    /// must name exactly that host (`sr=name`, or a path below it; URL-encoded or not, any case),
+    /// the endpoints use it, and the TLS certificate is also valid for it. The name must resolve to
+    /// the listener's address on the client's machine (`localhost`, an `/etc/hosts` entry, …).
+    /// `None` (the default): `127.0.0.1:<port>` (or the bound IP), tokens may also name `localhost:<port>`.
+    ///
+    /// [`EmulatorBuilder::start`] refuses a name that is empty, longer than 253 characters, or has
+    /// characters other than letters, digits, `-` and `.` (no scheme, port or path).
+    pub fn host_name<S: Into<String>>(mut self, name: Option<S>) -> Self {
+        self.host_name = name.map(Into::into);
+        self
+    }
+
+    /// `true`: write one line per request to stderr, `request iothub GET /twins/d1?api-version=2021-04-12
+    /// user-agent="…"` (service, method, path and query, `User-Agent`; never a credential), e.g. to
+    /// see which api-versions a client sends. Default `false`.
+    pub fn log_requests(mut self, on: bool) -> Self {
+        self.log_requests = on;
         self
     }
 
@@ -78,18 +105,50 @@ impl EmulatorBuilder {
 
     /// Binds both listeners and starts serving.
     pub async fn start(self) -> std::io::Result<Emulator> {
+        if let Some(name) = &self.host_name {
+            check_host_name(name)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        }
         let hub_listener = TcpListener::bind(self.iothub_addr).await?;
         let adt_listener = TcpListener::bind(self.adt_addr).await?;
         let hub_local = hub_listener.local_addr()?;
         let adt_local = adt_listener.local_addr()?;
         let tls = if self.tls {
-            Some(tls::generate()?)
+            Some(tls::generate(self.host_name.as_deref())?)
         } else {
             None
         };
-        let hub_host = host_of(hub_local);
-        let mut hosts = vec![hub_host.clone(), format!("localhost:{}", hub_local.port())];
-        hosts.push(format!("{}:{}", hub_local.ip(), hub_local.port()));
+        let with_port = |host: &str, port: u16| {
+            if port == 443 {
+                host.to_string()
+            } else {
+                format!("{host}:{port}")
+            }
+        };
+        let port = hub_local.port();
+        let (hub_host, hosts) = match &self.host_name {
+            // A named hub accepts tokens for its name only, as the service does.
+            Some(name) => {
+                let host = with_port(name, port);
+                (host.clone(), vec![host])
+            }
+            None => {
+                let ip = if hub_local.ip().is_unspecified() || hub_local.ip().is_loopback() {
+                    "127.0.0.1".to_string()
+                } else {
+                    hub_local.ip().to_string()
+                };
+                let mut hosts = vec![
+                    format!("{ip}:{port}"),
+                    format!("localhost:{port}"),
+                    format!("{}:{port}", hub_local.ip()),
+                ];
+                if port == 443 {
+                    hosts.extend([ip.clone(), "localhost".into(), hub_local.ip().to_string()]);
+                }
+                (with_port(&ip, port), hosts)
+            }
+        };
         let iothub = iothub::IotHubService::new(hosts);
         let adt = digitaltwins::DigitalTwinsService::new(digitaltwins::DigitalTwinsOptions {
             bearer_token: self.adt_bearer_token.clone(),
@@ -107,6 +166,7 @@ impl EmulatorBuilder {
                 acceptor.clone(),
                 faults.clone(),
                 Service::IotHub,
+                self.log_requests,
                 rx.clone(),
             )),
             tokio::spawn(server::serve(
@@ -115,12 +175,15 @@ impl EmulatorBuilder {
                 acceptor,
                 faults.clone(),
                 Service::DigitalTwins,
+                self.log_requests,
                 rx,
             )),
         ];
-        let scheme_host = |addr: SocketAddr| match &tls {
-            Some(_) => format!("https://localhost:{}", addr.port()),
-            None => format!("http://{}", host_of(addr)),
+        let scheme_host = |addr: SocketAddr| match (&tls, &self.host_name) {
+            (Some(_), Some(name)) => format!("https://{}", with_port(name, addr.port())),
+            (Some(_), None) => format!("https://{}", with_port("localhost", addr.port())),
+            (None, Some(name)) => format!("http://{name}:{}", addr.port()),
+            (None, None) => format!("http://{}", host_of(addr)),
         };
         Ok(Emulator {
             iothub_endpoint: scheme_host(hub_local),
@@ -134,6 +197,30 @@ impl EmulatorBuilder {
             tasks,
         })
     }
+}
+
+/// Checks a [host name](EmulatorBuilder::host_name): what is wrong with it, or nothing.
+fn check_host_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!(
+            "host name must be 1 to 253 characters, got {}",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+    {
+        return Err(format!(
+            "host name '{name}' has '{c}': only letters, digits, '-' and '.' are allowed (no scheme, port or path)"
+        ));
+    }
+    if name.starts_with(['.', '-']) || name.ends_with('-') || name.contains("..") {
+        return Err(format!(
+            "host name '{name}' is not a DNS name (a label is empty or starts/ends with '-')"
+        ));
+    }
+    Ok(())
 }
 
 /// `127.0.0.1:<port>` for loopback/unspecified binds, else `<ip>:<port>`.
@@ -174,7 +261,8 @@ impl Emulator {
         EmulatorBuilder::default()
     }
 
-    /// `HostName=127.0.0.1:<port>;SharedAccessKeyName=iothubowner;SharedAccessKey=<b64>`.
+    /// `HostName=127.0.0.1:<port>;SharedAccessKeyName=iothubowner;SharedAccessKey=<b64>` (the
+    /// [host name](EmulatorBuilder::host_name) if set; no `:<port>` on port 443).
     pub fn iothub_connection_string(&self) -> String {
         self.iothub_policy_connection_string("iothubowner")
             .unwrap_or_default()
@@ -196,17 +284,20 @@ impl Emulator {
         self.iothub.policy_key(policy).map(|k| k.to_string())
     }
 
-    /// `127.0.0.1:<port>`: the host SAS tokens are scoped to.
+    /// `127.0.0.1:<port>` (or the [host name](EmulatorBuilder::host_name); no `:<port>` on
+    /// port 443): the connection string's `HostName`, the host SAS tokens are scoped to.
     pub fn iothub_host(&self) -> String {
         self.iothub_host.clone()
     }
 
-    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` with TLS.
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` with TLS (the
+    /// [host name](EmulatorBuilder::host_name) instead if set; no `:443`).
     pub fn iothub_endpoint(&self) -> String {
         self.iothub_endpoint.clone()
     }
 
-    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` with TLS.
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` with TLS (the
+    /// [host name](EmulatorBuilder::host_name) instead if set; no `:443`).
     pub fn adt_endpoint(&self) -> String {
         self.adt_endpoint.clone()
     }

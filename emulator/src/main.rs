@@ -1,4 +1,4 @@
-//! `azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--tls] [--cert-out FILE] [--adt-token TOKEN]`
+//! `azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests]`
 //!
 //! Prints `IOTHUB_CONNECTION_STRING=…`, `ADT_ENDPOINT=…` and, with `--tls`, `CA_CERT=<path>`, one per
 //! line, then serves until SIGINT or SIGTERM and exits 0.
@@ -6,29 +6,37 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--tls] [--cert-out FILE] [--adt-token TOKEN]
+const USAGE: &str = "usage: azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests]
 
   --listen ADDR      IoT Hub listener (default 127.0.0.1:0 = free port); ADT uses the next port unless --adt-listen
   --adt-listen ADDR  Azure Digital Twins listener (default: same IP, IoT Hub port + 1, or a free port)
-  --tls              serve HTTPS with a self-signed certificate for localhost and 127.0.0.1
+  --host-name NAME   the hub's host name, like a real hub's: HostName=NAME in the connection string (no :PORT
+                     when the IoT Hub listener is on 443), SAS tokens must name NAME, endpoints use it and the
+                     certificate is valid for it; NAME must resolve to the listener (default: 127.0.0.1:PORT)
+  --tls              serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 (and --host-name)
   --cert-out FILE    where to write the certificate PEM with --tls (default: a file in the temp directory)
-  --adt-token TOKEN  require exactly this ADT bearer token (default: any)";
+  --adt-token TOKEN  require exactly this ADT bearer token (default: any)
+  --log-requests     print one line per request to stderr: service, method, path?query, User-Agent";
 
 struct Args {
     listen: SocketAddr,
     adt_listen: Option<SocketAddr>,
+    host_name: Option<String>,
     tls: bool,
     cert_out: Option<std::path::PathBuf>,
     adt_token: Option<String>,
+    log_requests: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         adt_listen: None,
+        host_name: None,
         tls: false,
         cert_out: None,
         adt_token: None,
+        log_requests: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -47,7 +55,9 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--adt-listen '{v}' is not IP:PORT: {e}"))?,
                 );
             }
+            "--host-name" => args.host_name = Some(value("--host-name")?),
             "--tls" => args.tls = true,
+            "--log-requests" => args.log_requests = true,
             "--cert-out" => args.cert_out = Some(value("--cert-out")?.into()),
             "--adt-token" => args.adt_token = Some(value("--adt-token")?),
             "-h" | "--help" => return Err(String::new()),
@@ -83,6 +93,8 @@ async fn main() -> ExitCode {
     });
     let emu = match azure_twins_emulator::Emulator::builder()
         .tls(args.tls)
+        .host_name(args.host_name)
+        .log_requests(args.log_requests)
         .adt_bearer_token(args.adt_token)
         .iothub_addr(args.listen)
         .adt_addr(adt_addr)
@@ -90,6 +102,10 @@ async fn main() -> ExitCode {
         .await
     {
         Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("error: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("error: cannot start the emulator: {e}");
             return ExitCode::FAILURE;

@@ -19,13 +19,15 @@ use tower::ServiceExt as _;
 /// How long shutdown waits for in-flight requests before closing connections.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Serves `router` on `listener` until `shutdown` flips (or its sender is dropped).
+/// Serves `router` on `listener` until `shutdown` flips (or its sender is dropped); with
+/// `log_requests`, writes one line per request to stderr (see [`log_line`]).
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     faults: Arc<Faults>,
     service: Service,
+    log_requests: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
@@ -44,10 +46,10 @@ pub(crate) async fn serve(
                     match tls {
                         Some(acceptor) => {
                             if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                                connection(s, router, faults, service, shutdown).await;
+                                connection(s, router, faults, service, log_requests, shutdown).await;
                             }
                         }
-                        None => connection(stream, router, faults, service, shutdown).await,
+                        None => connection(stream, router, faults, service, log_requests, shutdown).await,
                     }
                 });
             }
@@ -65,11 +67,35 @@ pub(crate) async fn serve(
     }
 }
 
+/// `request iothub GET /twins/d1?api-version=2021-04-12 user-agent="…"`: what a client sent,
+/// without headers that carry credentials (paths and query strings of both services carry none).
+pub(crate) fn log_line<B>(service: Service, req: &hyper::Request<B>) -> String {
+    let name = match service {
+        Service::IotHub => "iothub",
+        Service::DigitalTwins => "adt",
+    };
+    let agent = req
+        .headers()
+        .get(hyper::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    format!(
+        "request {name} {} {target} user-agent={agent:?}",
+        req.method()
+    )
+}
+
 async fn connection<S>(
     io: S,
     router: Router,
     faults: Arc<Faults>,
     service: Service,
+    log_requests: bool,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -81,6 +107,9 @@ async fn connection<S>(
         let faults = faults.clone();
         let kill = kill2.clone();
         async move {
+            if log_requests {
+                eprintln!("{}", log_line(service, &req));
+            }
             let drop_connection = || {
                 kill.notify_one();
                 std::future::pending::<Result<axum::response::Response, Infallible>>()

@@ -1,4 +1,5 @@
-//! The emulator's HTTPS: one self-signed certificate for `localhost` and `127.0.0.1` (rcgen),
+//! The emulator's HTTPS: one self-signed certificate for `localhost`, `127.0.0.1` and the
+//! configured host name, if any (rcgen),
 //! served with rustls on the ring provider. Official SDKs refuse plain http, so this is how they
 //! reach the emulator; clients trust the PEM from `Emulator::ca_certificate_pem`.
 
@@ -13,9 +14,15 @@ pub(crate) struct Tls {
     pub acceptor: tokio_rustls::TlsAcceptor,
 }
 
-/// Generates the certificate and the rustls server configuration (HTTP/1.1 over TLS 1.2/1.3).
-pub(crate) fn generate() -> std::io::Result<Tls> {
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+/// Generates the certificate (subject alternative names `localhost`, `127.0.0.1` and `host_name`)
+/// and the rustls server configuration (HTTP/1.1 over TLS 1.2/1.3).
+pub(crate) fn generate(host_name: Option<&str>) -> std::io::Result<Tls> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    if let Some(name) = host_name
+        && !names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    {
+        names.push(name.to_ascii_lowercase());
+    }
     let ck = rcgen::generate_simple_self_signed(names)
         .map_err(|e| std::io::Error::other(format!("generating the TLS certificate: {e}")))?;
     let cert_pem = ck.cert.pem();

@@ -171,6 +171,8 @@ impl IotHubService {
                 "/devices",
                 get(identities::list_devices).post(identities::bulk),
             )
+            // The Node SDK's Registry.list sends `GET /devices/` (trailing slash), as the service allows.
+            .route("/devices/", get(identities::list_devices))
             .route("/devices/query", post(query::query_twins))
             .route(
                 "/devices/{id}",
