@@ -26,6 +26,9 @@ mod endpoint;
 mod poll;
 #[cfg(any(feature = "iothub", feature = "digitaltwins"))]
 mod request;
+// Storage SAS URLs of import/export jobs, and the bulk import's blob I/O.
+#[cfg(any(feature = "iothub", feature = "bulk-import"))]
+mod storage;
 
 // adt-client: the Azure Digital Twins facade.
 #[cfg(feature = "digitaltwins")]

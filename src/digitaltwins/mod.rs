@@ -2,7 +2,8 @@
 //!
 //! One client for twins, components, relationships, models, query, telemetry, event routes and
 //! import/delete jobs, on the shared pipeline (auth, retries with `Retry-After`, typed errors,
-//! tracing). Every operation is a builder: required ids are positional, options are chained
+//! tracing). With the `bulk-import` feature, `bulk_import` streams models, twins and
+//! relationships from iterators or streams into an import job and returns its log's errors. Every operation is a builder: required ids are positional, options are chained
 //! setters, `.send().await` finishes a call and `.into_stream()` a paged one.
 //!
 //! Generated from another spec version (`AZURE_TWINS_SPEC_DIR`), the facade has the parts that
@@ -34,6 +35,8 @@
 //! # let _ = etag; Ok(()) }
 //! ```
 
+#[cfg(all(feature = "bulk-import", adt_import_jobs))]
+mod bulk_import;
 mod client;
 mod components;
 mod event_routes;
@@ -47,6 +50,10 @@ mod telemetry;
 pub mod twin;
 mod twins;
 
+#[cfg(all(feature = "bulk-import", adt_import_jobs))]
+pub use bulk_import::{
+    BulkImport, BulkImportOutcome, DEFAULT_BLOCK_SIZE, DEFAULT_MAX_LOG_ERRORS, ImportLogError,
+};
 pub use client::{DigitalTwinsClient, DigitalTwinsClientBuilder, Versioned};
 pub use components::{GetComponent, UpdateComponent};
 pub use event_routes::{

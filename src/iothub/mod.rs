@@ -15,12 +15,12 @@
 //! | Configurations | [`create_configuration`](IotHubClient::create_configuration), [`get_configuration`](IotHubClient::get_configuration), [`update_configuration`](IotHubClient::update_configuration), [`delete_configuration`](IotHubClient::delete_configuration), [`list_configurations`](IotHubClient::list_configurations), [`test_configuration_queries`](IotHubClient::test_configuration_queries), [`apply_configuration_on_edge`](IotHubClient::apply_configuration_on_edge) |
 //! | Statistics | [`get_device_statistics`](IotHubClient::get_device_statistics), [`get_service_statistics`](IotHubClient::get_service_statistics) |
 //! | Bulk | [`bulk_registry`](IotHubClient::bulk_registry) |
-//! | Cloud-to-device | [`purge_cloud_to_device_queue`](IotHubClient::purge_cloud_to_device_queue) |
+//! | Import/export jobs | [`create_export_job`](IotHubClient::create_export_job), [`create_import_job`](IotHubClient::create_import_job), [`get_import_export_job`](IotHubClient::get_import_export_job), [`list_import_export_jobs`](IotHubClient::list_import_export_jobs), [`cancel_import_export_job`](IotHubClient::cancel_import_export_job), [`wait_for_import_export_job`](IotHubClient::wait_for_import_export_job) |
+//! | Cloud-to-device | [`purge_cloud_to_device_queue`](IotHubClient::purge_cloud_to_device_queue); feedback: [`receive_feedback`](IotHubClient::receive_feedback), [`complete_feedback`](IotHubClient::complete_feedback), [`abandon_feedback`](IotHubClient::abandon_feedback), [`feedback_stream`](IotHubClient::feedback_stream) |
 //! | Plug and Play | [`get_digital_twin`](IotHubClient::get_digital_twin), `update_digital_twin` (with the `digitaltwins` feature), [`invoke_command`](IotHubClient::invoke_command), [`invoke_component_command`](IotHubClient::invoke_component_command) |
 //!
-//! Left to [`raw`](crate::raw::iothub) (reach it with [`IotHubClient::raw`]): import/export
-//! jobs, cloud-to-device feedback, purging a device's cloud-to-device queue, and the IoT Plug
-//! and Play digital twin operations (`/digitaltwins/{id}`).
+//! Every operation of the spec has a facade method; [`raw`](crate::raw::iothub) (reach it
+//! with [`IotHubClient::raw`]) stays available for the generated calls as they are.
 //!
 //! ```no_run
 //! use azure_twins::IotHubClient;
@@ -47,8 +47,10 @@
 mod bulk;
 mod configurations;
 mod digital_twin;
+mod feedback;
 pub(crate) mod idempotency;
 mod identities;
+mod import_export;
 mod jobs;
 mod methods;
 mod models;
@@ -65,6 +67,8 @@ use std::sync::Arc;
 pub use bulk::{BulkEntryOutcome, BulkEntryResult, BulkRegistryReport};
 pub use bulk::{BulkOperation, BulkOperationMode, MAX_BULK_OPERATIONS};
 pub use digital_twin::{CommandResponse, MAX_DTDL_NAME_LEN, check_dtdl_name};
+pub use feedback::{FeedbackBatch, FeedbackLockToken, FeedbackRecord, FeedbackStatus};
+pub use import_export::{StorageAuthenticationType, WaitForImportExportJob};
 pub use jobs::{DeviceMethod, WaitForJob};
 pub use models::*;
 pub use timestamp::Timestamp;
@@ -81,9 +85,14 @@ pub mod builders {
     #[cfg(feature = "digitaltwins")]
     pub use super::digital_twin::UpdateDigitalTwin;
     pub use super::digital_twin::{GetDigitalTwin, InvokeCommand};
+    pub use super::feedback::{AbandonFeedback, CompleteFeedback, FeedbackStream, ReceiveFeedback};
     pub use super::identities::{
         CreateDevice, CreateModule, DeleteDevice, DeleteModule, GetDevice, GetModule, ListDevices,
         ListModules, UpdateDevice, UpdateModule,
+    };
+    pub use super::import_export::{
+        CancelImportExportJob, CreateExportJob, CreateImportJob, GetImportExportJob,
+        ListImportExportJobs,
     };
     pub use super::jobs::{CancelJob, GetJob, QueryJobs, ScheduleDeviceMethod, ScheduleTwinUpdate};
     pub use super::methods::InvokeMethod;

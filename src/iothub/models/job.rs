@@ -16,6 +16,35 @@ use serde::{Deserialize, Serialize};
 pub use crate::raw::iothub::types::JobResponse as Job;
 pub use crate::raw::iothub::types::{CloudToDeviceMethod, DeviceJobStatistics, JobTwinPatch};
 
+/// An import or export job of the device registry (`/jobs`): the generated `JobProperties`.
+/// `job_id`, `type_` (`export` / `import`), `status`, `progress`, `start_time_utc`,
+/// `end_time_utc`, `failure_reason`, the container URIs and blob names it was created with.
+///
+/// The service echoes the container SAS URIs back in `input_blob_container_uri` /
+/// `output_blob_container_uri`: treat a job document as holding credentials (do not log its
+/// `Debug`). [`ImportExportJob::job_status`] and [`ImportExportJob::job_type`] read the open
+/// status and type.
+pub use crate::raw::iothub::types::JobProperties as ImportExportJob;
+/// The user-assigned managed identity an identity-based import/export job reaches storage with
+/// (generated `ManagedIdentity`).
+pub use crate::raw::iothub::types::ManagedIdentity;
+
+impl ImportExportJob {
+    /// The job's status ([`JobStatus::Unknown`] when the service sent none).
+    pub fn job_status(&self) -> JobStatus {
+        self.status
+            .clone()
+            .map_or(JobStatus::Unknown, JobStatus::from)
+    }
+
+    /// The job's type (`export` or `import`; `unknown` when the service sent none).
+    pub fn job_type(&self) -> JobType {
+        self.type_
+            .clone()
+            .map_or(JobType::Other("unknown".to_owned()), JobType::from)
+    }
+}
+
 /// The type of a scheduled job.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
@@ -25,7 +54,11 @@ pub enum JobType {
     ScheduleUpdateTwin,
     /// `scheduleDeviceMethod`.
     ScheduleDeviceMethod,
-    /// Any other value the service sends (import/export job types, future types).
+    /// `export`: a device registry export job ([`ImportExportJob`]).
+    Export,
+    /// `import`: a device registry import job ([`ImportExportJob`]).
+    Import,
+    /// Any other value the service sends (future types).
     Other(String),
 }
 
@@ -35,6 +68,8 @@ impl JobType {
         match self {
             JobType::ScheduleUpdateTwin => "scheduleUpdateTwin",
             JobType::ScheduleDeviceMethod => "scheduleDeviceMethod",
+            JobType::Export => "export",
+            JobType::Import => "import",
             JobType::Other(s) => s,
         }
     }
@@ -45,6 +80,8 @@ impl From<String> for JobType {
         match s.as_str() {
             "scheduleUpdateTwin" => JobType::ScheduleUpdateTwin,
             "scheduleDeviceMethod" => JobType::ScheduleDeviceMethod,
+            "export" => JobType::Export,
+            "import" => JobType::Import,
             _ => JobType::Other(s),
         }
     }

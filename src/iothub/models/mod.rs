@@ -86,9 +86,26 @@ mod tests {
         assert_eq!(j.type_, Some(JobType::ScheduleUpdateTwin));
         assert!(j.status.as_ref().unwrap().is_terminal());
         let j: Job =
-            serde_json::from_value(json!({"jobId":"j","type":"export","status":"weird"})).unwrap();
-        assert_eq!(j.type_, Some(JobType::Other("export".into())));
+            serde_json::from_value(json!({"jobId":"j","type":"backup","status":"weird"})).unwrap();
+        assert_eq!(j.type_, Some(JobType::Other("backup".into())));
         assert_eq!(j.status, Some(JobStatus::Other("weird".into())));
         assert!(!JobStatus::Scheduled.is_terminal());
+        let j: Job =
+            serde_json::from_value(json!({"jobId":"j","type":"export","status":"running"}))
+                .unwrap();
+        assert_eq!(j.type_, Some(JobType::Export));
+    }
+
+    #[test]
+    fn import_export_job_parses() {
+        let j: ImportExportJob = serde_json::from_value(json!({"jobId":"e1","type":"export",
+            "status":"completed","progress":100,"startTimeUtc":"2026-12-03T05:00:00Z",
+            "outputBlobContainerUri":"https://a.blob.core.windows.net/c?sig=x","excludeKeysInExport":true}))
+        .unwrap();
+        assert_eq!(j.job_type(), JobType::Export);
+        assert_eq!(j.job_status(), JobStatus::Completed);
+        assert!(j.job_status().is_terminal());
+        assert_eq!(j.progress, Some(100));
+        assert_eq!(ImportExportJob::default().job_status(), JobStatus::Unknown);
     }
 }
