@@ -702,6 +702,7 @@ fn normalize_code(code: &str) -> String {
         "409301" => "ModuleAlreadyExistsOnDevice",
         "409401" => "ConfigurationAlreadyExists",
         "412001" => "PreconditionFailed",
+        "412002" => "DeviceMessageLockLost",
         "413001" => "MessageTooLarge",
         "413002" => "TooManyDevices",
         "429001" => "ThrottlingException",

@@ -20,8 +20,12 @@ pub const INNER_TYPE: &str = "crate::pipeline::Pipeline";
 /// facade's own types, so generated models and signatures use them: `(schema name, Rust path)`.
 /// Each path resolves from `crate::raw::<service>`, where the generated code is included. A
 /// replacement whose schema a spec does not have is inert.
-pub const REPLACEMENTS: [(&str, &str); 6] = [
+pub const REPLACEMENTS: [(&str, &str); 7] = [
     (crate::fixups::IOTHUB_ETAG, "crate::ETag"),
+    (
+        crate::fixups::IOTHUB_FEEDBACK_STATUS,
+        "crate::iothub::FeedbackStatus",
+    ),
     (crate::fixups::IOTHUB_SECRET, "crate::auth::Secret"),
     (crate::fixups::IOTHUB_TIMESTAMP, "crate::iothub::Timestamp"),
     (crate::fixups::IOTHUB_JOB_TYPE, "crate::iothub::JobType"),

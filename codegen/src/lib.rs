@@ -131,6 +131,11 @@ pub const IOTHUB: Service = Service {
     name: "iothub",
     spec_path: "specs/iothub/2021-04-12/iothub.json",
     fixups: &[
+        // Before `single_success_type`: the typed 200 it adds makes the body-less 204 collapse.
+        Fixup::all(
+            "iothub_feedback_body_any_json",
+            fixups::iothub_feedback_body_any_json,
+        ),
         Fixup::all("single_success_type", fixups::single_success_type),
         Fixup::all(
             "iothub_twin_values_any_json",

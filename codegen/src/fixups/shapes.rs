@@ -432,6 +432,100 @@ pub fn iothub_jobs_query_paging(spec: &mut Value) -> Result<Vec<String>> {
     ])
 }
 
+/// The record schema [`iothub_feedback_body_any_json`] adds.
+pub const IOTHUB_FEEDBACK_RECORD: &str = "FeedbackRecord";
+/// A feedback record's `statusCode`: `crate::iothub::FeedbackStatus` (open enum).
+pub const IOTHUB_FEEDBACK_STATUS: &str = "FeedbackStatusCode";
+
+/// `CloudToDeviceMessages_ReceiveFeedbackNotification` answers 200 with a JSON array of feedback
+/// records (the batch locked under the `ETag` lock token) or 204 when no feedback is pending, but
+/// the spec declares the 200 without any content, so the generated method dropped the body. The
+/// 200 gets an array of [`IOTHUB_FEEDBACK_RECORD`]: the fields every record carries (the .NET
+/// `FeedbackRecord` and the Python `HttpRuntimeManager` read the same names:
+/// `originalMessageId`, `deviceId`, `deviceGenerationId`, `statusCode`, `description`,
+/// `enqueuedTimeUtc`), with the ids and the status required and the status an open enum
+/// ([`IOTHUB_FEEDBACK_STATUS`]). `enqueuedTimeUtc` is a `date-time`, which
+/// [`iothub_wire_types`] turns into the lenient timestamp.
+///
+/// Runs before `single_success_type`, which then drops the body-less 204 beside the typed 200
+/// (progenitor allows one success type): the generated method answers a 204 as
+/// `UnexpectedResponse`, which the facade reads as "no feedback".
+pub fn iothub_feedback_body_any_json(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_feedback_body_any_json";
+    const OP: &str = "CloudToDeviceMessages_ReceiveFeedbackNotification";
+    {
+        let schemas = schemas_mut(spec, NAME)?;
+        for name in [IOTHUB_FEEDBACK_RECORD, IOTHUB_FEEDBACK_STATUS] {
+            if schemas.contains_key(name) {
+                return Err(Error::fixup(
+                    NAME,
+                    format!("the spec already defines {name}"),
+                ));
+            }
+        }
+    }
+    let responses = operation_mut(spec, NAME, OP)?
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, format!("{OP} has no responses")))?;
+    if !responses.contains_key("204") {
+        return Err(Error::fixup(
+            NAME,
+            format!("{OP} no longer declares 204 (no feedback pending)"),
+        ));
+    }
+    let ok = responses
+        .get_mut("200")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Error::fixup(NAME, format!("{OP} no longer declares 200")))?;
+    let untyped = match ok.get("content") {
+        None => true,
+        Some(content) => content
+            .pointer("/application~1json/schema")
+            .is_some_and(|s| s.as_object().is_some_and(|o| o.is_empty())),
+    };
+    if !untyped {
+        return Err(Error::fixup(
+            NAME,
+            format!(
+                "{OP} 200 already declares a body ({})",
+                ok.get("content").map(Value::to_string).unwrap_or_default()
+            ),
+        ));
+    }
+    ok.insert(
+        "content".into(),
+        json!({ "application/json": { "schema": {
+            "type": "array",
+            "items": { "$ref": format!("#/components/schemas/{IOTHUB_FEEDBACK_RECORD}") }
+        } } }),
+    );
+    let string = |description: &str| json!({ "type": "string", "description": description });
+    let record = json!({
+        "description": "One delivery outcome of a cloud-to-device message that asked for feedback (`iothub-ack`).",
+        "type": "object",
+        "required": ["originalMessageId", "deviceId", "statusCode"],
+        "properties": {
+            "originalMessageId": string("The `message-id` of the cloud-to-device message."),
+            "deviceId": string("The device the message was sent to."),
+            "deviceGenerationId": string("The generation id of that device (tells apart a deleted and re-created device of the same id)."),
+            "statusCode": { "$ref": format!("#/components/schemas/{IOTHUB_FEEDBACK_STATUS}") },
+            "description": string("The outcome in words."),
+            "enqueuedTimeUtc": { "type": "string", "format": "date-time", "description": "When the outcome was recorded." }
+        }
+    });
+    let schemas = schemas_mut(spec, NAME)?;
+    schemas.insert(IOTHUB_FEEDBACK_RECORD.into(), record);
+    schemas.insert(
+        IOTHUB_FEEDBACK_STATUS.into(),
+        string("Feedback status: Success, Expired, DeliveryCountExceeded, Rejected or Purged."),
+    );
+    Ok(vec![
+        format!("{OP}: 200 body -> array of {IOTHUB_FEEDBACK_RECORD}"),
+        format!("+ {IOTHUB_FEEDBACK_RECORD}, {IOTHUB_FEEDBACK_STATUS}"),
+    ])
+}
+
 /// ADT job schemas, `(schema, what it is)`: the ones a spec version has get [`adt_job_shapes`].
 const ADT_JOB_SCHEMAS: [&str; 2] = ["ImportJob", "DeleteJob"];
 
@@ -603,6 +697,72 @@ mod tests {
             missing.to_string().contains("no property nope"),
             "{missing}"
         );
+    }
+
+    fn feedback_spec(ok: Value) -> Value {
+        json!({ "openapi": "3.0.3", "components": { "schemas": {} }, "paths": {
+            "/messages/serviceBound/feedback": { "get": {
+                "operationId": "CloudToDeviceMessages_ReceiveFeedbackNotification",
+                "responses": { "200": ok, "204": { "description": "No Content." } }
+            } }
+        } })
+    }
+
+    #[test]
+    fn feedback_body_becomes_an_array_of_records() {
+        let mut s = feedback_spec(json!({ "description": "OK." }));
+        let changes = iothub_feedback_body_any_json(&mut s).unwrap();
+        assert_eq!(
+            changes,
+            [
+                "CloudToDeviceMessages_ReceiveFeedbackNotification: 200 body -> array of FeedbackRecord",
+                "+ FeedbackRecord, FeedbackStatusCode",
+            ]
+        );
+        let ok = &s["paths"]["/messages/serviceBound/feedback"]["get"]["responses"]["200"];
+        assert_eq!(
+            ok["content"]["application/json"]["schema"]["items"]["$ref"],
+            "#/components/schemas/FeedbackRecord"
+        );
+        let record = &s["components"]["schemas"]["FeedbackRecord"];
+        assert_eq!(
+            record["required"],
+            json!(["originalMessageId", "deviceId", "statusCode"])
+        );
+        assert_eq!(
+            record["properties"]["enqueuedTimeUtc"]["format"],
+            "date-time"
+        );
+        // The 204 is left for single_success_type.
+        assert!(
+            s["paths"]["/messages/serviceBound/feedback"]["get"]["responses"]
+                .get("204")
+                .is_some()
+        );
+        // Twice: the schema now exists.
+        let again = iothub_feedback_body_any_json(&mut s).unwrap_err();
+        assert!(again.to_string().contains("already defines"), "{again}");
+    }
+
+    #[test]
+    fn feedback_fixup_refuses_a_typed_200_or_a_missing_204() {
+        let mut typed = feedback_spec(json!({ "description": "OK.", "content": {
+            "application/json": { "schema": { "type": "array", "items": {} } } } }));
+        let e = iothub_feedback_body_any_json(&mut typed).unwrap_err();
+        assert!(e.to_string().contains("already declares a body"), "{e}");
+        // An empty schema `{}` counts as untyped.
+        let mut empty = feedback_spec(json!({ "description": "OK.", "content": {
+            "application/json": { "schema": {} } } }));
+        iothub_feedback_body_any_json(&mut empty).unwrap();
+        let mut no_204 = feedback_spec(json!({ "description": "OK." }));
+        no_204
+            .pointer_mut("/paths/~1messages~1serviceBound~1feedback/get/responses")
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("204");
+        let e = iothub_feedback_body_any_json(&mut no_204).unwrap_err();
+        assert!(e.to_string().contains("no longer declares 204"), "{e}");
     }
 
     #[test]
