@@ -101,3 +101,79 @@ fn bad_arguments_exit_with_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
 }
+
+#[tokio::test]
+async fn binary_host_name_and_request_log() {
+    iothub_support::crypto();
+    let dir = std::env::temp_dir().join(format!("emu-bin-host-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = dir.join("ca.pem");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_azure-twins-emulator"))
+        .args(["--tls", "--cert-out", cert.to_str().unwrap()])
+        .args(["--host-name", "hub.example.test", "--log-requests"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    let cs = next()
+        .strip_prefix("IOTHUB_CONNECTION_STRING=")
+        .unwrap()
+        .to_string();
+    let adt = next().strip_prefix("ADT_ENDPOINT=").unwrap().to_string();
+    assert!(next().starts_with("CA_CERT="));
+    let (host, policy, key) = parse_cs(&cs);
+    let port: u16 = host
+        .strip_prefix("hub.example.test:")
+        .expect("HostName=hub.example.test:<port>")
+        .parse()
+        .unwrap();
+    assert!(adt.starts_with("https://hub.example.test:"), "{adt}");
+    let pem = std::fs::read(&cert).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .resolve("hub.example.test", ([127, 0, 0, 1], port).into())
+        .user_agent("host-name-test/1.0")
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://{host}/devices?api-version={API}"))
+        .header("authorization", sign(&host, &policy, &key, in_an_hour()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(client);
+    let mut stderr = child.stderr.take().unwrap();
+    terminate(child);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    assert!(
+        log.lines().any(|l| l
+            == format!(
+                "request iothub GET /devices?api-version={API} user-agent=\"host-name-test/1.0\""
+            )),
+        "{log}"
+    );
+    assert!(
+        !log.contains("SharedAccessSignature"),
+        "no credential in the log: {log}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_host_name_exits_with_usage() {
+    let out = Command::new(env!("CARGO_BIN_EXE_azure-twins-emulator"))
+        .args(["--host-name", "hub.example.test:443"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("host name 'hub.example.test:443' has ':'"),
+        "{err}"
+    );
+    assert!(err.contains("usage:"), "{err}");
+}
