@@ -111,8 +111,10 @@ mod blob {
     const STORAGE_VERSION: &str = "2025-01-05";
 
     fn blob_client(http: &reqwest::Client, url: &reqwest::Url) -> Result<BlobClient, Error> {
-        let mut client_options = ClientOptions::default();
-        client_options.transport = Some(Transport::new(Arc::new(http.clone())));
+        let client_options = ClientOptions {
+            transport: Some(Transport::new(Arc::new(http.clone()))),
+            ..ClientOptions::default()
+        };
         let options = BlobClientOptions {
             client_options,
             version: STORAGE_VERSION.to_owned(),
