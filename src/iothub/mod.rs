@@ -220,7 +220,7 @@ impl IotHubClient {
     ///
     /// ```no_run
     /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), Box<dyn std::error::Error>> {
-    /// // Purge a device's cloud-to-device queue (not wrapped by the facade):
+    /// // The generated call behind `purge_cloud_to_device_queue`, as it is:
     /// let purged = hub.raw()
     ///     .cloud_to_device_messages_purge_cloud_to_device_message_queue("dev-1", "2021-04-12")
     ///     .await?;
