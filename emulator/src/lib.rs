@@ -63,15 +63,18 @@ impl EmulatorBuilder {
         self
     }
 
-    /// `Some(name)`: the hub's host name, as a real hub's `myhub.azure-devices.net`. The connection
-    /// string says `HostName=name` (with `:port` unless the IoT Hub listener is on 443), SAS tokens
-    /// must name exactly that host (`sr=name`, or a path below it; URL-encoded or not, any case),
-    /// the endpoints use it, and the TLS certificate is also valid for it. The name must resolve to
-    /// the listener's address on the client's machine (`localhost`, an `/etc/hosts` entry, …).
-    /// `None` (the default): `127.0.0.1:<port>` (or the bound IP), tokens may also name `localhost:<port>`.
+    /// `Some("name")` or `Some("name:port")`: the hub's host name, as a real hub's
+    /// `myhub.azure-devices.net`. The connection string says `HostName=name` with `:port` unless
+    /// the port is 443, SAS tokens must name exactly that host (`sr=name`, or a path below it;
+    /// URL-encoded or not, any case), the endpoints use it, and the TLS certificate is also valid
+    /// for `name`. The port is the one clients connect to: by default the IoT Hub listener's;
+    /// give `name:443` when a redirect (iptables, socat) forwards port 443 to the listener. The
+    /// name must resolve to the listener's machine (`localhost`, an `/etc/hosts` entry, …).
+    /// `None` (the default): `127.0.0.1:<port>` (or the bound IP); tokens may also name
+    /// `localhost:<port>` (and the bare hosts on port 443).
     ///
-    /// [`EmulatorBuilder::start`] refuses a name that is empty, longer than 253 characters, or has
-    /// characters other than letters, digits, `-` and `.` (no scheme, port or path).
+    /// [`EmulatorBuilder::start`] refuses a name that is empty, longer than 253 characters, has
+    /// characters other than letters, digits, `-` and `.`, or a port that is not 1 to 65535.
     pub fn host_name<S: Into<String>>(mut self, name: Option<S>) -> Self {
         self.host_name = name.map(Into::into);
         self
@@ -105,16 +108,19 @@ impl EmulatorBuilder {
 
     /// Binds both listeners and starts serving.
     pub async fn start(self) -> std::io::Result<Emulator> {
-        if let Some(name) = &self.host_name {
-            check_host_name(name)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        }
+        let named = match &self.host_name {
+            Some(name) => Some(
+                parse_host_name(name)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+            ),
+            None => None,
+        };
         let hub_listener = TcpListener::bind(self.iothub_addr).await?;
         let adt_listener = TcpListener::bind(self.adt_addr).await?;
         let hub_local = hub_listener.local_addr()?;
         let adt_local = adt_listener.local_addr()?;
         let tls = if self.tls {
-            Some(tls::generate(self.host_name.as_deref())?)
+            Some(tls::generate(named.as_ref().map(|(n, _)| n.as_str()))?)
         } else {
             None
         };
@@ -126,10 +132,12 @@ impl EmulatorBuilder {
             }
         };
         let port = hub_local.port();
-        let (hub_host, hosts) = match &self.host_name {
+        // The port clients reach the hub on: the listener's, or the one the host name gives.
+        let hub_port = named.as_ref().and_then(|(_, p)| *p).unwrap_or(port);
+        let (hub_host, hosts) = match &named {
             // A named hub accepts tokens for its name only, as the service does.
-            Some(name) => {
-                let host = with_port(name, port);
+            Some((name, _)) => {
+                let host = with_port(name, hub_port);
                 (host.clone(), vec![host])
             }
             None => {
@@ -179,16 +187,18 @@ impl EmulatorBuilder {
                 rx,
             )),
         ];
-        let scheme_host = |addr: SocketAddr| match (&tls, &self.host_name) {
-            (Some(_), Some(name)) => format!("https://{}", with_port(name, addr.port())),
-            (Some(_), None) => format!("https://{}", with_port("localhost", addr.port())),
-            (None, Some(name)) => format!("http://{name}:{}", addr.port()),
+        let scheme_host = |addr: SocketAddr, port: u16| match (&tls, &named) {
+            (Some(_), Some((name, _))) => format!("https://{}", with_port(name, port)),
+            (Some(_), None) => format!("https://{}", with_port("localhost", port)),
+            (None, Some((name, _))) => format!("http://{name}:{port}"),
             (None, None) => format!("http://{}", host_of(addr)),
         };
         Ok(Emulator {
-            iothub_endpoint: scheme_host(hub_local),
-            adt_endpoint: scheme_host(adt_local),
+            iothub_endpoint: scheme_host(hub_local, hub_port),
+            adt_endpoint: scheme_host(adt_local, adt_local.port()),
             iothub_host: hub_host,
+            iothub_local: hub_local,
+            adt_local,
             ca_pem: tls.map(|t| t.cert_pem),
             iothub,
             adt,
@@ -199,7 +209,25 @@ impl EmulatorBuilder {
     }
 }
 
-/// Checks a [host name](EmulatorBuilder::host_name): what is wrong with it, or nothing.
+/// Splits a [host name](EmulatorBuilder::host_name) into the name and the optional port clients
+/// connect to, or says what is wrong with it.
+fn parse_host_name(given: &str) -> Result<(String, Option<u16>), String> {
+    let (name, port) = match given.split_once(':') {
+        Some((name, port)) => match port.parse::<u16>() {
+            Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => (name, Some(p)),
+            _ => {
+                return Err(format!(
+                    "host name '{given}': the port after ':' must be a number from 1 to 65535, got '{port}'"
+                ));
+            }
+        },
+        None => (given, None),
+    };
+    check_host_name(name)?;
+    Ok((name.to_string(), port))
+}
+
+/// Checks the name part of a [host name](EmulatorBuilder::host_name).
 fn check_host_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
         return Err(format!(
@@ -212,7 +240,7 @@ fn check_host_name(name: &str) -> Result<(), String> {
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
     {
         return Err(format!(
-            "host name '{name}' has '{c}': only letters, digits, '-' and '.' are allowed (no scheme, port or path)"
+            "host name '{name}' has '{c}': only letters, digits, '-' and '.' are allowed, then an optional :PORT (no scheme or path)"
         ));
     }
     if name.starts_with(['.', '-']) || name.ends_with('-') || name.contains("..") {
@@ -237,6 +265,8 @@ pub struct Emulator {
     iothub_endpoint: String,
     adt_endpoint: String,
     iothub_host: String,
+    iothub_local: SocketAddr,
+    adt_local: SocketAddr,
     ca_pem: Option<String>,
     iothub: iothub::IotHubService,
     adt: digitaltwins::DigitalTwinsService,
@@ -300,6 +330,17 @@ impl Emulator {
     /// [host name](EmulatorBuilder::host_name) instead if set; no `:443`).
     pub fn adt_endpoint(&self) -> String {
         self.adt_endpoint.clone()
+    }
+
+    /// The address the IoT Hub listener is bound to (its real port even when the
+    /// [host name](EmulatorBuilder::host_name) gives clients another one).
+    pub fn iothub_local_addr(&self) -> SocketAddr {
+        self.iothub_local
+    }
+
+    /// The address the ADT listener is bound to.
+    pub fn adt_local_addr(&self) -> SocketAddr {
+        self.adt_local
     }
 
     /// PEM of the self-signed certificate when TLS is on, for clients to trust.

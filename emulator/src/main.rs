@@ -1,4 +1,4 @@
-//! `azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests]`
+//! `azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME[:PORT]] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests]`
 //!
 //! Prints `IOTHUB_CONNECTION_STRING=…`, `ADT_ENDPOINT=…` and, with `--tls`, `CA_CERT=<path>`, one per
 //! line, then serves until SIGINT or SIGTERM and exits 0.
@@ -6,13 +6,15 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests]
+const USAGE: &str = "usage: azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME[:PORT]] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests]
 
   --listen ADDR      IoT Hub listener (default 127.0.0.1:0 = free port); ADT uses the next port unless --adt-listen
   --adt-listen ADDR  Azure Digital Twins listener (default: same IP, IoT Hub port + 1, or a free port)
-  --host-name NAME   the hub's host name, like a real hub's: HostName=NAME in the connection string (no :PORT
-                     when the IoT Hub listener is on 443), SAS tokens must name NAME, endpoints use it and the
-                     certificate is valid for it; NAME must resolve to the listener (default: 127.0.0.1:PORT)
+  --host-name NAME[:PORT]
+                     the hub's host name, like a real hub's: HostName=NAME in the connection string (with :PORT
+                     unless it is 443), SAS tokens must name it, endpoints use it and the certificate is valid for
+                     NAME; PORT is the port clients connect to (default: the listener's; NAME:443 behind a
+                     redirect of port 443); NAME must resolve to the listener (default: 127.0.0.1:PORT)
   --tls              serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 (and --host-name)
   --cert-out FILE    where to write the certificate PEM with --tls (default: a file in the temp directory)
   --adt-token TOKEN  require exactly this ADT bearer token (default: any)

@@ -166,13 +166,13 @@ async fn binary_host_name_and_request_log() {
 #[test]
 fn bad_host_name_exits_with_usage() {
     let out = Command::new(env!("CARGO_BIN_EXE_azure-twins-emulator"))
-        .args(["--host-name", "hub.example.test:443"])
+        .args(["--host-name", "hub.example.test/x"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("host name 'hub.example.test:443' has ':'"),
+        err.contains("host name 'hub.example.test/x' has '/'"),
         "{err}"
     );
     assert!(err.contains("usage:"), "{err}");

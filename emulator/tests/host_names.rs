@@ -191,8 +191,11 @@ async fn certificate_names_the_host_localhost_and_loopback_only() {
 async fn bad_host_names_are_refused_before_binding() {
     for (name, what) in [
         ("", "1 to 253 characters"),
-        ("myhub:443", "':'"),
-        ("https://myhub", "':'"),
+        ("myhub:0", "a number from 1 to 65535, got '0'"),
+        ("myhub:65536", "got '65536'"),
+        ("myhub:+443", "got '+443'"),
+        ("https://myhub", "got '//myhub'"),
+        ("myhub:443:1", "got '443:1'"),
         ("myhub/devices", "'/'"),
         ("my hub", "' '"),
         (".myhub", "not a DNS name"),
@@ -293,5 +296,60 @@ async fn on_443_the_host_name_has_no_port() {
     // service also accepts an explicit `:443` is unconfirmed).
     let with_port = sign("localhost:443", &policy, &key, in_an_hour());
     assert_eq!(status(&c, "https://localhost", &with_port).await, 401);
+    emu.shutdown().await;
+}
+
+/// Behind a redirect of port 443 (iptables, socat) to a listener on another port,
+/// `--host-name NAME:443` makes the emulator the hub clients think they reach: `HostName=NAME`
+/// and tokens for the bare `NAME`.
+#[tokio::test]
+async fn a_host_name_with_443_serves_a_redirected_port() {
+    iothub_support::crypto();
+    let emu = Emulator::builder()
+        .tls(true)
+        .host_name(Some("redirected.example:443"))
+        .start()
+        .await
+        .unwrap();
+    let cs = emu.iothub_connection_string();
+    assert!(
+        cs.starts_with("HostName=redirected.example;SharedAccessKeyName=iothubowner;"),
+        "{cs}"
+    );
+    assert_eq!(emu.iothub_host(), "redirected.example");
+    assert_eq!(emu.iothub_endpoint(), "https://redirected.example");
+    // The ADT listener is not behind the redirect: its own port.
+    assert!(
+        emu.adt_endpoint()
+            .starts_with("https://redirected.example:"),
+        "{}",
+        emu.adt_endpoint()
+    );
+    assert_eq!(
+        emu.adt_endpoint(),
+        format!("https://redirected.example:{}", emu.adt_local_addr().port())
+    );
+    // What the redirect does: clients address redirected.example:443, packets reach the listener.
+    let real = emu.iothub_local_addr();
+    assert_ne!(real.port(), 443);
+    let (host, policy, key) = parse_cs(&cs);
+    let c = client(
+        &emu.ca_certificate_pem().unwrap(),
+        &["redirected.example"],
+        real,
+    );
+    let url = format!("https://redirected.example:{}", real.port());
+    let bare = sign(&host, &policy, &key, in_an_hour());
+    assert_eq!(status(&c, &url, &bare).await, 200);
+    let scoped = sign("redirected.example/devices/d9", &policy, &key, in_an_hour());
+    assert_eq!(status(&c, &url, &scoped).await, 200);
+    // The listener's own port is not the hub's host any more.
+    let own = sign(
+        &format!("redirected.example:{}", real.port()),
+        &policy,
+        &key,
+        in_an_hour(),
+    );
+    assert_eq!(status(&c, &url, &own).await, 401);
     emu.shutdown().await;
 }
