@@ -422,3 +422,23 @@ async fn bad_input_is_rejected_locally() {
     }
     assert_eq!(server.count(), 0, "nothing is sent");
 }
+
+/// A device's command answer is any JSON (fixup `iothub_pnp_command_response_any_json`): a
+/// number, a string, an array or `null` comes back as it was sent, not as a decoding error.
+#[tokio::test]
+async fn command_answers_that_are_not_objects_come_back_as_sent() {
+    let (emu, hub) = start().await;
+    pnp_device(&emu, &hub, "pnp-any").await;
+    for (name, answer) in [
+        ("count", json!(42)),
+        ("name", json!("thermostat")),
+        ("list", json!([1, "two", null])),
+        ("nothing", Value::Null),
+    ] {
+        let a = answer.clone();
+        emu.register_method_handler("pnp-any", None, name, move |_| (200, a.clone()));
+        let r = hub.invoke_command("pnp-any", name).send().await.unwrap();
+        assert_eq!(r.status, Some(200), "{name}");
+        assert_eq!(r.payload, answer, "{name}");
+    }
+}

@@ -216,7 +216,8 @@ impl UpdateDigitalTwin {
 pub struct CommandResponse {
     /// The device's status code; `None` when the service sent no `x-ms-command-statuscode`.
     pub status: Option<i32>,
-    /// The device's response payload (a JSON object under the 2021-04-12 spec).
+    /// The device's response payload: any JSON value the device answered (`null` when it sent
+    /// none).
     pub payload: Value,
     /// The service's `x-ms-request-id`, when sent.
     pub request_id: Option<String>,
@@ -242,7 +243,7 @@ impl CommandResponse {
         Ok(T::deserialize(&self.payload)?)
     }
 
-    fn from_reply(rv: ResponseValue<Map<String, Value>>) -> Self {
+    fn from_reply(rv: ResponseValue<Value>) -> Self {
         let header = |name: &str| {
             rv.headers()
                 .get(name)
@@ -253,7 +254,7 @@ impl CommandResponse {
         let request_id = header("x-ms-request-id");
         CommandResponse {
             status,
-            payload: Value::Object(rv.into_inner()),
+            payload: rv.into_inner(),
             request_id,
         }
     }

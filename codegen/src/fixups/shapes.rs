@@ -526,6 +526,40 @@ pub fn iothub_feedback_body_any_json(spec: &mut Value) -> Result<Vec<String>> {
     ])
 }
 
+/// A PnP command's response is the device's own payload, passed through by the service: any
+/// JSON value (a device answers `null`, a number or a string as often as an object; DTDL command
+/// response schemas may be any schema). The spec declares the 200 of
+/// `DigitalTwin_InvokeRootLevelCommand` and `DigitalTwin_InvokeComponentCommand` as a bare
+/// `{type: object}`, which typify renders as `serde_json::Map`, so such an answer failed the
+/// whole call after the command had run on the device. Both become the empty schema `{}`
+/// (`serde_json::Value`), keeping their descriptions. The request payload is left an object.
+pub fn iothub_pnp_command_response_any_json(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_pnp_command_response_any_json";
+    let mut changes = Vec::new();
+    for id in [
+        "DigitalTwin_InvokeRootLevelCommand",
+        "DigitalTwin_InvokeComponentCommand",
+    ] {
+        let schema = operation_mut(spec, NAME, id)?
+            .get_mut("responses")
+            .and_then(|r| r.pointer_mut("/200/content/application~1json/schema"))
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| Error::fixup(NAME, format!("{id} no longer answers 200 with JSON")))?;
+        if schema.get("type") != Some(&json!("object")) || schema.contains_key("properties") {
+            return Err(Error::fixup(
+                NAME,
+                format!(
+                    "{id} 200 is no longer a bare {{type: object}} (found {})",
+                    Value::Object(schema.clone())
+                ),
+            ));
+        }
+        schema.remove("type");
+        changes.push(format!("{id}: 200 payload -> any JSON"));
+    }
+    Ok(changes)
+}
+
 /// ADT job schemas, `(schema, what it is)`: the ones a spec version has get [`adt_job_shapes`].
 const ADT_JOB_SCHEMAS: [&str; 2] = ["ImportJob", "DeleteJob"];
 
@@ -763,6 +797,26 @@ mod tests {
             .remove("204");
         let e = iothub_feedback_body_any_json(&mut no_204).unwrap_err();
         assert!(e.to_string().contains("no longer declares 204"), "{e}");
+    }
+
+    #[test]
+    fn pnp_command_responses_become_any_json() {
+        let op = |id: &str| {
+            json!({ "post": { "operationId": id, "responses": { "200": { "description": "ok",
+                "content": { "application/json": { "schema": { "description": "The Response Payload", "type": "object" } } } } } } })
+        };
+        let mut s = json!({ "openapi": "3.0.3", "paths": {
+            "/a": op("DigitalTwin_InvokeRootLevelCommand"),
+            "/b": op("DigitalTwin_InvokeComponentCommand"),
+        } });
+        let changes = iothub_pnp_command_response_any_json(&mut s).unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(
+            s["paths"]["/a"]["post"]["responses"]["200"]["content"]["application/json"]["schema"],
+            json!({ "description": "The Response Payload" })
+        );
+        let again = iothub_pnp_command_response_any_json(&mut s).unwrap_err();
+        assert!(again.to_string().contains("no longer a bare"), "{again}");
     }
 
     #[test]
