@@ -41,3 +41,7 @@ pub use digitaltwins::DigitalTwinsClient;
 pub mod iothub;
 #[cfg(feature = "iothub")]
 pub use iothub::IotHubClient;
+
+// Typed twins: DTDL interfaces from Rust types (schemars), validation, typed updates.
+#[cfg(feature = "typed")]
+pub mod typed;
