@@ -73,10 +73,18 @@ echo "   ADT_ENDPOINT=$ADT_ENDPOINT"
 failed=()
 echo "-- Node: node --test (azure-iothub, @azure/digital-twins-core)"
 (cd "$here/node" && NODE_EXTRA_CA_CERTS="$ca" node --test --test-concurrency=1 iothub.test.mjs adt.test.mjs) \
-  || failed+=(node)
+  2>&1 | tee "$work/node.out" || failed+=(node)
 echo "-- Python: python -m unittest (azure-iot-hub, azure-digitaltwins-core)"
 (cd "$here/python" && REQUESTS_CA_BUNDLE="$ca" "$venv/bin/python" -m unittest -v test_iothub test_adt) \
-  || failed+=(python)
+  2>&1 | tee "$work/python.out" || failed+=(python)
+# Counts: node:test's "# pass N" / "# fail N"; unittest's "Ran N tests" and "FAILED (failures=F, errors=E)".
+node_pass=$(sed -n 's/^# pass //p' "$work/node.out"); node_fail=$(sed -n 's/^# fail //p' "$work/node.out")
+py_ran=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in .*/\1/p' "$work/python.out")
+py_bad=$(awk '/^FAILED \(/ { while (match($0, /(failures|errors)=[0-9]+/)) {
+  split(substr($0, RSTART, RLENGTH), kv, "="); n += kv[2]; $0 = substr($0, RSTART + RLENGTH) } }
+  END { print n + 0 }' "$work/python.out")
+passed=$(( ${node_pass:-0} + ${py_ran:-0} - ${py_bad:-0} ))
+failures=$(( ${node_fail:-0} + ${py_bad:-0} ))
 
 echo "-- api-versions the SDKs sent (requests per SDK User-Agent and api-version)"
 awk '
@@ -98,6 +106,8 @@ done
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "other_sdks: FAILED: ${failed[*]}" >&2
+  [ "$failures" -gt 0 ] || failures=${#failed[@]}
+  echo "other_sdks: $passed passed, $failures failed"
   exit 1
 fi
-echo "other_sdks: all suites passed"
+echo "other_sdks: $passed passed, $failures failed"
