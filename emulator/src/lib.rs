@@ -18,6 +18,7 @@ pub mod iothub;
 pub mod query;
 mod screen;
 mod server;
+mod storage;
 mod tls;
 
 pub use faults::{Fault, FaultMix, FaultRule, Faults, RetryAfter, Service};

@@ -97,6 +97,8 @@ pub(crate) struct AdtState {
     incoming: HashMap<String, BTreeSet<(String, String)>>,
     routes: BTreeMap<String, Value>,
     imports: BTreeMap<String, Value>,
+    /// Held by the running import job: import jobs run one at a time (see `jobs.rs`).
+    import_lock: Arc<tokio::sync::Mutex<()>>,
     deletions: BTreeMap<String, Value>,
     telemetry: Vec<TelemetryEvent>,
 }

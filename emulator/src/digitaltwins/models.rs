@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::error::{AdtError, AdtResult};
 use super::util::{self, json_reply};
-use super::{DigitalTwinsService, ModelEntry, dtdl};
+use super::{AdtState, DigitalTwinsService, ModelEntry, dtdl};
 
 fn model_data(id: &str, m: &ModelEntry, with_model: bool) -> Value {
     let mut v = json!({
@@ -56,6 +56,14 @@ pub async fn add(State(svc): State<DigitalTwinsService>, body: Bytes) -> AdtResu
             "At most 250 models can be uploaded in one call.",
         ));
     }
+    let mut st = svc.write();
+    let out = add_batch(&mut st, batch)?;
+    Ok(json_reply(StatusCode::CREATED, &Value::Array(out)))
+}
+
+/// Validates and stores a batch of DTDL interfaces, all or nothing (shared with import jobs);
+/// returns their model data.
+pub(super) fn add_batch(st: &mut AdtState, batch: Vec<Value>) -> AdtResult<Vec<Value>> {
     let mut ids = Vec::new();
     for m in &batch {
         let id = dtdl::check_interface(m)?;
@@ -68,7 +76,6 @@ pub async fn add(State(svc): State<DigitalTwinsService>, body: Bytes) -> AdtResu
         }
         ids.push(id);
     }
-    let mut st = svc.write();
     let existing: Vec<&String> = ids
         .iter()
         .filter(|id| st.models.contains_key(id.as_str()))
@@ -112,7 +119,7 @@ pub async fn add(State(svc): State<DigitalTwinsService>, body: Bytes) -> AdtResu
         out.push(model_data(&id, &entry, false));
         st.models.insert(id, entry);
     }
-    Ok(json_reply(StatusCode::CREATED, &Value::Array(out)))
+    Ok(out)
 }
 
 /// `GET /models/{id}`.

@@ -27,7 +27,7 @@ fn etag_of(v: &Value) -> String {
 }
 
 /// Validate a relationship document (`$targetId`, `$relationshipName` and properties) against the source model.
-fn validate(st: &AdtState, source: &str, obj: &Map<String, Value>) -> AdtResult<()> {
+pub(super) fn validate(st: &AdtState, source: &str, obj: &Map<String, Value>) -> AdtResult<()> {
     let target = obj
         .get("$targetId")
         .and_then(Value::as_str)
@@ -115,7 +115,7 @@ fn validate(st: &AdtState, source: &str, obj: &Map<String, Value>) -> AdtResult<
     Ok(())
 }
 
-fn store(st: &mut AdtState, source: &str, rel_id: &str, doc: Value) {
+pub(super) fn store(st: &mut AdtState, source: &str, rel_id: &str, doc: Value) {
     if let Some(old) = st.rels.get(source).and_then(|m| m.get(rel_id)) {
         let old_target = old
             .get("$targetId")

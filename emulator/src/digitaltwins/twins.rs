@@ -76,7 +76,7 @@ fn rebuild_meta(
 
 /// Validate a twin body against its model and turn it into the stored document.
 /// `touched(path)` says which properties (`Prop` or `comp/Prop`) were written by this request.
-fn finalize(
+pub(super) fn finalize(
     st: &AdtState,
     id: &str,
     mut doc: Map<String, Value>,
@@ -198,7 +198,7 @@ pub async fn put_twin(
     Ok(json_with_etag(StatusCode::OK, &twin, &etag))
 }
 
-fn check_id(id: &str) -> AdtResult<()> {
+pub(super) fn check_id(id: &str) -> AdtResult<()> {
     if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control()) {
         return Err(AdtError::invalid_argument(
             "The id must be 1-128 characters without control characters.",
