@@ -66,7 +66,11 @@ impl ImportLogError {
 }
 
 /// What a bulk import did: the finished job, what was written, and the log's errors.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` names the job, its status and error, the counts and the first log error; it
+/// leaves out the job's blob URIs (the service echoes the SAS URLs in `input_blob_uri` /
+/// `output_blob_uri`) and the other log errors.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct BulkImportOutcome {
     /// The import job as it finished (`status`, `error` for a failed job).
@@ -86,6 +90,23 @@ pub struct BulkImportOutcome {
     pub errors: Vec<ImportLogError>,
     /// How many error lines the log has (may exceed `errors.len()`).
     pub error_count: u64,
+}
+
+impl fmt::Debug for BulkImportOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkImportOutcome")
+            .field("job_id", &self.job.id)
+            .field("status", &self.job.status)
+            .field("job_error", &self.job.error)
+            .field("models", &self.models)
+            .field("twins", &self.twins)
+            .field("relationships", &self.relationships)
+            .field("input_bytes", &self.input_bytes)
+            .field("log_lines", &self.log_lines)
+            .field("error_count", &self.error_count)
+            .field("first_error", &self.errors.first())
+            .finish_non_exhaustive()
+    }
 }
 
 impl BulkImportOutcome {
@@ -554,6 +575,28 @@ mod tests {
         assert_eq!(field(e), "models[0].@id");
         let e = check_model(1, &json!("dtmi:a:B;1")).unwrap_err();
         assert_eq!(field(e), "models[1]");
+    }
+
+    #[test]
+    fn outcome_debug_leaves_out_the_sas_urls() {
+        let job: ImportJob = serde_json::from_value(json!({"id": "j", "status": "succeeded",
+            "inputBlobUri": "https://a.blob.core.windows.net/c/in?sig=s3cr3t",
+            "outputBlobUri": "https://a.blob.core.windows.net/c/out?sig=s3cr3t"}))
+        .unwrap();
+        let outcome = BulkImportOutcome {
+            job,
+            models: 1,
+            twins: 2,
+            relationships: 3,
+            input_bytes: 4,
+            log_lines: 2,
+            errors: Vec::new(),
+            error_count: 0,
+        };
+        let text = format!("{outcome:?}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.contains("twins: 2"), "{text}");
+        assert!(outcome.is_clean());
     }
 
     #[test]
