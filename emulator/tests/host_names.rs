@@ -247,29 +247,21 @@ async fn without_a_name_loopback_aliases_are_accepted() {
     emu.shutdown().await;
 }
 
-/// On port 443 the connection string has no port and tokens name the bare host, as a real hub's.
-/// Binding 443 needs root (CI runs as root); without the permission the test says so and passes.
-#[tokio::test]
-async fn on_443_the_host_name_has_no_port() {
-    iothub_support::crypto();
+/// Starts `builder` on 127.0.0.1:443; `None` when binding 443 is not permitted (not root).
+/// Another process may hold 443 for a moment (tests/other_sdks/run.sh): retries a while.
+async fn start_on_443(builder: azure_twins_emulator::EmulatorBuilder) -> Option<Emulator> {
     let mut last = None;
-    let mut emu = None;
-    // Another process may hold 443 for a moment (tests/other_sdks/run.sh): retry a while.
     for _ in 0..100 {
-        match Emulator::builder()
-            .tls(true)
-            .host_name(Some("localhost"))
+        match builder
+            .clone()
             .iothub_addr(SocketAddr::from(([127, 0, 0, 1], 443)))
             .start()
             .await
         {
-            Ok(e) => {
-                emu = Some(e);
-                break;
-            }
+            Ok(e) => return Some(e),
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 eprintln!("skipped: binding 127.0.0.1:443 needs root ({e})");
-                return;
+                return None;
             }
             Err(e) => {
                 last = Some(e);
@@ -277,7 +269,18 @@ async fn on_443_the_host_name_has_no_port() {
             }
         }
     }
-    let emu = emu.unwrap_or_else(|| panic!("127.0.0.1:443 stayed busy: {last:?}"));
+    panic!("127.0.0.1:443 stayed busy: {last:?}");
+}
+
+/// On port 443 the connection string has no port and tokens name the bare host, as a real hub's.
+/// Binding 443 needs root (CI runs as root); without the permission the test says so and passes.
+#[tokio::test]
+async fn on_443_the_host_name_has_no_port() {
+    iothub_support::crypto();
+    let named = Emulator::builder().tls(true).host_name(Some("localhost"));
+    let Some(emu) = start_on_443(named).await else {
+        return;
+    };
     let cs = emu.iothub_connection_string();
     assert!(
         cs.starts_with("HostName=localhost;SharedAccessKeyName=iothubowner;"),
@@ -296,6 +299,37 @@ async fn on_443_the_host_name_has_no_port() {
     // service also accepts an explicit `:443` is unconfirmed).
     let with_port = sign("localhost:443", &policy, &key, in_an_hour());
     assert_eq!(status(&c, "https://localhost", &with_port).await, 401);
+    let loopback = sign("127.0.0.1", &policy, &key, in_an_hour());
+    assert_eq!(status(&c, "https://localhost", &loopback).await, 401);
+    emu.shutdown().await;
+
+    // Without a name (issue 13: `HostName=127.0.0.1` on 443 was refused): the bare loopback
+    // host is the hub, and tokens for it (or `localhost`) are accepted.
+    let Some(emu) = start_on_443(Emulator::builder().tls(true)).await else {
+        return;
+    };
+    let cs = emu.iothub_connection_string();
+    assert!(
+        cs.starts_with("HostName=127.0.0.1;SharedAccessKeyName=iothubowner;"),
+        "{cs}"
+    );
+    assert_eq!(emu.iothub_host(), "127.0.0.1");
+    assert_eq!(emu.iothub_endpoint(), "https://localhost");
+    let (_, policy, key) = parse_cs(&cs);
+    let c = client(
+        &emu.ca_certificate_pem().unwrap(),
+        &[],
+        SocketAddr::from(([127, 0, 0, 1], 443)),
+    );
+    for sr in [
+        "127.0.0.1",
+        "127.0.0.1/devices/d1",
+        "localhost",
+        "127.0.0.1:443",
+    ] {
+        let t = sign(sr, &policy, &key, in_an_hour());
+        assert_eq!(status(&c, "https://127.0.0.1", &t).await, 200, "{sr}");
+    }
     emu.shutdown().await;
 }
 
