@@ -113,10 +113,12 @@ impl DigitalTwinsClient {
     /// [`max_attempts`](TypedUpdate::max_attempts) times (default
     /// [`DEFAULT_MAX_ATTEMPTS`](super::DEFAULT_MAX_ATTEMPTS)). `change` therefore runs once
     /// per attempt, each time on the latest value. Nothing is sent when the value is
-    /// unchanged.
+    /// unchanged. The diff is between `T`'s serialisations before and after `change`, so
+    /// properties of the twin that `T` does not declare are never touched.
     ///
     /// ```no_run
     /// # use azure_twins::typed::DtdlInterface;
+    /// # use azure_twins::typed::schemars;
     /// # #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)] struct Room { visits: i64 }
     /// # impl DtdlInterface for Room { const DTMI: &'static str = "dtmi:com:example:Room;1"; }
     /// # async fn demo(dt: azure_twins::DigitalTwinsClient) -> Result<(), azure_twins::Error> {

@@ -81,7 +81,8 @@ impl IotHubClient {
     /// properties (removed members as `null`) with `If-Match`, and on 412 starts over with
     /// the latest twin, at most [`max_attempts`](UpdateTwinSections::max_attempts) times.
     /// Changing `reported` or `model_id` is refused (the device owns them); nothing is sent
-    /// when nothing changed.
+    /// when nothing changed. The diff is between your types' serialisations, so members of
+    /// the twin that `T` / `D` do not declare are never touched.
     ///
     /// ```no_run
     /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
