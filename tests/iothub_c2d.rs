@@ -146,7 +146,7 @@ fn send_and_settle(
     for id in ids {
         c2d.enqueue_c2d_message_with_ack(device, id, json!({ "id": id }), C2dAck::Full)
             .unwrap();
-        settle(&c2d, device, id).unwrap();
+        settle(c2d, device, id).unwrap();
     }
 }
 
@@ -441,7 +441,7 @@ async fn every_record_is_handled_exactly_once_across_batches() {
         .await
         .unwrap();
     assert_eq!(handled, 150);
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     expected.sort();
     assert_eq!(seen.keys().cloned().collect::<Vec<_>>(), expected);
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
