@@ -6,8 +6,6 @@
 //! never sends traffic off the machine. A URL naming another host fails the job with a clear
 //! reason. SAS query strings are secrets: [`redact`] strips them from every message.
 
-#![allow(dead_code)] // TEMP: the IoT Hub import/export jobs use the rest (next commit)
-
 use std::sync::OnceLock;
 
 use futures::StreamExt;
@@ -21,12 +19,10 @@ pub const BLOCK_BYTES: usize = 4 * 1024 * 1024;
 /// Longest line [`LineReader`] accepts (a line longer than this fails the read): 16 MiB.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
-/// A storage failure: the HTTP status (if the service answered), the storage error code
-/// (`x-ms-error-code`, e.g. `BlobNotFound`, `AuthorizationFailure`) and a message with no SAS.
+/// A storage failure: the storage error code (`x-ms-error-code`, e.g. `BlobNotFound`,
+/// `AuthorizationFailure`) and a message (with the HTTP status) that holds no SAS.
 #[derive(Debug, Clone)]
 pub struct BlobError {
-    /// HTTP status of the storage answer; `None` when it could not be reached.
-    pub status: Option<u16>,
     /// Storage error code, or an emulator code (`InvalidBlobUri`, `StorageUnreachable`,
     /// `NonLoopbackStorage`, `LineTooLong`).
     pub code: String,
@@ -47,7 +43,6 @@ pub fn redact(url: &str) -> String {
 
 fn err(code: &str, message: String) -> BlobError {
     BlobError {
-        status: None,
         code: code.to_string(),
         message,
     }
@@ -130,7 +125,6 @@ async fn failure(what: &str, url: &str, resp: reqwest::Response) -> BlobError {
         .map(str::to_string)
         .unwrap_or_else(|| format!("Http{status}"));
     BlobError {
-        status: Some(status),
         message: format!("{what} {} failed: HTTP {status} {code}", redact(url)),
         code,
     }

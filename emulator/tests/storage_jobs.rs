@@ -364,3 +364,360 @@ async fn adt_import_fatal_failures() {
     assert_eq!(err["section"], "Models");
     assert_eq!(err["code"], job["error"]["code"]);
 }
+
+mod iothub_support;
+
+use iothub_support::Hub;
+use reqwest::Method;
+
+async fn create_hub_job(hub: &Hub, body: &Value) -> Value {
+    let r = hub.send_json(Method::POST, "/jobs/create", body).await;
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "enqueued", "{v}");
+    v
+}
+
+async fn wait_hub_job(hub: &Hub, id: &str) -> Value {
+    loop {
+        let (s, v) = hub.get_json(&format!("/jobs/{id}")).await;
+        assert_eq!(s, 200, "{v}");
+        if v["status"] != "enqueued" && v["status"] != "running" {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Export writes devices.txt (a block blob): one ExportImportDevice per line with the
+/// registry's values — identity and twin etags, status, keys, tags, desired properties,
+/// capabilities — and, with excludeKeysInExport, null keys in the blob it is told to write.
+#[tokio::test]
+async fn iothub_export_writes_devices_txt() {
+    let store = Azurite::start().await;
+    store.create_container("exports").await;
+    let hub = Hub::start().await;
+    let a = hub.create_device("dev-a").await;
+    hub.patch_twin(
+        "dev-a",
+        &json!({"tags": {"floor": 3}, "properties": {"desired": {"fan": true}}}),
+    )
+    .await;
+    let r = hub
+        .send_json(
+            Method::PUT,
+            "/devices/dev-b",
+            &json!({"deviceId": "dev-b", "status": "disabled", "statusReason": "maintenance",
+                    "capabilities": {"iotEdge": true}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let b: Value = r.json().await.unwrap();
+    let (_, a_now) = hub.get_json("/devices/dev-a").await;
+    let (_, a_twin) = hub.get_json("/twins/dev-a").await;
+
+    let job = create_hub_job(
+        &hub,
+        &json!({"type": "export", "outputBlobContainerUri": store.container_sas_url("exports"),
+                "excludeKeysInExport": false}),
+    )
+    .await;
+    assert_eq!(job["type"], "export");
+    assert_eq!(job["progress"], 0);
+    assert_eq!(job["outputBlobName"], "devices.txt");
+    let id = job["jobId"].as_str().unwrap().to_string();
+    let done = wait_hub_job(&hub, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["progress"], 100);
+    assert!(done["startTimeUtc"].is_string() && done["endTimeUtc"].is_string());
+    assert!(done.get("failureReason").is_none(), "{done}");
+
+    assert_eq!(
+        store.blob_type("exports", "devices.txt").await.as_deref(),
+        Some("BlockBlob")
+    );
+    let text = store
+        .read_blob_string("exports", "devices.txt")
+        .await
+        .unwrap();
+    let lines = ndjson(&text);
+    assert_eq!(lines.len(), 2);
+    let ea = &lines[0];
+    assert_eq!(ea["id"], "dev-a");
+    assert_eq!(ea["eTag"], a_now["etag"]);
+    assert_eq!(ea["twinETag"], a_twin["etag"]);
+    assert_eq!(ea["status"], "enabled");
+    assert_eq!(
+        ea["authentication"]["symmetricKey"]["primaryKey"],
+        a["authentication"]["symmetricKey"]["primaryKey"]
+    );
+    assert!(ea["authentication"]["symmetricKey"]["primaryKey"].is_string());
+    assert_eq!(ea["authentication"]["type"], "sas");
+    assert_eq!(ea["tags"], json!({"floor": 3}));
+    assert_eq!(ea["properties"]["desired"]["fan"], true);
+    assert_eq!(ea["capabilities"], json!({"iotEdge": false}));
+    let eb = &lines[1];
+    assert_eq!(eb["id"], "dev-b");
+    assert_eq!(eb["eTag"], b["etag"]);
+    assert_eq!(eb["status"], "disabled");
+    assert_eq!(eb["statusReason"], "maintenance");
+    assert_eq!(eb["capabilities"], json!({"iotEdge": true}));
+
+    // Keys excluded, to another blob.
+    let job = create_hub_job(
+        &hub,
+        &json!({"type": "export", "outputBlobContainerUri": store.container_sas_url("exports"),
+                "outputBlobName": "nokeys/devices.txt", "excludeKeysInExport": true}),
+    )
+    .await;
+    let done = wait_hub_job(&hub, job["jobId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let text = store
+        .read_blob_string("exports", "nokeys/devices.txt")
+        .await
+        .unwrap();
+    let lines = ndjson(&text);
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(
+            l["authentication"]["symmetricKey"],
+            json!({"primaryKey": null, "secondaryKey": null}),
+            "{l}"
+        );
+    }
+    assert_eq!(lines[0]["eTag"], a_now["etag"]);
+    // Both jobs are listed, oldest first.
+    let (_, list) = hub.get_json("/jobs").await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["jobId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![id.as_str(), job["jobId"].as_str().unwrap()]);
+}
+
+/// Import applies each line's importMode; failed lines (etag mismatch, existing device on
+/// create, unknown mode, bad JSON) go to importErrors.log in the output container with their
+/// line numbers, the others stay applied, and the job ends failed naming the log.
+#[tokio::test]
+async fn iothub_import_modes_and_errors_log() {
+    let store = Azurite::start().await;
+    store.create_container("imports").await;
+    store.create_container("logs").await;
+    let hub = Hub::start().await;
+    for d in ["upd", "etag-ok", "etag-bad", "del", "twin-dev"] {
+        hub.create_device(d).await;
+    }
+    let (_, ok) = hub.get_json("/devices/etag-ok").await;
+    let (_, twin_before) = hub.get_json("/twins/twin-dev").await;
+    let mut body = lines(&[
+        json!({"id": "new1", "importMode": "create", "status": "disabled"}), // 1
+        json!({"id": "new2"}),                                               // 2: createOrUpdate
+        json!({"id": "upd", "importMode": "update", "status": "disabled"}),  // 3
+        json!({"id": "etag-ok", "importMode": "updateIfMatchETag", "eTag": ok["etag"],
+               "status": "disabled"}), // 4
+        json!({"id": "etag-bad", "importMode": "updateIfMatchETag", "eTag": "bm9wZQ==",
+               "status": "disabled"}), // 5
+        json!({"id": "del", "importMode": "delete"}),                        // 6
+        json!({"id": "twin-dev", "importMode": "updateTwin", "tags": {"floor": 2},
+               "properties": {"desired": {"fan": true}}}), // 7
+        json!({"id": "upd", "importMode": "create"}),                        // 8
+    ]);
+    body += "{not json\n"; // 9
+    body += &lines(&[
+        json!({"id": "x", "importMode": "bogus"}), // 10
+        json!({"id": "cou", "importMode": "createOrUpdateIfMatchETag"}), // 11
+    ]);
+    store.put_blob("imports", "devices.txt", body).await;
+    let job = create_hub_job(
+        &hub,
+        &json!({"type": "import", "inputBlobContainerUri": store.container_sas_url("imports"),
+                "outputBlobContainerUri": store.container_sas_url("logs")}),
+    )
+    .await;
+    assert_eq!(job["inputBlobName"], "devices.txt");
+    assert_eq!(job["outputBlobName"], "importErrors.log");
+    let done = wait_hub_job(&hub, job["jobId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let reason = done["failureReason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("4 of 11 device line(s)") && reason.contains("importErrors.log"),
+        "{reason}"
+    );
+
+    let status = async |id: &str| {
+        let (s, v) = hub.get_json(&format!("/devices/{id}")).await;
+        (s, v["status"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(status("new1").await, (200, "disabled".into()));
+    assert_eq!(status("new2").await, (200, "enabled".into()));
+    assert_eq!(status("upd").await, (200, "disabled".into()));
+    assert_eq!(status("etag-ok").await, (200, "disabled".into()));
+    assert_eq!(status("etag-bad").await, (200, "enabled".into()));
+    assert_eq!(status("del").await.0, 404);
+    assert_eq!(status("cou").await, (200, "enabled".into()));
+    assert_eq!(status("x").await.0, 404);
+    let (_, twin) = hub.get_json("/twins/twin-dev").await;
+    assert_eq!(twin["tags"], json!({"floor": 2}));
+    assert_eq!(twin["properties"]["desired"]["fan"], true);
+    assert_ne!(twin["etag"], twin_before["etag"]);
+
+    let log = store
+        .read_blob_string("logs", "importErrors.log")
+        .await
+        .unwrap();
+    let entries: Vec<(u64, Value, String, Value)> = ndjson(&log)
+        .into_iter()
+        .map(|e| {
+            assert!(e["errorStatus"].is_string(), "{e}");
+            (
+                e["line"].as_u64().unwrap(),
+                e["deviceId"].clone(),
+                e["errorCode"].as_str().unwrap().to_string(),
+                e["operation"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            (
+                5,
+                json!("etag-bad"),
+                "PreconditionFailed".into(),
+                json!("updateIfMatchETag")
+            ),
+            (
+                8,
+                json!("upd"),
+                "DeviceAlreadyExists".into(),
+                json!("create")
+            ),
+            (
+                9,
+                Value::Null,
+                "IotHubFormatError".into(),
+                json!("createOrUpdate")
+            ),
+            (10, json!("x"), "ArgumentInvalid".into(), json!("bogus")),
+        ]
+    );
+}
+
+/// A missing input blob fails the job with the storage's reason (no SAS in it); bad job
+/// properties are refused with 400 before anything runs; unknown jobs are 404.
+#[tokio::test]
+async fn iothub_import_missing_blob_and_bad_requests() {
+    let store = Azurite::start().await;
+    store.create_container("imports").await;
+    store.create_container("logs").await;
+    let hub = Hub::start().await;
+    let job = create_hub_job(
+        &hub,
+        &json!({"type": "import", "inputBlobContainerUri": store.container_sas_url("imports"),
+                "inputBlobName": "absent.txt",
+                "outputBlobContainerUri": store.container_sas_url("logs")}),
+    )
+    .await;
+    let done = wait_hub_job(&hub, job["jobId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let reason = done["failureReason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("BlobNotFound") && reason.contains("/imports/absent.txt"),
+        "{reason}"
+    );
+    assert!(!reason.contains("sig="), "{reason}");
+
+    for (body, what) in [
+        (
+            json!({"type": "backup", "outputBlobContainerUri": "http://127.0.0.1:1/c"}),
+            "type",
+        ),
+        (json!({"type": "export"}), "outputBlobContainerUri"),
+        (
+            json!({"type": "import", "outputBlobContainerUri": "http://127.0.0.1:1/c"}),
+            "inputBlobContainerUri",
+        ),
+        (
+            json!({"type": "export", "outputBlobContainerUri": "not a uri"}),
+            "outputBlobContainerUri",
+        ),
+        (
+            json!({"type": "export", "outputBlobContainerUri": "http://127.0.0.1:1/c",
+                "excludeKeysInExport": "yes"}),
+            "excludeKeysInExport",
+        ),
+    ] {
+        let r = hub.send_json(Method::POST, "/jobs/create", &body).await;
+        let msg = iothub_support::expect_error(r, 400, "ArgumentInvalid").await;
+        assert!(msg.contains(what), "{what}: {msg}");
+    }
+    let r = hub.send(Method::GET, "/jobs/nope").await;
+    iothub_support::expect_error(r, 404, "JobNotFound").await;
+    let r = hub.send(Method::DELETE, "/jobs/nope").await;
+    iothub_support::expect_error(r, 404, "JobNotFound").await;
+}
+
+/// Only one import/export job is active per hub (403 JobQuotaExceeded while one runs); DELETE
+/// cancels a running job, which stays cancelled; then a new job runs. The running job is held
+/// by a loopback "storage" that accepts connections and never answers.
+#[tokio::test]
+async fn iothub_cancel_and_one_job_at_a_time() {
+    let store = Azurite::start().await;
+    store.create_container("logs").await;
+    let hub = Hub::start().await;
+    let stall = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stall_port = stall.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = stall.accept().await {
+            held.push(sock);
+        }
+    });
+    let job = create_hub_job(
+        &hub,
+        &json!({"type": "import",
+                "inputBlobContainerUri": format!("http://127.0.0.1:{stall_port}/devstoreaccount1/in?sig=x"),
+                "outputBlobContainerUri": store.container_sas_url("logs")}),
+    )
+    .await;
+    let id = job["jobId"].as_str().unwrap().to_string();
+    loop {
+        let (_, v) = hub.get_json(&format!("/jobs/{id}")).await;
+        if v["status"] == "running" {
+            assert!(v["startTimeUtc"].is_string());
+            break;
+        }
+        assert_eq!(v["status"], "enqueued", "{v}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let export =
+        json!({"type": "export", "outputBlobContainerUri": store.container_sas_url("logs")});
+    let r = hub.send_json(Method::POST, "/jobs/create", &export).await;
+    let msg = iothub_support::expect_error(r, 403, "JobQuotaExceeded").await;
+    assert!(msg.contains(&id), "{msg}");
+
+    let r = hub.send(Method::DELETE, &format!("/jobs/{id}")).await;
+    assert_eq!(r.status(), 204);
+    let (_, v) = hub.get_json(&format!("/jobs/{id}")).await;
+    assert_eq!(v["status"], "cancelled", "{v}");
+    assert!(v["endTimeUtc"].is_string());
+    // The stalled read fails once the listener goes; the job stays cancelled and wrote nothing.
+    holder.abort();
+    let _ = holder.await;
+    let next = create_hub_job(&hub, &export).await;
+    let done = wait_hub_job(&hub, next["jobId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (_, v) = hub.get_json(&format!("/jobs/{id}")).await;
+    assert_eq!(v["status"], "cancelled", "{v}");
+    assert_eq!(store.read_blob("logs", "importErrors.log").await, None);
+    // Cancelling a finished job leaves it as it is.
+    let r = hub.send(Method::DELETE, &format!("/jobs/{id}")).await;
+    assert_eq!(r.status(), 204);
+    let (_, v) = hub
+        .get_json(&format!("/jobs/{}", next["jobId"].as_str().unwrap()))
+        .await;
+    assert_eq!(v["status"], "completed");
+}

@@ -344,7 +344,8 @@ pub async fn bulk(State(hub): State<Hub>, body: Bytes) -> Result<Response, HubEr
     ))
 }
 
-fn bulk_one(
+/// One `ExportImportDevice` entry of a bulk call or an import job, applied under the lock.
+pub(crate) fn bulk_one(
     hub: &Hub,
     st: &mut HubState,
     id: &str,

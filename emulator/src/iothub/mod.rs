@@ -6,6 +6,7 @@ pub mod c2d;
 mod configurations;
 pub mod error;
 mod identities;
+mod import_export;
 mod jobs;
 mod methods;
 pub mod model;
@@ -41,6 +42,8 @@ pub(crate) struct HubState {
     pub jobs: BTreeMap<String, jobs::Job>,
     /// Per-device job records (`FROM devices.jobs`), in creation order.
     pub device_jobs: Vec<Value>,
+    /// Import/export jobs (`/jobs/create`).
+    pub import_export: import_export::ImportExportJobs,
 }
 
 impl HubState {
@@ -246,6 +249,12 @@ impl IotHubService {
             .route("/jobs/v2/query", get(jobs::query))
             .route("/jobs/v2/{id}", put(jobs::create).get(jobs::get))
             .route("/jobs/v2/{id}/cancel", post(jobs::cancel))
+            .route("/jobs/create", post(import_export::create))
+            .route("/jobs", get(import_export::list))
+            .route(
+                "/jobs/{id}",
+                get(import_export::get).delete(import_export::cancel),
+            )
             .method_not_allowed_fallback(method_not_allowed)
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(
@@ -282,6 +291,14 @@ fn need(method: &Method, path: &str) -> auth::Need {
         || path.starts_with("/statistics");
     if path.ends_with("/applyConfigurationContent") {
         return RegistryWrite;
+    }
+    if path == "/jobs" || (path.starts_with("/jobs/") && !path.starts_with("/jobs/v2")) {
+        // Import/export jobs read or write the identity registry.
+        return if method == Method::GET {
+            RegistryRead
+        } else {
+            RegistryWrite
+        };
     }
     if path.starts_with("/devices/") && path.ends_with("/commands") {
         // Purging a cloud-to-device queue is a messaging operation.
