@@ -10,10 +10,11 @@
 /// What the official service SDKs send (their sources, read 2026):
 /// - `2021-04-12`: .NET `Microsoft.Azure.Devices` (`ClientApiVersionHelper.ApiVersionDefault`),
 ///   Java `iot-service-client` (`TransportUtils.IOTHUB_API_VERSION`), Node `azure-iothub`
-///   registry/twin/job calls (`azure-iot-common` `endpoint.apiVersion`), and this project's client;
+///   registry/twin/job calls (`azure-iot-common` `endpoint.apiVersion`), Python `azure-iot-hub`
+///   2.7.0 (seen by `tests/other_sdks`), and this project's client;
 /// - `2020-09-30`: Node `azure-iothub` digital-twin (PnP) calls (generated `pl` context), the C
 ///   service client (`iothub_registrymanager.c`, `iothub_deviceconfiguration.c`);
-/// - `2020-03-13`: Python `azure-iot-hub` generated operations (`twin_operations.py` and siblings),
+/// - `2020-03-13`: older Python `azure-iot-hub` releases' generated operations,
 ///   .NET `Azure.IoT.Hub.Service` preview (its recorded sessions);
 /// - `2019-03-30`, `2018-06-30`: older .NET / Java / Node service SDK releases still in use.
 ///
