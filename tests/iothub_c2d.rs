@@ -583,3 +583,61 @@ async fn feedback_calls_send_the_generated_requests() {
             .all(|c| c.query_param("api-version").as_deref() == Some("2021-04-12"))
     );
 }
+
+/// A `tracing` writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+/// The lock token is in the complete and abandon paths; the request spans (and errors) show
+/// `{lockToken}` instead.
+#[tokio::test(flavor = "current_thread")]
+async fn lock_tokens_stay_out_of_the_trace() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (emu, hub, _) = hub_with_device("fb-trace").await;
+    send_and_settle(&emu, "fb-trace", &["t1", "t2"], |c, d, m| {
+        c.complete_c2d_message(d, m)
+    });
+    let first = hub.receive_feedback().send().await.unwrap().unwrap();
+    let abandoned = first.lock_token().as_str().to_owned();
+    first.abandon().await.unwrap();
+    let second = hub.receive_feedback().send().await.unwrap().unwrap();
+    let completed = second.lock_token().as_str().to_owned();
+    second.complete().await.unwrap();
+
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("/messages/serviceBound/feedback/{lockToken}/abandon"),
+        "{log}"
+    );
+    assert!(
+        log.contains("/messages/serviceBound/feedback/{lockToken}"),
+        "{log}"
+    );
+    assert!(!log.contains(&abandoned), "{log}");
+    assert!(!log.contains(&completed), "{log}");
+}

@@ -84,7 +84,7 @@ impl Pipeline {
         let write = (rule != retry::Resend::Read).then(|| WriteAttempts {
             operation: operation_id,
             method: request.method().to_string(),
-            path: request.url().path().to_owned(),
+            path: loggable_path(request.url().path()).into_owned(),
             lost_before_last: false,
             final_lost: false,
         });
@@ -103,7 +103,7 @@ impl Pipeline {
             "azure_twins.request",
             operation = operation_id,
             method = %request.method(),
-            path = request.url().path(),
+            path = %loggable_path(request.url().path()),
             client_request_id = %client_request_id,
             retry_allowed = allowed,
             status = tracing::field::Empty,
@@ -233,6 +233,21 @@ pub(super) fn random_uuid() -> uuid::Uuid {
 
 /// A fresh `x-ms-client-request-id` (UUID v4) for a raw call made outside
 /// [`call`](super::call).
+/// The request path as traced and reported in errors: the lock token of an IoT Hub feedback
+/// batch (`/messages/serviceBound/feedback/{lockToken}[/abandon]`) becomes `{lockToken}`. It is
+/// not a key, but whoever holds it can complete the batch and so delete its records.
+pub(crate) fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const FEEDBACK: &str = "/messages/serviceBound/feedback/";
+    match path.find(FEEDBACK) {
+        Some(i) => {
+            let rest = &path[i + FEEDBACK.len()..];
+            let tail = rest.find('/').map_or("", |j| &rest[j..]);
+            format!("{}{FEEDBACK}{{lockToken}}{tail}", &path[..i]).into()
+        }
+        None => path.into(),
+    }
+}
+
 fn new_request_id_header() -> HeaderValue {
     let mut buf = uuid::Uuid::encode_buffer();
     let id = random_uuid().hyphenated().encode_lower(&mut buf);
@@ -297,5 +312,28 @@ fn fix_wire(request: &mut reqwest::Request, operation_id: &str) {
             CONTENT_TYPE,
             HeaderValue::from_static("application/json-patch+json"),
         );
+    }
+}
+
+#[cfg(test)]
+mod loggable_path_tests {
+    use super::loggable_path;
+
+    #[test]
+    fn feedback_lock_tokens_are_not_logged() {
+        assert_eq!(
+            loggable_path("/messages/serviceBound/feedback/8f3c-lock"),
+            "/messages/serviceBound/feedback/{lockToken}"
+        );
+        assert_eq!(
+            loggable_path("/messages/serviceBound/feedback/8f3c-lock/abandon"),
+            "/messages/serviceBound/feedback/{lockToken}/abandon"
+        );
+        // The receive path and every other path are unchanged.
+        assert_eq!(
+            loggable_path("/messages/serviceBound/feedback"),
+            "/messages/serviceBound/feedback"
+        );
+        assert_eq!(loggable_path("/twins/d-1"), "/twins/d-1");
     }
 }
