@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::DEFAULT_MAX_ATTEMPTS;
 use super::diff::strip_nulls;
-use super::dtdl::{DtdlInterface, DtdlModel, model_of};
+use super::dtdl::{DtdlInterface, DtdlModel, ModelFn, model_of};
 use crate::digitaltwins::{DigitalTwinsClient, JsonPatch, Versioned};
 use crate::paging::Pager;
 use crate::{Condition, ETag, Error, RequestOptions};
@@ -181,7 +181,7 @@ impl DigitalTwinsClient {
         &self,
         target: Target,
         change: F,
-        model: Option<fn() -> Result<DtdlModel, Error>>,
+        model: Option<ModelFn>,
     ) -> TypedUpdate<T, F> {
         TypedUpdate {
             client: self.clone(),
@@ -356,7 +356,7 @@ pub struct TypedUpdate<T, F> {
     client: DigitalTwinsClient,
     target: Target,
     change: F,
-    model: Option<fn() -> Result<DtdlModel, Error>>,
+    model: Option<ModelFn>,
     max_attempts: u32,
     options: RequestOptions,
     _t: PhantomData<fn() -> T>,

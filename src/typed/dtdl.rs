@@ -83,7 +83,7 @@ impl PropertyMeta {
     }
 }
 
-type ModelFn = fn() -> Result<DtdlModel, Error>;
+pub(crate) type ModelFn = fn() -> Result<DtdlModel, Error>;
 type SchemaFn = fn() -> Schema;
 
 fn schema_of<T: JsonSchema>() -> Schema {

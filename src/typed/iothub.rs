@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::DEFAULT_MAX_ATTEMPTS;
 use super::diff::{merge_patch_diff, strip_nulls};
-use super::dtdl::{DtdlInterface, DtdlModel, model_of};
+use super::dtdl::{DtdlInterface, ModelFn, model_of};
 use crate::iothub::builders::GetTwin;
 use crate::iothub::{Twin, TwinPatch};
 use crate::{ETag, Error, IotHubClient, RequestOptions, Versioned};
@@ -142,6 +142,9 @@ impl IotHubClient {
     }
 }
 
+/// Holds the section types without owning values of them.
+type Marker<T, D, R> = fn() -> TwinSections<T, D, R>;
+
 /// Builder of [`IotHubClient::update_twin_sections`] and
 /// [`IotHubClient::update_module_twin_sections`].
 #[must_use = "call .send().await to perform the update"]
@@ -150,10 +153,10 @@ pub struct UpdateTwinSections<T, D, R, F> {
     device_id: String,
     module_id: Option<String>,
     change: F,
-    model: Option<(&'static str, fn() -> Result<DtdlModel, Error>)>,
+    model: Option<(&'static str, ModelFn)>,
     max_attempts: u32,
     options: RequestOptions,
-    _t: PhantomData<fn() -> (T, D, R)>,
+    _t: PhantomData<Marker<T, D, R>>,
 }
 
 impl<T, D, R, F> std::fmt::Debug for UpdateTwinSections<T, D, R, F> {
