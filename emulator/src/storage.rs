@@ -55,8 +55,12 @@ fn client() -> &'static reqwest::Client {
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
+        // No overall timeout (a large blob may take long); a storage that stops answering
+        // fails the job instead of holding it forever.
         reqwest::Client::builder()
             .no_proxy()
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(std::time::Duration::from_secs(300))
             .build()
             .expect("an HTTP client with default settings builds")
     })

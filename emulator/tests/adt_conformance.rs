@@ -35,6 +35,8 @@
 //! - `2020-10-31` twin responses lack `$metadata.$lastUpdateTime`; the emulator always sends it (a superset).
 
 mod adt_support;
+#[path = "../../testsupport/azurite.rs"]
+mod azurite;
 
 use adt_support::Adt;
 use serde_json::{Value, json};
@@ -227,6 +229,9 @@ fn same_values(rec: &Value, got: &Value, at: &str, errs: &mut Vec<String>) {
             let ok = match last {
                 "$etag" | "etag" => weak_etag(g),
                 "continuationToken" | "nextLink" | "traceId" => !g.is_empty(),
+                // Import jobs replay against Azurite (see `Replay::storage_body`): the same
+                // container and blob in another account, with a SAS.
+                "inputBlobUri" | "outputBlobUri" => blob_path(r) == blob_path(g),
                 "message" | "detail" if at.contains("/error") || last == "detail" => !g.is_empty(),
                 _ if is_timestamp(r) => is_timestamp(g),
                 _ => r == g,
@@ -238,6 +243,17 @@ fn same_values(rec: &Value, got: &Value, at: &str, errs: &mut Vec<String>) {
         (r, g) if r == g => {}
         (r, g) => errs.push(format!("{at}: {g}, recorded {r}")),
     }
+}
+
+/// `container/blob` of a blob URL (`https://acct.blob.core.windows.net/c/b` or Azurite's
+/// `http://127.0.0.1:port/devstoreaccount1/c/b?sas`).
+fn blob_path(url: &str) -> String {
+    let path = url.split('?').next().unwrap_or_default();
+    let path = path.split("://").nth(1).unwrap_or(path);
+    let path = path.split_once('/').map(|(_, p)| p).unwrap_or_default();
+    path.strip_prefix("devstoreaccount1/")
+        .unwrap_or(path)
+        .to_string()
 }
 
 fn weak_etag(s: &str) -> bool {
@@ -262,9 +278,33 @@ struct Replay<'a> {
     seeded_models: std::cell::Cell<usize>,
     /// Recorded ETag → the emulator's ETag for the same version (ETags are per instance).
     etags: Vec<(String, String)>,
+    /// Azurite, started for the first import job: its blobs stand in for the recorded ones.
+    store: Option<azurite::Azurite>,
 }
 
 impl Replay<'_> {
+    /// An import job's body with its blob URIs moved to Azurite (same container and blob
+    /// names); the input blob is a valid file with only the Header section.
+    async fn storage_body(&mut self, body: &str) -> String {
+        let mut v: Value = serde_json::from_str(body).expect("import job body");
+        if self.store.is_none() {
+            self.store = Some(azurite::Azurite::start().await);
+        }
+        let store = self.store.as_ref().unwrap();
+        for k in ["inputBlobUri", "outputBlobUri"] {
+            let Some(rec) = v[k].as_str() else { continue };
+            let path = blob_path(rec);
+            let (container, blob) = path.split_once('/').expect("container/blob");
+            store.create_container(container).await;
+            if k == "inputBlobUri" {
+                let file = "{\"Section\": \"Header\"}\n{\"fileVersion\": \"1.0.0\", \"author\": \"replay\", \"organization\": \"tests\"}\n";
+                store.put_blob(container, blob, file).await;
+            }
+            v[k] = json!(store.blob_sas_url(container, blob));
+        }
+        v.to_string()
+    }
+
     /// Seed a minimal interface; `data` is the recorded model data (its displayName/description are kept).
     async fn seed_model(&self, id: &str, data: Option<&Value>) {
         if self
@@ -510,6 +550,12 @@ impl Replay<'_> {
             }
         }
         let mut body = x.body.clone();
+        if x.method == "PUT"
+            && x.path.starts_with("/jobs/imports/")
+            && let Some(b) = &body
+        {
+            body = Some(self.storage_body(b).await);
+        }
         let mut url;
         if x.query.iter().any(|(k, _)| k == "continuationToken") {
             url = self
@@ -658,6 +704,7 @@ async fn replay(file: &str) -> usize {
         run_has_leftovers: false,
         seeded_models: std::cell::Cell::new(0),
         etags: Vec::new(),
+        store: None,
     };
     let exchanges = load(file);
     rp.created = created_by(&exchanges);
