@@ -573,6 +573,29 @@ async fn typed_update_meets_a_conflict_and_retries_with_the_latest_value() {
     assert_eq!(now.value["tags"], json!(["north", "south"]));
     assert!(now.value.get("label").is_none());
 
+    // A `#[serde(default)]` field the stored twin lacks: the diff's `replace` becomes `add`
+    // (the service rejects `replace` of an absent property).
+    dt.update_twin("room-1", JsonPatch::new().remove("/visits"))
+        .send()
+        .await
+        .unwrap();
+    let done = dt
+        .update_typed_twin("room-1", |r: &mut Room| r.visits += 3)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.patch.to_value(),
+        json!([{"op": "add", "path": "/visits", "value": 3}])
+    );
+    let done = dt
+        .update_typed_twin("room-1", |r: &mut Room| r.visits += 98)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.value.visits, 101);
+    let now = dt.get_twin("room-1").send().await.unwrap();
+
     // No change: nothing sent, the ETag stays.
     let same = dt
         .update_typed_twin("room-1", |_: &mut Room| {})

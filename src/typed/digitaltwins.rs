@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::DEFAULT_MAX_ATTEMPTS;
 use super::diff::strip_nulls;
 use super::dtdl::{DtdlInterface, DtdlModel, ModelFn, model_of};
-use crate::digitaltwins::{DigitalTwinsClient, JsonPatch, Versioned};
+use crate::digitaltwins::{DigitalTwinsClient, JsonPatch, PatchOperation, Versioned};
 use crate::paging::Pager;
 use crate::{Condition, ETag, Error, RequestOptions};
 
@@ -410,14 +410,19 @@ where
         loop {
             attempt += 1;
             let current = self.read().await?;
-            let mut value = current.value;
+            let mut value: T = serde_json::from_value(current.value.clone()).map_err(|e| {
+                Error::new(
+                    crate::ErrorKind::DataConversion,
+                    format!("the stored document does not decode as the requested type: {e}"),
+                )
+            })?;
             let old = to_json("value", &value)?;
             (self.change)(&mut value);
             let new = to_json("value", &value)?;
             if let Some(m) = &model {
                 m.validate(&new)?;
             }
-            let patch = JsonPatch::diff_twin(&old, &new);
+            let patch = fit_to_stored(JsonPatch::diff_twin(&old, &new), &current.value);
             if patch.is_empty() {
                 return Ok(TypedUpdated {
                     value,
@@ -446,23 +451,15 @@ where
         }
     }
 
-    async fn read(&self) -> Result<Versioned<T>, Error> {
+    /// The stored document as JSON (decoded into `T` by the caller, which also needs the
+    /// document itself to fit the patch to what is stored).
+    async fn read(&self) -> Result<Versioned<Value>, Error> {
         let o = self.options.clone();
         match &self.target {
-            Target::Twin(id) => self.client.get_twin(id).options(o).send_as::<T>().await,
-            Target::Component(id, c) => {
-                self.client
-                    .get_component(id, c)
-                    .options(o)
-                    .send_as::<T>()
-                    .await
-            }
+            Target::Twin(id) => self.client.get_twin(id).options(o).send().await,
+            Target::Component(id, c) => self.client.get_component(id, c).options(o).send().await,
             Target::Relationship(s, r) => {
-                self.client
-                    .get_relationship(s, r)
-                    .options(o)
-                    .send_as::<T>()
-                    .await
+                self.client.get_relationship(s, r).options(o).send().await
             }
         }
     }
@@ -496,4 +493,32 @@ where
             }
         }
     }
+}
+
+/// Fits a diff of two serialisations of `T` to the stored document: a member `T` fills in
+/// when absent (`#[serde(default)]`) is in the old serialisation but not stored, so a
+/// `replace` of it becomes an `add` (the service rejects `replace` of an absent member) and
+/// a `remove` of it is dropped.
+fn fit_to_stored(patch: JsonPatch, stored: &Value) -> JsonPatch {
+    let exists = |p: &crate::digitaltwins::Pointer| {
+        p.segments().is_ok_and(|segs| {
+            segs.iter()
+                .try_fold(stored, |v, s| match v {
+                    Value::Object(m) => m.get(s),
+                    Value::Array(a) => s.parse::<usize>().ok().and_then(|i| a.get(i)),
+                    _ => None,
+                })
+                .is_some()
+        })
+    };
+    patch
+        .into_iter()
+        .filter_map(|op| match op {
+            PatchOperation::Replace { path, value } if !exists(&path) => {
+                Some(PatchOperation::Add { path, value })
+            }
+            PatchOperation::Remove { path } if !exists(&path) => None,
+            op => Some(op),
+        })
+        .collect()
 }
