@@ -1,0 +1,74 @@
+//! Feedback lock tokens stay out of the trace: the complete and abandon paths carry the token,
+//! the request spans show `{lockToken}` instead. Its own test binary so that the global
+//! subscriber sees every callsite (a thread-local one races with other tests' callsite
+//! registration).
+
+mod iothub_support;
+
+use std::sync::{Arc, Mutex};
+
+use azure_twins_emulator::iothub::c2d::C2dAck;
+use iothub_support::start;
+use serde_json::json;
+
+/// A `tracing` writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+/// The lock token is in the complete and abandon paths; the request spans (and errors) show
+/// `{lockToken}` instead.
+#[tokio::test]
+async fn lock_tokens_stay_out_of_the_trace() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let (emu, hub) = start().await;
+    hub.create_device("fb-trace").send().await.unwrap();
+    for id in ["t1", "t2"] {
+        emu.iothub()
+            .enqueue_c2d_message_with_ack("fb-trace", id, json!(id), C2dAck::Full)
+            .unwrap();
+        emu.iothub().complete_c2d_message("fb-trace", id).unwrap();
+    }
+    let first = hub.receive_feedback().send().await.unwrap().unwrap();
+    let abandoned = first.lock_token().as_str().to_owned();
+    first.abandon().await.unwrap();
+    let second = hub.receive_feedback().send().await.unwrap().unwrap();
+    let completed = second.lock_token().as_str().to_owned();
+    second.complete().await.unwrap();
+
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("/messages/serviceBound/feedback/{lockToken}/abandon"),
+        "{log}"
+    );
+    assert!(
+        log.contains("/messages/serviceBound/feedback/{lockToken}"),
+        "{log}"
+    );
+    assert!(!log.contains(&abandoned), "{log}");
+    assert!(!log.contains(&completed), "{log}");
+}
