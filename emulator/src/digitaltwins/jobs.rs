@@ -751,3 +751,66 @@ fn import_relationship(st: &mut AdtState, v: Value) -> AdtResult<()> {
     relationships::store(st, &source, &rel_id, Value::Object(obj));
     Ok(())
 }
+
+/// Azurite for the unit tests below (the same launcher as emulator/tests/storage_jobs.rs).
+#[cfg(test)]
+#[path = "../../../testsupport/azurite.rs"]
+mod azurite;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The job limits (here 2 twins instead of 2,000,000): the third twin line stops the job
+    /// with `LimitExceeded`; the first two stay imported; the log names the line.
+    #[tokio::test]
+    async fn twin_limit_stops_the_job() {
+        let store = azurite::Azurite::start().await;
+        store.create_container("adt").await;
+        let mut file = String::new();
+        for l in [
+            json!({"Section": "Header"}),
+            json!({"fileVersion": "1.0.0"}),
+            json!({"Section": "Models"}),
+            json!({"@id": "dtmi:lim:T;1", "@type": "Interface", "@context": "dtmi:dtdl:context;2"}),
+            json!({"Section": "Twins"}),
+            json!({"$dtId": "t1", "$metadata": {"$model": "dtmi:lim:T;1"}}),
+            json!({"$dtId": "t2", "$metadata": {"$model": "dtmi:lim:T;1"}}),
+            json!({"$dtId": "t3", "$metadata": {"$model": "dtmi:lim:T;1"}}),
+        ] {
+            file.push_str(&format!("{l}\n"));
+        }
+        store.put_blob("adt", "in.ndjson", file).await;
+        let svc = DigitalTwinsService::default();
+        svc.write()
+            .imports
+            .insert("lim".into(), json!({"id": "lim", "status": "notstarted"}));
+        let limits = ImportLimits {
+            twins: 2,
+            ..ImportLimits::SERVICE
+        };
+        run_import(
+            svc.clone(),
+            "lim".into(),
+            store.blob_sas_url("adt", "in.ndjson"),
+            store.blob_sas_url("adt", "out.log"),
+            limits,
+        )
+        .await;
+        let job = svc.read().imports["lim"].clone();
+        assert_eq!(job["status"], "failed", "{job}");
+        assert_eq!(job["error"]["code"], "LimitExceeded", "{job}");
+        assert_eq!(svc.twin_count(), 2);
+        let log = store.read_blob_string("adt", "out.log").await.unwrap();
+        let errors: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["logType"] == "Error")
+            .map(|l| l["details"].clone())
+            .collect();
+        assert_eq!(errors.len(), 1, "{log}");
+        assert_eq!(errors[0]["code"], "LimitExceeded");
+        assert_eq!(errors[0]["line"], 8);
+        assert_eq!(errors[0]["section"], "Twins");
+    }
+}
