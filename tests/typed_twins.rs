@@ -139,6 +139,38 @@ impl DtdlInterface for Floor {
     }
 }
 
+/// `Room` as it would be after someone changed a field without bumping the DTMI.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct RoomChanged {
+    temperature: f64,
+    visits: String,
+    label: Option<String>,
+    mode: Mode,
+    tags: Vec<String>,
+    readings: BTreeMap<String, f32>,
+    location: Option<Location>,
+    small: u8,
+    thermostat: Thermostat,
+}
+
+impl DtdlInterface for RoomChanged {
+    const DTMI: &'static str = ROOM;
+    fn property(name: &str) -> PropertyMeta {
+        Room::property(name)
+    }
+    fn components() -> Vec<ComponentDef> {
+        Room::components()
+    }
+    fn telemetry() -> Vec<TelemetryDef> {
+        Room::telemetry()
+    }
+    fn commands() -> Vec<CommandDef> {
+        Room::commands()
+    }
+}
+
 fn room(id: &str) -> Room {
     Room {
         id: id.to_owned(),
@@ -473,6 +505,15 @@ async fn derived_models_upload_and_twins_round_trip() {
     );
     let uploaded = dt.create_models_for::<Floor>().send().await.unwrap();
     assert_eq!(uploaded, [FLOOR]);
+    // A type that changed without a new DTMI version is refused, nothing uploaded.
+    let err = dt
+        .create_models_for::<RoomChanged>()
+        .send()
+        .await
+        .unwrap_err();
+    let (field, reason) = invalid(&err);
+    assert_eq!(field, ROOM);
+    assert!(reason.contains("differing: visits"), "{reason}");
     let stored = dt.get_model(ROOM).send().await.unwrap();
     let def = serde_json::to_value(&stored).unwrap();
     assert_eq!(def["id"], ROOM);

@@ -212,7 +212,11 @@ impl CreateModelsFor {
     }
 
     /// Uploads the missing interfaces (one `create_models` call, all or nothing); returns
-    /// their DTMIs.
+    /// their DTMIs. An interface already stored under the same DTMI must declare the same
+    /// contents (names, kinds, schemas, writable, units; texts aside): models are
+    /// immutable, so a type that changed without a new DTMI version is refused with an
+    /// `InvalidInput` error naming the DTMI and the differing contents, before anything is
+    /// uploaded.
     pub async fn send(self) -> Result<Vec<String>, Error> {
         let model = self.model?;
         let mut missing = Vec::new();
@@ -221,12 +225,12 @@ impl CreateModelsFor {
             match self
                 .client
                 .get_model(&id)
-                .include_definition(false)
+                .include_definition(true)
                 .options(self.options.clone())
                 .send()
                 .await
             {
-                Ok(_) => {}
+                Ok(stored) => check_same_definition(&id, &stored.model, &doc)?,
                 Err(e) if e.is_not_found() => missing.push((id, doc)),
                 Err(e) => return Err(e),
             }
@@ -521,4 +525,61 @@ fn fit_to_stored(patch: JsonPatch, stored: &Value) -> JsonPatch {
             op => Some(op),
         })
         .collect()
+}
+
+/// The contents of an interface keyed by name, without texts, `@type` as an array.
+fn normalised_contents(doc: &Map<String, Value>) -> std::collections::BTreeMap<String, Value> {
+    fn strip(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| {
+                        !matches!(k.as_str(), "displayName" | "description" | "comment")
+                    })
+                    .map(|(k, v)| match (k.as_str(), v) {
+                        ("@type", Value::String(t)) => (k.clone(), json!([t])),
+                        _ => (k.clone(), strip(v)),
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
+            other => other.clone(),
+        }
+    }
+    doc.get("contents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| (c["name"].as_str().unwrap_or_default().to_owned(), strip(c)))
+        .collect()
+}
+
+fn check_same_definition(id: &str, stored: &Map<String, Value>, ours: &Value) -> Result<(), Error> {
+    if stored.is_empty() {
+        // The service did not return the definition: nothing to compare.
+        return Ok(());
+    }
+    let (a, b) = (
+        normalised_contents(stored),
+        normalised_contents(ours.as_object().unwrap_or(&Map::new())),
+    );
+    let differing: Vec<&str> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(String::as_str)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if differing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            id.to_owned(),
+            format!(
+                "is already stored with a different definition (differing: {}); models are immutable: give the type a new DTMI version, or decommission/delete the stored model",
+                differing.join(", ")
+            ),
+        ))
+    }
 }
