@@ -63,8 +63,9 @@
 //! ```
 
 /// The `schemars` crate (1.x), re-exported so `#[derive(schemars::JsonSchema)]` needs no
-/// dependency of your own: `use azure_twins::typed::schemars;` and add
-/// `#[schemars(crate = "azure_twins::typed::schemars")]` to the type.
+/// dependency of your own: bring it into scope with `use azure_twins::typed::schemars;`
+/// (the derive refers to `schemars::…`), or name it with
+/// `#[schemars(crate = "azure_twins::typed::schemars")]`.
 pub use schemars;
 
 mod diff;
