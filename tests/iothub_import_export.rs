@@ -269,3 +269,57 @@ async fn bad_input_fails_locally_and_nothing_is_sent() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn failed_import_lines_are_logged_and_the_others_applied() {
+    let (_emu, store, hub) = setup().await;
+    hub.create_device("taken").send().await.unwrap();
+    let input = [
+        json!({"id": "taken", "importMode": "create"}),
+        json!({"id": "fresh", "importMode": "create"}),
+        json!({"id": "never-was", "importMode": "delete"}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    store.put_blob("imports", "devices.txt", input).await;
+    let job = hub
+        .create_import_job(
+            store.container_sas_url("imports"),
+            store.container_sas_url("logs"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let done = hub
+        .wait_for_import_export_job(job.job_id.unwrap())
+        .poll_every(FAST)
+        .await
+        .unwrap();
+    assert!(done.job_status().is_terminal());
+    assert_ne!(done.job_status(), JobStatus::Completed, "two lines failed");
+    assert!(
+        done.failure_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("importErrors.log")),
+        "{:?}",
+        done.failure_reason
+    );
+    let log = store
+        .read_blob_string("logs", "importErrors.log")
+        .await
+        .expect("importErrors.log written");
+    let entries = lines(&log);
+    let failed: Vec<_> = entries
+        .iter()
+        .map(|e| (e["deviceId"].as_str().unwrap(), e["errorCode"].clone()))
+        .collect();
+    assert_eq!(failed.len(), 2, "{log}");
+    assert_eq!(failed[0].0, "taken");
+    assert_eq!(failed[1].0, "never-was");
+    assert_eq!(
+        hub.get_device("fresh").send().await.unwrap().device_id,
+        "fresh"
+    );
+}
