@@ -166,8 +166,8 @@ pub const IOTHUB: Service = Service {
             fixups::iothub_method_payload_any_json,
         ),
         Fixup::all(
-            "iothub_pnp_command_response_any_json",
-            fixups::iothub_pnp_command_response_any_json,
+            "iothub_pnp_command_payloads_any_json",
+            fixups::iothub_pnp_command_payloads_any_json,
         ),
         Fixup::all("open_enums", fixups::open_enums),
         Fixup::all("iothub_typed_errors", fixups::iothub_typed_errors),

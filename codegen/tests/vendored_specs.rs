@@ -73,7 +73,7 @@ fn iothub_fixups_change_what_they_document() {
         2
     );
     assert_eq!(changes(a, "iothub_method_payload_any_json").len(), 2);
-    assert_eq!(changes(a, "iothub_pnp_command_response_any_json").len(), 2);
+    assert_eq!(changes(a, "iothub_pnp_command_payloads_any_json").len(), 4);
     // 18 string enums in IoT Hub models, less the job type and status (substituted by
     // iothub_wire_types), plus the three of the JobTwinPatch copy of Twin.
     assert_eq!(changes(a, "open_enums").len(), 19);

@@ -280,8 +280,9 @@ pub struct InvokeCommand {
 }
 
 impl InvokeCommand {
-    /// The request payload: any `Serialize` that becomes a JSON object (the 2021-04-12 spec
-    /// types it so), up to 128 KB of JSON; `{}` by default.
+    /// The request payload: any `Serialize` (a DTDL command's request schema may be an object,
+    /// an array or a scalar such as a `dateTime` string), sent as it serialises, up to 128 KB of
+    /// JSON; `{}` when not set.
     pub fn payload(mut self, payload: impl Serialize) -> Self {
         self.method = self.method.payload(payload);
         self.has_payload = true;
@@ -317,24 +318,9 @@ impl InvokeCommand {
             self.method = self.method.payload(Value::Object(Map::new()));
         }
         let checked = self.method.to_body()?;
-        let payload = match checked.payload {
-            Some(Value::Object(m)) => m,
-            Some(Value::Null) | None => Map::new(),
-            Some(other) => {
-                return Err(Error::invalid_input(
-                    "payload",
-                    format!(
-                        "must be a JSON object (the service's command payload is an object), got {}",
-                        match other {
-                            Value::Array(_) => "an array",
-                            Value::String(_) => "a string",
-                            Value::Number(_) => "a number",
-                            _ => "a boolean",
-                        }
-                    ),
-                ));
-            }
-        };
+        // Any JSON (fixup `iothub_pnp_command_payloads_any_json`): a DTDL command's request
+        // schema may be a scalar, an array or an object.
+        let payload = checked.payload.unwrap_or_else(|| Value::Object(Map::new()));
         let mut options = self.options;
         if options.timeout.is_none() {
             // The service holds the request open until the device answers or its timeouts

@@ -526,36 +526,50 @@ pub fn iothub_feedback_body_any_json(spec: &mut Value) -> Result<Vec<String>> {
     ])
 }
 
-/// A PnP command's response is the device's own payload, passed through by the service: any
-/// JSON value (a device answers `null`, a number or a string as often as an object; DTDL command
-/// response schemas may be any schema). The spec declares the 200 of
-/// `DigitalTwin_InvokeRootLevelCommand` and `DigitalTwin_InvokeComponentCommand` as a bare
-/// `{type: object}`, which typify renders as `serde_json::Map`, so such an answer failed the
-/// whole call after the command had run on the device. Both become the empty schema `{}`
-/// (`serde_json::Value`), keeping their descriptions. The request payload is left an object.
-pub fn iothub_pnp_command_response_any_json(spec: &mut Value) -> Result<Vec<String>> {
-    const NAME: &str = "iothub_pnp_command_response_any_json";
+/// A PnP command's request and response are the caller's and the device's own payloads, passed
+/// through by the service: any JSON value (a DTDL command's request and response schemas may be
+/// any schema: a device answers `null`, a number or a string as often as an object, and a command
+/// may take a bare `dateTime` string; the official SDKs send any JSON). The spec declares the
+/// request body and the 200 of `DigitalTwin_InvokeRootLevelCommand` and
+/// `DigitalTwin_InvokeComponentCommand` as a bare `{type: object}`, which typify renders as
+/// `serde_json::Map`: a scalar payload could not be sent, and such an answer failed the whole
+/// call after the command had run on the device. All four become the empty schema `{}`
+/// (`serde_json::Value`), keeping their descriptions.
+pub fn iothub_pnp_command_payloads_any_json(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "iothub_pnp_command_payloads_any_json";
     let mut changes = Vec::new();
     for id in [
         "DigitalTwin_InvokeRootLevelCommand",
         "DigitalTwin_InvokeComponentCommand",
     ] {
-        let schema = operation_mut(spec, NAME, id)?
-            .get_mut("responses")
-            .and_then(|r| r.pointer_mut("/200/content/application~1json/schema"))
-            .and_then(Value::as_object_mut)
-            .ok_or_else(|| Error::fixup(NAME, format!("{id} no longer answers 200 with JSON")))?;
-        if schema.get("type") != Some(&json!("object")) || schema.contains_key("properties") {
-            return Err(Error::fixup(
-                NAME,
-                format!(
-                    "{id} 200 is no longer a bare {{type: object}} (found {})",
-                    Value::Object(schema.clone())
-                ),
-            ));
+        let op = operation_mut(spec, NAME, id)?;
+        for (what, key, pointer) in [
+            (
+                "request",
+                "requestBody",
+                "/content/application~1json/schema",
+            ),
+            ("200", "responses", "/200/content/application~1json/schema"),
+        ] {
+            let schema = op
+                .get_mut(key)
+                .and_then(|v| v.pointer_mut(pointer))
+                .and_then(Value::as_object_mut)
+                .ok_or_else(|| {
+                    Error::fixup(NAME, format!("{id} no longer has a JSON {what} payload"))
+                })?;
+            if schema.get("type") != Some(&json!("object")) || schema.contains_key("properties") {
+                return Err(Error::fixup(
+                    NAME,
+                    format!(
+                        "{id} {what} payload is no longer a bare {{type: object}} (found {})",
+                        Value::Object(schema.clone())
+                    ),
+                ));
+            }
+            schema.remove("type");
+            changes.push(format!("{id}: {what} payload -> any JSON"));
         }
-        schema.remove("type");
-        changes.push(format!("{id}: 200 payload -> any JSON"));
     }
     Ok(changes)
 }
@@ -800,22 +814,27 @@ mod tests {
     }
 
     #[test]
-    fn pnp_command_responses_become_any_json() {
+    fn pnp_command_payloads_become_any_json() {
+        let body = || json!({ "content": { "application/json": { "schema": { "description": "The Payload", "type": "object" } } } });
         let op = |id: &str| {
-            json!({ "post": { "operationId": id, "responses": { "200": { "description": "ok",
+            json!({ "post": { "operationId": id, "requestBody": body(), "responses": { "200": { "description": "ok",
                 "content": { "application/json": { "schema": { "description": "The Response Payload", "type": "object" } } } } } } })
         };
         let mut s = json!({ "openapi": "3.0.3", "paths": {
             "/a": op("DigitalTwin_InvokeRootLevelCommand"),
             "/b": op("DigitalTwin_InvokeComponentCommand"),
         } });
-        let changes = iothub_pnp_command_response_any_json(&mut s).unwrap();
-        assert_eq!(changes.len(), 2);
+        let changes = iothub_pnp_command_payloads_any_json(&mut s).unwrap();
+        assert_eq!(changes.len(), 4);
         assert_eq!(
             s["paths"]["/a"]["post"]["responses"]["200"]["content"]["application/json"]["schema"],
             json!({ "description": "The Response Payload" })
         );
-        let again = iothub_pnp_command_response_any_json(&mut s).unwrap_err();
+        assert_eq!(
+            s["paths"]["/b"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+            json!({ "description": "The Payload" })
+        );
+        let again = iothub_pnp_command_payloads_any_json(&mut s).unwrap_err();
         assert!(again.to_string().contains("no longer a bare"), "{again}");
     }
 
