@@ -721,3 +721,50 @@ async fn iothub_cancel_and_one_job_at_a_time() {
         .await;
     assert_eq!(v["status"], "completed");
 }
+
+/// Cancelling a running ADT import answers `cancelling`; the job stops and ends `cancelled`, and
+/// its log ends with `{"status":"Cancelled"}`. The job is held running by a loopback "storage"
+/// that accepts the input read and never answers.
+#[tokio::test]
+async fn adt_import_cancel_while_running() {
+    let store = Azurite::start().await;
+    store.create_container("adt").await;
+    let stall = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = stall.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = stall.accept().await {
+            held.push(sock);
+        }
+    });
+    let adt = Adt::start().await;
+    adt.put(
+        "/jobs/imports/held",
+        &json!({"inputBlobUri": format!("http://127.0.0.1:{port}/devstoreaccount1/adt/in.ndjson?sig=x"),
+                "outputBlobUri": store.blob_sas_url("adt", "held.log")}),
+    )
+    .await
+    .assert_status(201);
+    loop {
+        let r = adt.get("/jobs/imports/held").await;
+        if r.body["status"] == "running" {
+            break;
+        }
+        assert_eq!(r.body["status"], "notstarted", "{}", r.text);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let c = adt.post("/jobs/imports/held/cancel", &json!({})).await;
+    c.assert_status(200);
+    assert_eq!(c.body["status"], "cancelling");
+    holder.abort();
+    let _ = holder.await;
+    let job = wait_adt_job(&adt, "held").await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(job.get("error").is_none(), "{job}");
+    let log = store.read_blob_string("adt", "held.log").await.unwrap();
+    let d = log_details(&log, "held");
+    assert_eq!(
+        d.last().unwrap(),
+        &json!({"status": "Cancelled", "logType": "Info"})
+    );
+}

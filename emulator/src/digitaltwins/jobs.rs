@@ -467,7 +467,11 @@ async fn import_file(
         writer,
         job_id: id.to_string(),
     };
-    let outcome = import_lines(svc, id, input, limits, &mut log).await;
+    let mut outcome = import_lines(svc, id, input, limits, &mut log).await;
+    if cancelled(svc, id) {
+        // Cancelled while a read was in flight: whatever that read did, the job was cancelled.
+        outcome = Outcome::Cancelled;
+    }
     let status = match &outcome {
         Outcome::Succeeded => "Succeeded",
         Outcome::Failed { .. } => "Failed",
