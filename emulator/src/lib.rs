@@ -19,9 +19,11 @@ pub mod query;
 mod screen;
 mod server;
 mod storage;
+pub mod throttle;
 mod tls;
 
 pub use faults::{Fault, FaultMix, FaultRule, Faults, RetryAfter, Service};
+pub use throttle::{OpClass, Throttle, ThrottleConfig, Tier};
 
 use serde_json::Value;
 use std::future::Future;
@@ -40,6 +42,7 @@ pub struct EmulatorBuilder {
     adt_bearer_token: Option<String>,
     iothub_addr: SocketAddr,
     adt_addr: SocketAddr,
+    throttle: ThrottleConfig,
 }
 
 impl Default for EmulatorBuilder {
@@ -52,6 +55,7 @@ impl Default for EmulatorBuilder {
             adt_bearer_token: None,
             iothub_addr: any,
             adt_addr: any,
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -107,8 +111,42 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Throttles the IoT Hub listener at the documented rates of `tier` × `units` (identity
+    /// registry, twin reads and updates, queries, jobs, direct methods by payload bytes,
+    /// configurations): bursts are served, then queued at the rate, then refused with 429
+    /// `ThrottlingException` (see [`throttle`]). Off by default. `units` below 1 count as 1.
+    pub fn iothub_tier(mut self, tier: Tier, units: u32) -> Self {
+        self.throttle.iothub = Some((tier, units.max(1)));
+        self
+    }
+
+    /// `true`: throttles the ADT listener at the documented rates (twin reads and patches,
+    /// creates/deletes, 10 writes/s per twin, query requests and query units, models, event
+    /// routes), answering 429 with `Retry-After`. Off by default.
+    pub fn adt_throttle(mut self, on: bool) -> Self {
+        self.throttle.adt = on;
+        self
+    }
+
+    /// Test-only speed-up: multiplies every throttle rate by `factor` (default 1.0, the
+    /// documented rates). Burst and queue sizes stay those of the documented rates. Values
+    /// that are not finite and positive are refused by [`EmulatorBuilder::start`].
+    pub fn throttle_speed(mut self, factor: f64) -> Self {
+        self.throttle.speed = factor;
+        self
+    }
+
     /// Binds both listeners and starts serving.
     pub async fn start(self) -> std::io::Result<Emulator> {
+        if !(self.throttle.speed.is_finite() && self.throttle.speed > 0.0) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "throttle speed must be a finite number above 0, got {}",
+                    self.throttle.speed
+                ),
+            ));
+        }
         let named = match &self.host_name {
             Some(name) => Some(
                 parse_host_name(name)
@@ -164,6 +202,7 @@ impl EmulatorBuilder {
             tls: self.tls,
         });
         let faults = Arc::new(Faults::default());
+        let throttle = Arc::new(Throttle::new(self.throttle.clone()));
         let (shutdown, rx) = watch::channel(false);
         let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
         let hub_router = iothub.router().merge(faults::admin_router(faults.clone()));
@@ -174,6 +213,7 @@ impl EmulatorBuilder {
                 hub_router,
                 acceptor.clone(),
                 faults.clone(),
+                throttle.clone(),
                 Service::IotHub,
                 self.log_requests,
                 rx.clone(),
@@ -183,6 +223,7 @@ impl EmulatorBuilder {
                 adt_router,
                 acceptor,
                 faults.clone(),
+                throttle.clone(),
                 Service::DigitalTwins,
                 self.log_requests,
                 rx,
@@ -204,6 +245,7 @@ impl EmulatorBuilder {
             iothub,
             adt,
             faults,
+            throttle,
             shutdown,
             tasks,
         })
@@ -272,6 +314,7 @@ pub struct Emulator {
     iothub: iothub::IotHubService,
     adt: digitaltwins::DigitalTwinsService,
     faults: Arc<Faults>,
+    throttle: Arc<Throttle>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -357,6 +400,12 @@ impl Emulator {
     /// Fault-injection controls (both listeners).
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// The throttles (configuration and, per operation class, how many requests were served at
+    /// once, queued or refused).
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     /// Answers direct method `method_name` on a device (or module) with `handler(payload) -> (status, payload)`.

@@ -1,4 +1,4 @@
-//! `azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME[:PORT]] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests]`
+//! `azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME[:PORT]] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests] [--iothub-tier TIER --iothub-units N] [--adt-throttle]`
 //!
 //! Prints `IOTHUB_CONNECTION_STRING=…`, `ADT_ENDPOINT=…` and, with `--tls`, `CA_CERT=<path>`, one per
 //! line, then serves until SIGINT or SIGTERM and exits 0.
@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME[:PORT]] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests]
+const USAGE: &str = "usage: azure-twins-emulator [--listen ADDR] [--adt-listen ADDR] [--host-name NAME[:PORT]] [--tls] [--cert-out FILE] [--adt-token TOKEN] [--log-requests] [--iothub-tier TIER [--iothub-units N]] [--adt-throttle]
 
   --listen ADDR      IoT Hub listener (default 127.0.0.1:0 = free port); ADT uses the next port unless --adt-listen
   --adt-listen ADDR  Azure Digital Twins listener (default: same IP, IoT Hub port + 1, or a free port)
@@ -18,7 +18,11 @@ const USAGE: &str = "usage: azure-twins-emulator [--listen ADDR] [--adt-listen A
   --tls              serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 (and --host-name)
   --cert-out FILE    where to write the certificate PEM with --tls (default: a file in the temp directory)
   --adt-token TOKEN  require exactly this ADT bearer token (default: any)
-  --log-requests     print one line per request to stderr: service, method, path?query, User-Agent";
+  --log-requests     print one line per request to stderr: service, method, path?query, User-Agent
+  --iothub-tier TIER throttle the hub at the documented rates of TIER (F1, B1, B2, B3, S1, S2, S3): bursts are
+                     served, then queued at the rate, then refused with 429 ThrottlingException (default: off)
+  --iothub-units N   units of --iothub-tier (default 1)
+  --adt-throttle     throttle Azure Digital Twins at the documented rates (429 with Retry-After; default: off)";
 
 struct Args {
     listen: SocketAddr,
@@ -28,6 +32,9 @@ struct Args {
     cert_out: Option<std::path::PathBuf>,
     adt_token: Option<String>,
     log_requests: bool,
+    tier: Option<azure_twins_emulator::Tier>,
+    units: Option<u32>,
+    adt_throttle: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,6 +46,9 @@ fn parse_args() -> Result<Args, String> {
         cert_out: None,
         adt_token: None,
         log_requests: false,
+        tier: None,
+        units: None,
+        adt_throttle: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -60,11 +70,22 @@ fn parse_args() -> Result<Args, String> {
             "--host-name" => args.host_name = Some(value("--host-name")?),
             "--tls" => args.tls = true,
             "--log-requests" => args.log_requests = true,
+            "--iothub-tier" => args.tier = Some(value("--iothub-tier")?.parse()?),
+            "--iothub-units" => {
+                let v = value("--iothub-units")?;
+                args.units = Some(v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    format!("--iothub-units '{v}' is not a whole number of at least 1")
+                })?);
+            }
+            "--adt-throttle" => args.adt_throttle = true,
             "--cert-out" => args.cert_out = Some(value("--cert-out")?.into()),
             "--adt-token" => args.adt_token = Some(value("--adt-token")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument '{other}'")),
         }
+    }
+    if args.units.is_some() && args.tier.is_none() {
+        return Err("--iothub-units needs --iothub-tier".into());
     }
     if args.cert_out.is_some() && !args.tls {
         return Err("--cert-out only makes sense with --tls".into());
@@ -93,7 +114,12 @@ async fn main() -> ExitCode {
         };
         SocketAddr::new(args.listen.ip(), port)
     });
-    let emu = match azure_twins_emulator::Emulator::builder()
+    let mut builder = azure_twins_emulator::Emulator::builder();
+    if let Some(tier) = args.tier {
+        builder = builder.iothub_tier(tier, args.units.unwrap_or(1));
+    }
+    let emu = match builder
+        .adt_throttle(args.adt_throttle)
         .tls(args.tls)
         .host_name(args.host_name)
         .log_requests(args.log_requests)

@@ -4,6 +4,7 @@
 //! answer), and graceful shutdown.
 
 use crate::faults::{Fault, Faults, Service, fault_response};
+use crate::throttle::Throttle;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -21,11 +22,13 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves `router` on `listener` until `shutdown` flips (or its sender is dropped); with
 /// `log_requests`, writes one line per request to stderr (see [`log_line`]).
+#[allow(clippy::too_many_arguments)] // one value per listener setting
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     faults: Arc<Faults>,
+    throttle: Arc<Throttle>,
     service: Service,
     log_requests: bool,
     mut shutdown: watch::Receiver<bool>,
@@ -42,14 +45,15 @@ pub(crate) async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let (router, faults, tls, shutdown) = (router.clone(), faults.clone(), tls.clone(), shutdown.clone());
+                let throttle = throttle.clone();
                 conns.spawn(async move {
                     match tls {
                         Some(acceptor) => {
                             if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                                connection(s, router, faults, service, log_requests, shutdown).await;
+                                connection(s, router, faults, throttle, service, log_requests, shutdown).await;
                             }
                         }
-                        None => connection(stream, router, faults, service, log_requests, shutdown).await,
+                        None => connection(stream, router, faults, throttle, service, log_requests, shutdown).await,
                     }
                 });
             }
@@ -94,6 +98,7 @@ async fn connection<S>(
     io: S,
     router: Router,
     faults: Arc<Faults>,
+    throttle: Arc<Throttle>,
     service: Service,
     log_requests: bool,
     mut shutdown: watch::Receiver<bool>,
@@ -105,6 +110,7 @@ async fn connection<S>(
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let router = router.clone();
         let faults = faults.clone();
+        let throttle = throttle.clone();
         let kill = kill2.clone();
         async move {
             if log_requests {
@@ -114,7 +120,17 @@ async fn connection<S>(
                 kill.notify_one();
                 std::future::pending::<Result<axum::response::Response, Infallible>>()
             };
-            match faults.pick(service, req.method(), req.uri().path()) {
+            // Throttling (off unless configured) meters the request before any fault or
+            // handler: a queued request waits here, a refused one gets the service's 429.
+            if let Err(refused) = throttle
+                .admit(service, req.method(), req.uri().path(), req.headers())
+                .await
+            {
+                return Ok(refused);
+            }
+            let query_path = (service == Service::DigitalTwins && throttle.is_on(service))
+                .then(|| req.uri().path().to_owned());
+            let answer = match faults.pick(service, req.method(), req.uri().path()) {
                 Some(Fault::DropConnection) => drop_connection().await,
                 Some(f) if f.is_post_commit() => {
                     // The handler runs to completion (its write is committed; every handler
@@ -137,7 +153,11 @@ async fn connection<S>(
                 }
                 Some(f) => Ok(fault_response(service, f)),
                 None => router.oneshot(req).await,
+            };
+            if let (Some(path), Ok(resp)) = (&query_path, &answer) {
+                throttle.debit_query_units(service, path, resp.headers());
             }
+            answer
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
