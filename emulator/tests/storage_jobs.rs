@@ -768,3 +768,53 @@ async fn adt_import_cancel_while_running() {
         &json!({"status": "Cancelled", "logType": "Info"})
     );
 }
+
+/// An export larger than one 4 MiB block is written with Put Block + Put Block List: every
+/// device is in devices.txt exactly once, in id order, and the blob is committed as a block blob.
+#[tokio::test]
+async fn iothub_export_larger_than_one_block() {
+    let store = Azurite::start().await;
+    store.create_container("exports").await;
+    let hub = Hub::start().await;
+    let n = 9000;
+    // Long tags make each line about 700 bytes, so the export spans two blocks.
+    let pad = "x".repeat(200);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let items: Vec<Value> = chunk
+            .iter()
+            .map(|i| {
+                json!({"id": format!("bulk-{i:05}"), "importMode": "create",
+                            "tags": {"pad": pad}})
+            })
+            .collect();
+        let r = hub
+            .send_json(Method::POST, "/devices", &Value::Array(items))
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let job = create_hub_job(
+        &hub,
+        &json!({"type": "export", "outputBlobContainerUri": store.container_sas_url("exports")}),
+    )
+    .await;
+    let done = wait_hub_job(&hub, job["jobId"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let text = store
+        .read_blob_string("exports", "devices.txt")
+        .await
+        .unwrap();
+    assert!(text.len() > 4 * 1024 * 1024, "{} bytes", text.len());
+    let ids: Vec<String> = ndjson(&text)
+        .iter()
+        .map(|d| {
+            assert_eq!(d["tags"]["pad"], pad.as_str());
+            d["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let want: Vec<String> = (0..n).map(|i| format!("bulk-{i:05}")).collect();
+    assert_eq!(ids, want);
+    assert_eq!(
+        store.blob_type("exports", "devices.txt").await.as_deref(),
+        Some("BlockBlob")
+    );
+}
