@@ -30,6 +30,7 @@ pub struct ClientOptions {
     root_certificates_pem: Vec<String>,
     user_agent_suffix: Option<String>,
     api_version: Option<String>,
+    rate_limiter: Option<crate::limiter::RateLimiter>,
 }
 
 impl Default for ClientOptions {
@@ -41,6 +42,7 @@ impl Default for ClientOptions {
             root_certificates_pem: Vec::new(),
             user_agent_suffix: None,
             api_version: None,
+            rate_limiter: None,
         }
     }
 }
@@ -96,6 +98,28 @@ impl ClientOptions {
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = Some(version.into());
         self
+    }
+
+    /// Paces every request of clients built with these options at `limit`'s rates, per
+    /// operation class (see [`crate::limiter`]; e.g.
+    /// `RateLimit::iothub(Tier::S1, 1)`). Off by default: pacing delays single calls, which
+    /// the retry loop serves better; fleet operations turn a limiter on for their own calls.
+    /// Clones of the options (and of clients built with them) share one limiter.
+    pub fn rate_limit(mut self, limit: crate::limiter::RateLimit) -> Self {
+        self.rate_limiter = Some(crate::limiter::RateLimiter::new(limit));
+        self
+    }
+
+    /// Like [`ClientOptions::rate_limit`] with an existing limiter, e.g. to meter several
+    /// clients of the same hub together.
+    pub fn rate_limiter(mut self, limiter: crate::limiter::RateLimiter) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
+    /// The limiter set by [`ClientOptions::rate_limit`] or [`ClientOptions::rate_limiter`].
+    pub fn get_rate_limiter(&self) -> Option<&crate::limiter::RateLimiter> {
+        self.rate_limiter.as_ref()
     }
 
     /// The pinned api-version ([`ClientOptions::api_version`]); `None` sends the generated one.

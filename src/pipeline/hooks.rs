@@ -111,12 +111,24 @@ impl Pipeline {
             duration_ms = tracing::field::Empty,
         );
         let started = tokio::time::Instant::now();
+        // Client-side pacing (off unless a limiter is configured or a fleet operation scopes
+        // one): every attempt waits for its class's slot; a retry is a congestion signal.
+        let limiter =
+            crate::limiter::scoped().or_else(|| self.inner.options.get_rate_limiter().cloned());
+        let class = crate::limiter::OpClass::of_operation(operation_id);
+        let limiter_ref = limiter.as_ref();
         let (result, stats) = retry::send_with_retry(
             client,
             request,
             &retry_options,
             allowed,
             |mut req, attempt| async move {
+                if let Some(l) = limiter_ref {
+                    if attempt > 0 {
+                        l.throttled(class, None);
+                    }
+                    l.acquire(class).await;
+                }
                 if attempt > 0 {
                     self.refresh_for_retry(&mut req).await;
                 }
@@ -127,6 +139,14 @@ impl Pipeline {
         .await;
         span.record("attempts", stats.attempts);
         span.record("duration_ms", started.elapsed().as_millis() as u64);
+        if let (Some(l), Ok(resp)) = (&limiter, &result)
+            && resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+        {
+            l.throttled(
+                class,
+                retry::retry_after_from_headers(resp.headers(), std::time::SystemTime::now()),
+            );
+        }
         match &result {
             Ok(resp) => {
                 span.record("status", resp.status().as_u16());
