@@ -366,6 +366,19 @@ impl DtdlInterface for BadDtmi {
     const DTMI: &'static str = "dtmi:com:example:NoVersion";
 }
 
+/// A component whose interface has a component itself.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[allow(dead_code)]
+struct Building {
+    room: Room,
+}
+impl DtdlInterface for Building {
+    const DTMI: &'static str = "dtmi:com:example:typed:Building;1";
+    fn components() -> Vec<ComponentDef> {
+        vec![ComponentDef::of::<Room>("room")]
+    }
+}
+
 #[derive(Serialize, Deserialize, JsonSchema)]
 struct UnitOnString {
     label: String,
@@ -424,6 +437,11 @@ fn shapes_dtdl_cannot_express_are_refused_naming_the_field() {
             model_of::<UnitOnString>().unwrap_err(),
             "UnitOnString.label",
             "numeric schema",
+        ),
+        (
+            model_of::<Building>().unwrap_err(),
+            "Building.room",
+            "cannot nest",
         ),
     ];
     for (err, field, why) in cases {

@@ -461,6 +461,15 @@ pub fn model_of<T: DtdlInterface>() -> Result<DtdlModel, Error> {
             return Err(duplicate(&field));
         }
         let model = (c.model)()?;
+        if let Some((inner, _)) = model.components.first() {
+            return Err(refuse(
+                &field,
+                format!(
+                    "its interface {} has a component ({inner}) itself; DTDL components cannot nest",
+                    c.dtmi
+                ),
+            ));
+        }
         let mut m = Map::new();
         m.insert("@type".into(), json!("Component"));
         m.insert("name".into(), json!(c.name));
