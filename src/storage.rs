@@ -213,7 +213,9 @@ mod blob {
             }
             // Block ids must all have the same length: 8 bytes, the block's index.
             let id = (self.blocks.len() as u64).to_be_bytes().to_vec();
-            let body = std::mem::replace(&mut self.buf, Vec::with_capacity(self.block_size));
+            // The next buffer is allocated only once this block is sent and dropped, so at most
+            // one block is held at a time.
+            let body = std::mem::take(&mut self.buf);
             let len = body.len() as u64;
             self.client
                 .stage_block(&id, len, RequestContent::from(body), None)
@@ -221,6 +223,7 @@ mod blob {
                 .map_err(|e| storage_error("uploading a block (Put Block)", &e))?;
             self.bytes += len;
             self.blocks.push(id);
+            self.buf.reserve_exact(self.block_size);
             Ok(())
         }
 
