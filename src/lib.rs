@@ -8,6 +8,7 @@ pub mod raw;
 pub mod auth;
 pub mod error;
 pub mod etag;
+pub mod fleet;
 pub mod limiter;
 pub mod options;
 pub mod paging;

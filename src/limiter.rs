@@ -243,6 +243,18 @@ impl RateLimit {
         self
     }
 
+    /// Multiplies every known rate by `factor` (finite and positive; other values are
+    /// ignored): for an emulator run with the same test speed factor
+    /// (`Emulator::builder().throttle_speed(factor)`).
+    pub fn speed(mut self, factor: f64) -> Self {
+        if factor.is_finite() && factor > 0.0 {
+            for r in self.rates.values_mut() {
+                *r *= factor;
+            }
+        }
+        self
+    }
+
     /// `false`: known rates are fixed and unknown classes unpaced; throttling signals are only
     /// counted. Default `true`.
     pub fn adapt(mut self, on: bool) -> Self {
