@@ -320,6 +320,36 @@ fn derived_room_interface_follows_dtdl_v3() {
     );
 }
 
+/// Times.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct Times {
+    at: chrono::DateTime<chrono::Utc>,
+    day: Option<chrono::NaiveDate>,
+    time: chrono::NaiveTime,
+}
+impl DtdlInterface for Times {
+    const DTMI: &'static str = "dtmi:com:example:typed:Times;1";
+}
+
+#[test]
+fn chrono_types_map_to_dtdl_time_schemas() {
+    let model = model_of::<Times>().unwrap();
+    let schemas: Vec<(&str, &str)> = model.document()["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["schema"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        schemas,
+        [("at", "dateTime"), ("day", "date"), ("time", "time")]
+    );
+    let good = json!({"at": "2026-12-03T10:00:00Z", "day": "2026-12-03", "time": "10:00:00"});
+    model.validate(&good).unwrap();
+    let (field, _) = invalid(&model.validate(&json!({"at": "yesterday"})).unwrap_err());
+    assert_eq!(field, "at");
+}
+
 macro_rules! iface {
     ($name:ident { $($body:tt)* }) => {
         #[derive(Serialize, Deserialize, JsonSchema)]

@@ -905,7 +905,7 @@ impl<'a> Cx<'a> {
             "string" => match format {
                 Some("date-time") => prim("dateTime"),
                 Some("date") => prim("date"),
-                Some("time") => prim("time"),
+                Some("time" | "partial-time") => prim("time"),
                 Some("duration") => prim("duration"),
                 _ => prim("string"),
             },
