@@ -786,9 +786,12 @@ async fn import_jobs_lifecycle() {
     assert_eq!(listed.len(), 1);
     let got = dt.get_import_job("job-1").send().await.unwrap();
     assert_eq!(
-        got.input_blob_uri,
+        got.input_blob_uri.expose_secret(),
         "https://acct.blob.core.windows.net/c/in.ndjson"
     );
+    // The echoed URIs are SAS URLs (fixup `storage_sas_uris_secret`): Debug shows neither.
+    let shown = format!("{got:?}");
+    assert!(!shown.contains("acct.blob.core.windows.net"), "{shown}");
     let cancelled = dt.cancel_import_job("job-1").send().await.unwrap();
     assert!(
         matches!(

@@ -172,6 +172,15 @@ async fn import_creates_and_updates_devices_and_jobs_are_listed() {
     let got = hub.get_import_export_job(&id).send().await.unwrap();
     assert_eq!(got.job_status(), JobStatus::Completed);
     assert_eq!(got.job_type(), JobType::Import);
+    // The echoed container URIs are SAS URLs: readable, never in Debug.
+    let echoed = got
+        .input_blob_container_uri
+        .as_ref()
+        .unwrap()
+        .expose_secret();
+    assert!(echoed.contains("sig="), "{echoed}");
+    let shown = format!("{got:?}");
+    assert!(!shown.contains("sig="), "{shown}");
     let listed = hub.list_import_export_jobs().send().await.unwrap();
     let ids: Vec<_> = listed.iter().filter_map(|j| j.job_id.as_deref()).collect();
     assert_eq!(ids, vec![id.as_str()]);

@@ -143,6 +143,7 @@ pub const IOTHUB: Service = Service {
         ),
         Fixup::all("iothub_job_twin_patch", fixups::iothub_job_twin_patch),
         Fixup::all("iothub_wire_types", fixups::iothub_wire_types),
+        Fixup::all("storage_sas_uris_secret", fixups::storage_sas_uris_secret),
         Fixup::all("iothub_required_ids", fixups::iothub_required_ids),
         Fixup::all(
             "iothub_twin_properties_default",
@@ -200,6 +201,11 @@ pub const DIGITALTWINS: Service = Service {
         ),
         // 2020-10-31 has no import or delete jobs.
         Fixup::except("adt_job_shapes", fixups::adt_job_shapes, &["2020-10-31"]),
+        Fixup::except(
+            "storage_sas_uris_secret",
+            fixups::storage_sas_uris_secret,
+            &["2020-10-31"],
+        ),
         Fixup::except(
             "adt_import_job_request",
             fixups::adt_import_job_request,

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{DigitalTwinsClient, api_version, page_of};
 use super::twin::validate_id;
+#[cfg(adt_import_jobs)]
+use crate::auth::Secret;
 use crate::paging::{Continuation, Pager};
 #[cfg(any(adt_import_jobs, adt_delete_jobs))]
 use crate::poll::{self, Schedule};
@@ -136,8 +138,8 @@ impl DigitalTwinsClient {
         CreateImportJob {
             client: self.clone(),
             job_id: job_id.into(),
-            input_blob_uri: input_blob_uri.into(),
-            output_blob_uri: output_blob_uri.into(),
+            input_blob_uri: Secret::new(input_blob_uri.into()),
+            output_blob_uri: Secret::new(output_blob_uri.into()),
             options: RequestOptions::default(),
         }
     }
@@ -244,8 +246,9 @@ impl DigitalTwinsClient {
 pub struct CreateImportJob {
     client: DigitalTwinsClient,
     job_id: String,
-    input_blob_uri: String,
-    output_blob_uri: String,
+    /// SAS URLs: their `sig` is a credential, so `Debug` shows none of it.
+    input_blob_uri: Secret,
+    output_blob_uri: Secret,
     options: RequestOptions,
 }
 
@@ -260,7 +263,7 @@ impl CreateImportJob {
             ("input_blob_uri", &self.input_blob_uri),
             ("output_blob_uri", &self.output_blob_uri),
         ] {
-            let ok = reqwest::Url::parse(uri)
+            let ok = reqwest::Url::parse(uri.expose_secret())
                 .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host_str().is_some());
             if !ok {
                 return Err(Error::invalid_input(

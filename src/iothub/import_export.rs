@@ -158,7 +158,7 @@ impl CreateExportJob {
         check_storage_url("output_blob_container_uri", &self.output)?;
         let mut body = ImportExportJob {
             type_: Some(JobType::Export.as_str().to_owned()),
-            output_blob_container_uri: Some(self.output.expose_secret().to_owned()),
+            output_blob_container_uri: Some(self.output.clone()),
             exclude_keys_in_export: self.exclude_keys,
             ..ImportExportJob::default()
         };
@@ -208,8 +208,8 @@ impl CreateImportJob {
         check_storage_url("output_blob_container_uri", &self.output)?;
         let mut body = ImportExportJob {
             type_: Some(JobType::Import.as_str().to_owned()),
-            input_blob_container_uri: Some(self.input.expose_secret().to_owned()),
-            output_blob_container_uri: Some(self.output.expose_secret().to_owned()),
+            input_blob_container_uri: Some(self.input.clone()),
+            output_blob_container_uri: Some(self.output.clone()),
             ..ImportExportJob::default()
         };
         if let Some(name) = &self.input_blob_name {

@@ -574,6 +574,42 @@ pub fn iothub_pnp_command_payloads_any_json(spec: &mut Value) -> Result<Vec<Stri
     Ok(changes)
 }
 
+/// Blob URIs that carry a shared access signature, per spec: `(schema, property)`.
+const SAS_URIS: [(&str, &str); 4] = [
+    ("JobProperties", "inputBlobContainerUri"),
+    ("JobProperties", "outputBlobContainerUri"),
+    ("ImportJob", "inputBlobUri"),
+    ("ImportJob", "outputBlobUri"),
+];
+
+/// Storage URIs in job documents are SAS URLs whose `sig` is a credential, and the services echo
+/// them back in every job they return: each becomes [`IOTHUB_SECRET`] (`crate::auth::Secret`), so
+/// a derived `Debug` of an IoT Hub import/export job (`JobProperties`) or an ADT import job never
+/// prints a signature. Applies to the pairs of [`SAS_URIS`] the spec has (IoT Hub has the first
+/// two, ADT from 2023-02-27-preview the last two); fails when it has none or one is no longer a
+/// plain string. ADT: before `adt_import_job_request`, which copies these properties.
+pub fn storage_sas_uris_secret(spec: &mut Value) -> Result<Vec<String>> {
+    const NAME: &str = "storage_sas_uris_secret";
+    let secret =
+        json!({ "type": "string", "description": "A credential (a SAS URL or symmetric key)." });
+    let schemas = schemas_mut(spec, NAME)?;
+    let present: Vec<(&str, &str)> = SAS_URIS
+        .into_iter()
+        .filter(|(schema, _)| schemas.contains_key(*schema))
+        .collect();
+    if present.is_empty() {
+        return Err(Error::fixup(
+            NAME,
+            format!("the spec has none of the job schemas of {SAS_URIS:?}"),
+        ));
+    }
+    let mut changes = Vec::new();
+    for target in present {
+        changes.push(retype(schemas, NAME, target, (IOTHUB_SECRET, &secret))?);
+    }
+    Ok(changes)
+}
+
 /// ADT job schemas, `(schema, what it is)`: the ones a spec version has get [`adt_job_shapes`].
 const ADT_JOB_SCHEMAS: [&str; 2] = ["ImportJob", "DeleteJob"];
 

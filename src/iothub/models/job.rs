@@ -21,8 +21,9 @@ pub use crate::raw::iothub::types::{CloudToDeviceMethod, DeviceJobStatistics, Jo
 /// `end_time_utc`, `failure_reason`, the container URIs and blob names it was created with.
 ///
 /// The service echoes the container SAS URIs back in `input_blob_container_uri` /
-/// `output_blob_container_uri`: treat a job document as holding credentials (do not log its
-/// `Debug`). [`ImportExportJob::job_status`] and [`ImportExportJob::job_type`] read the open
+/// `output_blob_container_uri`; they are [`Secret`](crate::auth::Secret)s (fixup
+/// `storage_sas_uris_secret`), so the job's `Debug` shows no signature and
+/// `expose_secret()` reads them. [`ImportExportJob::job_status`] and [`ImportExportJob::job_type`] read the open
 /// status and type.
 pub use crate::raw::iothub::types::JobProperties as ImportExportJob;
 /// The user-assigned managed identity an identity-based import/export job reaches storage with
