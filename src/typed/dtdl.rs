@@ -97,7 +97,8 @@ fn schema_of<T: JsonSchema>() -> Schema {
 pub struct ComponentDef {
     name: &'static str,
     dtmi: &'static str,
-    model: ModelFn,
+    /// Derives the component type's interface (its schema), uploaded along.
+    interface: ModelFn,
     display_name: Option<&'static str>,
     description: Option<&'static str>,
 }
@@ -117,7 +118,7 @@ impl ComponentDef {
         ComponentDef {
             name,
             dtmi: C::DTMI,
-            model: model_of::<C>,
+            interface: model_of::<C>,
             display_name: None,
             description: None,
         }
@@ -460,7 +461,7 @@ pub fn model_of<T: DtdlInterface>() -> Result<DtdlModel, Error> {
         if !names.insert(c.name.to_owned()) {
             return Err(duplicate(&field));
         }
-        let model = (c.model)()?;
+        let model = (c.interface)()?;
         if let Some((inner, _)) = model.components.first() {
             return Err(refuse(
                 &field,
