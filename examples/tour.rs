@@ -417,7 +417,7 @@ async fn adt_half(dt: &DigitalTwinsClient, n: &Names, live: bool, out: &mut dyn 
 
 /// Where the tour runs.
 enum Mode {
-    Emulator(azure_twins_emulator::Emulator),
+    Emulator(Box<azure_twins_emulator::Emulator>),
     Live,
 }
 
@@ -503,7 +503,7 @@ async fn main() {
             emu.adt_endpoint()
         );
         println!("(set IOTHUB_CONNECTION_STRING and/or ADT_ENDPOINT to run it against Azure)");
-        (Mode::Emulator(emu), Some(hub), Some(dt))
+        (Mode::Emulator(Box::new(emu)), Some(hub), Some(dt))
     };
 
     let names = Names::new(live);
