@@ -28,7 +28,7 @@
 //!
 //! # Pacing
 //!
-//! Every call a fleet item makes goes through a [`RateLimiter`](crate::limiter::RateLimiter),
+//! Every call a fleet item makes goes through a [`RateLimiter`],
 //! in this order of preference: the one given to [`Fleet::limiter`], the client's own
 //! ([`ClientOptions::rate_limit`](crate::ClientOptions::rate_limit)), or a fresh adaptive one
 //! ([`RateLimit::adaptive`](crate::limiter::RateLimit::adaptive)): fleet operations always
@@ -51,13 +51,15 @@
 //! be paused and resumed, but every change is one request at the hub's per-operation quota
 //! (S1: 50 twin updates/s, so 1 million devices take 5.5 hours). Prefer:
 //!
-//! * a scheduled job ([`IotHubClient::schedule_twin_update`](crate::IotHubClient) and friends in
-//!   `iothub::jobs`) when the same twin patch or method goes to the devices of a query
-//!   condition and per-device results can be read later: one request, the hub applies it at
-//!   its own job rate (10/s on S1, 50/s/unit on S3), and it continues without the client;
-//! * an import job (`iothub::import_export`) for identity changes to many devices (create,
-//!   update, delete; twins with them): one blob, applied by the hub without the identity
-//!   registry's 100/min/unit quota.
+//! * a scheduled job
+//!   ([`IotHubClient::schedule_twin_update`](crate::IotHubClient::schedule_twin_update),
+//!   [`IotHubClient::schedule_device_method`](crate::IotHubClient::schedule_device_method))
+//!   when the same twin patch or method goes to the devices of a query condition and
+//!   per-device results can be read later: one request, the hub applies it at its own job rate
+//!   (10/s on S1, 50/s/unit on S3), and it continues without the client;
+//! * an import job ([`IotHubClient::create_import_job`](crate::IotHubClient::create_import_job))
+//!   for identity changes to many devices (create, update, delete; twins with them): one blob,
+//!   applied by the hub without the identity registry's 100/min/unit quota.
 
 use std::collections::BTreeSet;
 use std::future::Future;
