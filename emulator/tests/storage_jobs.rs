@@ -414,6 +414,16 @@ async fn iothub_export_writes_devices_txt() {
         .await;
     assert_eq!(r.status(), 200);
     let b: Value = r.json().await.unwrap();
+    let r = hub
+        .send_json(
+            Method::PUT,
+            "/devices/dev-a/modules/m1",
+            &json!({"deviceId": "dev-a", "moduleId": "m1"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let m1: Value = r.json().await.unwrap();
+    let (_, m1_twin) = hub.get_json("/twins/dev-a/modules/m1").await;
     let (_, a_now) = hub.get_json("/devices/dev-a").await;
     let (_, a_twin) = hub.get_json("/twins/dev-a").await;
 
@@ -442,7 +452,7 @@ async fn iothub_export_writes_devices_txt() {
         .await
         .unwrap();
     let lines = ndjson(&text);
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3, "dev-a, its module m1, dev-b: {text}");
     let ea = &lines[0];
     assert_eq!(ea["id"], "dev-a");
     assert_eq!(ea["eTag"], a_now["etag"]);
@@ -457,7 +467,17 @@ async fn iothub_export_writes_devices_txt() {
     assert_eq!(ea["tags"], json!({"floor": 3}));
     assert_eq!(ea["properties"]["desired"]["fan"], true);
     assert_eq!(ea["capabilities"], json!({"iotEdge": false}));
-    let eb = &lines[1];
+    // A module follows its device, with its own identity and twin etags and keys.
+    let em = &lines[1];
+    assert_eq!(em["id"], "dev-a");
+    assert_eq!(em["moduleId"], "m1");
+    assert_eq!(em["eTag"], m1["etag"]);
+    assert_eq!(em["twinETag"], m1_twin["etag"]);
+    assert_eq!(
+        em["authentication"]["symmetricKey"]["primaryKey"],
+        m1["authentication"]["symmetricKey"]["primaryKey"]
+    );
+    let eb = &lines[2];
     assert_eq!(eb["id"], "dev-b");
     assert_eq!(eb["eTag"], b["etag"]);
     assert_eq!(eb["status"], "disabled");
@@ -478,7 +498,7 @@ async fn iothub_export_writes_devices_txt() {
         .await
         .unwrap();
     let lines = ndjson(&text);
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
     for l in &lines {
         assert_eq!(
             l["authentication"]["symmetricKey"],

@@ -319,6 +319,34 @@ fn export_line(d: &super::model::Device, exclude_keys: bool) -> Value {
     v
 }
 
+/// One module of `d` as an export line: the device id plus `moduleId`, the module's identity
+/// and twin (modules have no status of their own; exported as `enabled`), so an export read
+/// back by an import job recreates the modules too.
+fn export_module_line(
+    d: &super::model::Device,
+    m: &super::model::Module,
+    exclude_keys: bool,
+) -> Value {
+    let mut auth = m.auth.render();
+    if exclude_keys {
+        auth["symmetricKey"] = json!({"primaryKey": null, "secondaryKey": null});
+    }
+    let mut v = json!({
+        "id": d.device_id,
+        "moduleId": m.module_id,
+        "eTag": identity_etag(m.etag),
+        "status": "enabled",
+        "authentication": auth,
+        "twinETag": twin_etag(m.twin.etag),
+        "tags": m.twin.tags.clone().map(Value::Object).unwrap_or_else(|| json!({})),
+        "properties": {"desired": m.twin.desired.render(), "reported": m.twin.reported.render()},
+    });
+    if let Some(by) = &m.managed_by {
+        v["managedBy"] = json!(by);
+    }
+    v
+}
+
 fn blob_url(job: &Value, container: &str, name: &str) -> Result<String, storage::BlobError> {
     storage::blob_in_container(
         job[container].as_str().unwrap_or_default(),
@@ -345,7 +373,13 @@ async fn export(hub: &Hub, id: &str, job: &Value) -> Outcome {
             chunk
                 .iter()
                 .filter_map(|d| st.devices.get(d))
-                .map(|d| export_line(d, exclude).to_string())
+                .flat_map(|d| {
+                    std::iter::once(export_line(d, exclude).to_string()).chain(
+                        d.modules
+                            .values()
+                            .map(move |m| export_module_line(d, m, exclude).to_string()),
+                    )
+                })
                 .collect()
         };
         for l in &lines {
