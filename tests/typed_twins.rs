@@ -579,6 +579,21 @@ async fn derived_models_upload_and_twins_round_trip() {
     assert_eq!(raw.value["mode"], "eco");
     let read = dt.get_twin("room-1").send_as::<Room>().await.unwrap();
     assert_eq!(read.value, room("room-1"));
+    // The typed get checks the model: as Room it decodes with the twin's ETag; as Floor it is
+    // refused naming both models.
+    let typed = dt.get_typed_twin::<Room>("room-1").send().await.unwrap();
+    assert_eq!(typed.value, room("room-1"));
+    assert_eq!(typed.etag, raw.etag);
+    let wrong = dt
+        .get_typed_twin::<Floor>("room-1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.kind(), &azure_twins::ErrorKind::DataConversion);
+    assert!(
+        wrong.to_string().contains(ROOM) && wrong.to_string().contains(Floor::DTMI),
+        "{wrong}"
+    );
 
     // None fields are left out, not sent as null.
     let mut bare = room("room-2");

@@ -79,7 +79,9 @@ mod iothub;
 
 pub use diff::{merge_patch_diff, strip_nulls};
 #[cfg(feature = "digitaltwins")]
-pub use digitaltwins::{AddTypedTwin, CreateModelsFor, TypedQuery, TypedUpdate, TypedUpdated};
+pub use digitaltwins::{
+    AddTypedTwin, CreateModelsFor, GetTypedTwin, TypedQuery, TypedUpdate, TypedUpdated,
+};
 pub use dtdl::{
     CommandDef, ComponentDef, DtdlInterface, DtdlModel, PropertyMeta, RelationshipDef,
     TelemetryDef, model_of,
