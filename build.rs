@@ -22,7 +22,7 @@
 
 use std::path::Path;
 
-#[path = "codegen/src/capabilities.rs"]
+#[path = "build/capabilities.rs"] // symlink to codegen/src/capabilities.rs (packaged with this crate)
 #[allow(dead_code)]
 mod capabilities;
 
