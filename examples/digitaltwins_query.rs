@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(pages);
     let rest: Vec<BasicDigitalTwin> = dt
         .query(q)
-        .continuation(Continuation::from_token_string(&saved)?)
+        .continue_from(Continuation::from_token_string(&saved)?)
         .into_stream_as()
         .try_collect()
         .await?;

@@ -47,9 +47,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("first page: {} twins", first.items().len());
     let token: String = pages.continuation().expect("more pages").to_token_string();
 
-    // Later, maybe in another process: the token carries the query text and page size.
+    // Later, maybe in another process: restate the query and continue it (the token keeps
+    // the page size; a token of another query is refused before anything is sent).
     let rest: Vec<_> = hub
-        .resume_query(Continuation::from_token_string(&token)?)?
+        .query("SELECT * FROM devices")
+        .continue_from(Continuation::from_token_string(&token)?)
         .into_stream()
         .try_collect()
         .await?;

@@ -32,10 +32,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// Where to resume a paged operation. Serialisable; treat the contents as opaque.
+/// Where to resume a paged operation. Serialisable (serde, or the compact
+/// [`Continuation::to_token_string`]); treat the contents as opaque.
 ///
-/// For IoT Hub queries it holds the query text and page size as well as the service's token,
-/// because the service needs all three to continue.
+/// There is one resume model on both services: restate the query and continue it,
+/// `client.query(text).continue_from(continuation)` (`IotHubClient::query`,
+/// `DigitalTwinsClient::query`). A query continuation records the query text it was made
+/// for; continuing another query with it is an
+/// [`ErrorKind::InvalidInput`] error on the field `continuation`, before anything is sent,
+/// never a silent resume of the token's own query. The page size stored in it applies unless
+/// the builder sets one.
+///
+/// A continuation is **not a security boundary**: it is plain (base64url) JSON holding the
+/// query text, the page size and the service's own token, which the caller can read and forge.
+/// Don't hand it to a party who must not see the query, and don't rely on it to limit what a
+/// resumed query may read: the service authorises every page with the client's credential.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Continuation(pub(crate) ContinuationKind);
 
@@ -55,6 +66,8 @@ pub(crate) enum ContinuationKind {
     },
     /// ADT `POST /query`: the body's `continuationToken`.
     DigitalTwinsQuery {
+        /// The query text the token was made for (not sent again; checked on resume).
+        query: String,
         /// `max-items-per-page`, if the caller set one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page_size: Option<u32>,
@@ -88,8 +101,13 @@ impl Continuation {
     }
 
     /// ADT query continuation.
-    pub(crate) fn digitaltwins_query(page_size: Option<u32>, token: impl Into<String>) -> Self {
+    pub(crate) fn digitaltwins_query(
+        query: impl Into<String>,
+        page_size: Option<u32>,
+        token: impl Into<String>,
+    ) -> Self {
         Continuation(ContinuationKind::DigitalTwinsQuery {
+            query: query.into(),
             page_size,
             token: token.into(),
         })
@@ -139,8 +157,11 @@ impl fmt::Debug for Continuation {
                 .field("query", query)
                 .field("page_size", page_size)
                 .finish_non_exhaustive(),
-            ContinuationKind::DigitalTwinsQuery { page_size, .. } => f
+            ContinuationKind::DigitalTwinsQuery {
+                query, page_size, ..
+            } => f
                 .debug_struct("Continuation::DigitalTwinsQuery")
+                .field("query", query)
                 .field("page_size", page_size)
                 .finish_non_exhaustive(),
             ContinuationKind::NextLink { page_size, .. } => f
@@ -475,7 +496,7 @@ mod tests {
             };
             let items = (page * per_page..(page + 1) * per_page).collect();
             let next = (page + 1 < pages)
-                .then(|| Continuation::digitaltwins_query(None, (page + 1).to_string()));
+                .then(|| Continuation::digitaltwins_query("q", None, (page + 1).to_string()));
             Ok(Page::new(items, next))
         })
     }
@@ -491,7 +512,7 @@ mod tests {
             };
             let items = (page * 2..page * 2 + 3).collect();
             let next = (page + 1 < pages)
-                .then(|| Continuation::digitaltwins_query(None, (page + 1).to_string()));
+                .then(|| Continuation::digitaltwins_query("q", None, (page + 1).to_string()));
             Ok(Page::new(items, next))
         })
     }
@@ -614,8 +635,8 @@ mod continuation_props {
         prop_oneof![
             (text(), any::<Option<u32>>(), text())
                 .prop_map(|(q, n, t)| Continuation::iothub_query(q, n, t)),
-            (any::<Option<u32>>(), text())
-                .prop_map(|(n, t)| Continuation::digitaltwins_query(n, t)),
+            (text(), any::<Option<u32>>(), text())
+                .prop_map(|(q, n, t)| Continuation::digitaltwins_query(q, n, t)),
             (any::<Option<u32>>(), text()).prop_map(|(n, u)| Continuation::next_link(n, u)),
         ]
     }

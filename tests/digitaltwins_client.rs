@@ -10,7 +10,7 @@ use azure_twins::digitaltwins::{
 };
 use azure_twins::paging::Continuation;
 use azure_twins::{Condition, Credential, ErrorKind};
-use azure_twins_emulator::Emulator;
+use azure_twins_emulator::{Emulator, Fault, FaultRule};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -648,7 +648,7 @@ async fn models_lifecycle() {
 
 #[tokio::test]
 async fn query_across_many_pages_resumed_from_a_saved_token() {
-    let (_emu, dt) = setup().await;
+    let (emu, dt) = setup().await;
     for i in 0..23 {
         let id = format!("q{i:02}");
         dt.add_twin(&id, room(&id, i as f64)).send().await.unwrap();
@@ -687,13 +687,56 @@ async fn query_across_many_pages_resumed_from_a_saved_token() {
     // Resume in "another process": only the token string survives.
     let resumed = Continuation::from_token_string(&saved).unwrap();
     let rest: Vec<Value> = dt
-        .query("ignored when resuming")
-        .continuation(resumed)
+        .query(q)
+        .continue_from(resumed.clone())
         .into_stream()
         .try_collect()
         .await
         .unwrap();
     assert_eq!(rest.len(), 13);
+    let rest_ids: Vec<&str> = rest.iter().map(|t| t["$dtId"].as_str().unwrap()).collect();
+    assert!(
+        rest_ids.iter().all(|id| !first_ids.iter().any(|f| f == id)),
+        "the resumed rest does not repeat the first pages"
+    );
+
+    // The token continues only the query it was made for: another query text (or a token of
+    // another service) is refused before anything is sent — the pending fault would hit the
+    // next request that reached the emulator.
+    emu.faults()
+        .inject(FaultRule::new(Fault::ServiceUnavailable, 1));
+    for other in [
+        "SELECT * FROM digitaltwins",
+        "SELECT * FROM digitaltwins WHERE IS_OF_MODEL('dtmi:com:example:Room;1') AND 1 = 1",
+    ] {
+        let err = dt
+            .query(other)
+            .continue_from(resumed.clone())
+            .into_stream()
+            .try_collect::<Vec<Value>>()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { field, .. } if field == "continuation"),
+            "{other}: {err:?}"
+        );
+    }
+    let hub_token: serde_json::Value = json!({"kind": "iot_hub_query", "query": q, "token": "t"});
+    let foreign: Continuation = serde_json::from_value(hub_token).unwrap();
+    let err = dt
+        .query(q)
+        .continue_from(foreign)
+        .into_stream()
+        .try_collect::<Vec<Value>>()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidInput { field, .. } if field == "continuation"),
+        "{err:?}"
+    );
+    assert_eq!(emu.faults().pending(), 1, "nothing reached the emulator");
+    assert_eq!(emu.faults().injected(), 0);
+    emu.faults().clear();
     let mut resumed_ids: Vec<String> = first_ids;
     resumed_ids.extend(rest.iter().map(|t| t["$dtId"].as_str().unwrap().to_owned()));
     resumed_ids.sort();

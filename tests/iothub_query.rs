@@ -5,6 +5,7 @@ mod iothub_support;
 
 use azure_twins::iothub::{BulkOperation, Device, Twin};
 use azure_twins::{Continuation, ErrorKind};
+use azure_twins_emulator::{Fault, FaultRule};
 use futures::{StreamExt, TryStreamExt};
 use iothub_support::{CaptureServer, Scripted, invalid_field, start};
 use serde::Deserialize;
@@ -76,7 +77,7 @@ async fn query_follows_continuations_across_many_pages() {
 
 #[tokio::test]
 async fn resume_from_a_serialised_continuation() {
-    let (_emu, hub) = start().await;
+    let (emu, hub) = start().await;
     seed(&hub, 23).await;
     let mut pages = hub
         .query("SELECT * FROM devices")
@@ -96,8 +97,8 @@ async fn resume_from_a_serialised_continuation() {
 
     let from_json: Continuation = serde_json::from_str(&json_form).unwrap();
     let rest: Vec<Twin> = hub
-        .resume_query(from_json)
-        .unwrap()
+        .query("SELECT * FROM devices")
+        .continue_from(from_json)
         .into_stream()
         .try_collect()
         .await
@@ -106,27 +107,62 @@ async fn resume_from_a_serialised_continuation() {
     assert_eq!(first.len() + rest_ids.len(), 23);
     let all: BTreeSet<_> = first.iter().chain(rest_ids.iter()).cloned().collect();
     assert_eq!(all.len(), 23, "resumed exactly where it stopped");
+    // By value, each twin once: the first pages and the resumed rest never overlap.
+    assert!(rest_ids.iter().all(|id| !first.contains(id)));
+    let mut ids: Vec<_> = all.into_iter().collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        (0..23).map(|i| format!("q-{i:03}")).collect::<Vec<_>>()
+    );
 
     // The token form resumes the same way, with the stored page size.
     let mut pages = hub
-        .resume_query(Continuation::from_token_string(&token).unwrap())
-        .unwrap()
+        .query("SELECT * FROM devices")
+        .continue_from(Continuation::from_token_string(&token).unwrap())
         .into_stream()
         .into_pages();
     let p = pages.next().await.unwrap().unwrap();
     assert_eq!(p.items().len(), 4);
     assert_eq!(p.items()[0].device_id, rest_ids[0]);
 
-    // Continuing a different query with it is refused before anything is sent.
+    // Continuing a different query with it is refused before anything is sent: a pending
+    // fault would hit the next request that reached the emulator, and stays pending.
+    emu.faults()
+        .inject(FaultRule::new(Fault::ServiceUnavailable, 1));
+    for other in [
+        "SELECT * FROM devices.modules",
+        "SELECT * FROM devices WHERE tags.even = true",
+        "select * from devices",
+    ] {
+        let err = hub
+            .query(other)
+            .continue_from(Continuation::from_token_string(&token).unwrap())
+            .into_stream()
+            .next()
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(invalid_field(&err), "continuation", "{other}: {err}");
+        assert!(err.to_string().contains("different query"), "{err}");
+    }
+    // A jobs listing continuation is not a twin query either.
+    let jobs: Continuation = serde_json::from_value(
+        json!({"kind": "iot_hub_query", "query": "jobs/v2/query?jobType=x", "token": "t"}),
+    )
+    .unwrap();
     let err = hub
-        .query("SELECT * FROM devices.modules")
-        .continue_from(Continuation::from_token_string(&token).unwrap())
+        .query("SELECT * FROM devices")
+        .continue_from(jobs)
         .into_stream()
         .next()
         .await
         .unwrap()
         .unwrap_err();
     assert_eq!(invalid_field(&err), "continuation");
+    assert_eq!(emu.faults().pending(), 1, "nothing reached the emulator");
+    assert_eq!(emu.faults().injected(), 0);
+    emu.faults().clear();
 }
 
 #[tokio::test]

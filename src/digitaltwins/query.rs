@@ -20,8 +20,9 @@ impl DigitalTwinsClient {
     ///
     /// The first request sends the query; each following one sends only the service's
     /// continuation token, as the service requires. Save [`Pager::continuation`] (or
-    /// [`Pages::continuation`](crate::paging::Pages::continuation)) to resume later with
-    /// [`QueryTwins::continuation`]; use [`Pager::into_pages`] to see page boundaries and each
+    /// [`Pages::continuation`](crate::paging::Pages::continuation)) to resume later by
+    /// restating the same query with [`QueryTwins::continue_from`] (the one resume model of
+    /// both clients; a continuation of another query is refused locally); use [`Pager::into_pages`] to see page boundaries and each
     /// page's [`query_charge`](crate::paging::Page::query_charge).
     ///
     /// ```no_run
@@ -46,7 +47,7 @@ impl DigitalTwinsClient {
             client: self.clone(),
             query: query.into(),
             page_size: None,
-            continuation: None,
+            start: None,
             options: RequestOptions::default(),
         }
     }
@@ -59,7 +60,7 @@ pub struct QueryTwins {
     client: DigitalTwinsClient,
     query: String,
     page_size: Option<u32>,
-    continuation: Option<Continuation>,
+    start: Option<Continuation>,
     options: RequestOptions,
 }
 
@@ -67,9 +68,14 @@ impl QueryTwins {
     setters! {
         /// Maximum rows per page (`max-items-per-page`; the service may return fewer).
         page_size;
-        /// Resumes a query from a continuation saved earlier (the query text is then not sent,
-        /// as the service ignores it when a token is given).
-        continuation;
+        /// Resumes this query from a continuation saved earlier from the *same* query text
+        /// (then only the service's token is sent, as the service requires). A continuation
+        /// made for another query, or for another kind of operation, is an
+        /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error on the field
+        /// `continuation` before anything is sent. The page size stored in it is used unless
+        /// [`QueryTwins::page_size`] sets one. See [`Continuation`] (opaque, serialisable, not
+        /// a security boundary).
+        continue_from;
         /// Per-call options, applied to every page (queries are read-only and retried by
         /// default).
         options;
@@ -91,10 +97,11 @@ impl QueryTwins {
         let query = self.query;
         let page_size = self.page_size;
         let options = self.options;
-        Pager::new(self.continuation, move |cont: Option<Continuation>| {
+        Pager::new(self.start, move |cont: Option<Continuation>| {
             let client = client.clone();
             let query = query.clone();
             let options = options.clone();
+            let query_text = query.clone();
             async move {
                 let (spec, page_size) = match cont.as_ref().map(|c| c.kind()) {
                     None => (
@@ -107,6 +114,7 @@ impl QueryTwins {
                     Some(ContinuationKind::DigitalTwinsQuery {
                         token,
                         page_size: saved,
+                        ..
                     }) => (
                         types::QuerySpecification {
                             query: None,
@@ -133,7 +141,7 @@ impl QueryTwins {
                 let next = result
                     .continuation_token
                     .filter(|t| !t.is_empty() && t != "null")
-                    .map(|t| Continuation::digitaltwins_query(page_size, t));
+                    .map(|t| Continuation::digitaltwins_query(query_text, page_size, t));
                 let rows: Vec<T> = ListItems::into_items(result.value)
                     .into_iter()
                     .map(decode_object)
@@ -145,18 +153,29 @@ impl QueryTwins {
 
     fn check(&self) -> Result<(), Error> {
         check_page_size(self.page_size)?;
-        if self.continuation.is_none() {
-            if self.query.trim().is_empty() {
-                return Err(Error::invalid_input("query", "must not be empty"));
-            }
-            let n = self.query.chars().count();
-            if n > MAX_QUERY_CHARS {
-                return Err(Error::invalid_input(
-                    "query",
-                    format!("is {n} characters long; the service allows at most {MAX_QUERY_CHARS}"),
-                ));
-            }
+        if self.query.trim().is_empty() {
+            return Err(Error::invalid_input("query", "must not be empty"));
         }
-        Ok(())
+        let n = self.query.chars().count();
+        if n > MAX_QUERY_CHARS {
+            return Err(Error::invalid_input(
+                "query",
+                format!("is {n} characters long; the service allows at most {MAX_QUERY_CHARS}"),
+            ));
+        }
+        match self.start.as_ref().map(|c| c.kind()) {
+            None => Ok(()),
+            Some(ContinuationKind::DigitalTwinsQuery { query, .. }) if *query == self.query => {
+                Ok(())
+            }
+            Some(ContinuationKind::DigitalTwinsQuery { .. }) => Err(Error::invalid_input(
+                "continuation",
+                "was made for a different query; continue it with the query text it was saved from",
+            )),
+            Some(_) => Err(Error::invalid_input(
+                "continuation",
+                "belongs to another kind of operation (expected a Digital Twins query continuation)",
+            )),
+        }
     }
 }

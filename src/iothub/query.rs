@@ -20,8 +20,8 @@ use crate::{Error, RequestOptions};
 /// Every page is requested with the same query text and page size, and the service's
 /// `x-ms-continuation` is followed until the last page. [`Pager::continuation`] gives a
 /// [`Continuation`] holding the query text, the page size and the token, which you can store
-/// (serde, or [`Continuation::to_token_string`]) and resume from later with
-/// [`IotHubClient::resume_query`].
+/// (serde, or [`Continuation::to_token_string`]) and resume from later by restating the query
+/// with [`Query::continue_from`] — the one resume model of both clients.
 ///
 /// IoT Hub queries are eventually consistent: a twin written a moment ago may not be returned
 /// yet. Read a twin by id ([`IotHubClient::get_twin`]) when you need the current state.
@@ -40,9 +40,25 @@ impl<T> Query<T> {
     setters! {
         /// The most items per page (`x-ms-max-item-count`); the service may return fewer.
         page_size;
-        /// Starts at a saved continuation of the same query (see [`IotHubClient::resume_query`]
-        /// to resume without restating the query). The page size stored in the continuation is
-        /// used unless [`Query::page_size`] sets one.
+        /// Resumes this query from a continuation saved earlier from the *same* query text. A
+        /// continuation made for another query (or another kind of operation) is an
+        /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error on the field
+        /// `continuation` before anything is sent. The page size stored in the continuation is
+        /// used unless [`Query::page_size`] sets one. See [`Continuation`] (opaque,
+        /// serialisable, not a security boundary).
+        ///
+        /// ```no_run
+        /// # async fn demo(hub: azure_twins::IotHubClient, saved: String) -> Result<(), azure_twins::Error> {
+        /// use azure_twins::Continuation;
+        /// use futures::TryStreamExt;
+        /// let rest: Vec<_> = hub
+        ///     .query("SELECT * FROM devices")
+        ///     .continue_from(Continuation::from_token_string(&saved)?)
+        ///     .into_stream()
+        ///     .try_collect()
+        ///     .await?;
+        /// # Ok(()) }
+        /// ```
         continue_from;
         /// Per-call options (retry policy, timeout) applied to every page.
         options;
@@ -85,10 +101,7 @@ impl<T> Query<T> {
                         query: q, token, ..
                     }) if *q == query => Some(token.clone()),
                     Some(_) => {
-                        return Err(Error::invalid_input(
-                            "continuation",
-                            "was made for a different query; resume with IotHubClient::resume_query",
-                        ));
+                        return Err(Error::invalid_input("continuation", MISMATCH));
                     }
                 };
                 if let Some(t) = &token
@@ -128,6 +141,25 @@ impl<T> Query<T> {
             .or_else(|| {
                 (self.page_size == Some(0))
                     .then(|| Error::invalid_input("page_size", "must be at least 1"))
+            })
+            .or_else(|| match self.start.as_ref().map(|c| c.kind()) {
+                None => None,
+                Some(ContinuationKind::IotHubQuery { query, .. }) if *query == self.query => None,
+                Some(ContinuationKind::IotHubQuery { query, .. })
+                    if query.starts_with(JOBS_PREFIX) =>
+                {
+                    Some(Error::invalid_input(
+                        "continuation",
+                        "belongs to a jobs listing, not to a twin query",
+                    ))
+                }
+                Some(ContinuationKind::IotHubQuery { .. }) => {
+                    Some(Error::invalid_input("continuation", MISMATCH))
+                }
+                Some(_) => Some(Error::invalid_input(
+                    "continuation",
+                    "belongs to another kind of operation (expected an IoT Hub query continuation)",
+                )),
             });
         err.map(|e| match e.kind() {
             crate::ErrorKind::InvalidInput { field, reason } => (field.to_string(), reason.clone()),
@@ -190,36 +222,11 @@ impl IotHubClient {
             _item: PhantomData,
         }
     }
-
-    /// Resumes a query from a saved continuation, which carries the query text and page size.
-    ///
-    /// ```no_run
-    /// # async fn demo(hub: azure_twins::IotHubClient, saved: String) -> Result<(), azure_twins::Error> {
-    /// use azure_twins::Continuation;
-    /// use futures::TryStreamExt;
-    /// let rest: Vec<_> = hub.resume_query(Continuation::from_token_string(&saved)?)?
-    ///     .into_stream()
-    ///     .try_collect()
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn resume_query(&self, continuation: Continuation) -> Result<Query<Twin>, Error> {
-        match continuation.kind() {
-            ContinuationKind::IotHubQuery {
-                query, page_size, ..
-            } if !query.starts_with(JOBS_PREFIX) => {
-                let mut q = self.query(query.clone());
-                q.page_size = *page_size;
-                q.start = Some(continuation);
-                Ok(q)
-            }
-            _ => Err(Error::invalid_input(
-                "continuation",
-                "is not the continuation of an IoT Hub twin query",
-            )),
-        }
-    }
 }
+
+/// Why a continuation of another query is refused.
+const MISMATCH: &str =
+    "was made for a different query; continue it with the query text it was saved from";
 
 /// Prefix of the pseudo query text that identifies a jobs query in a [`Continuation`].
 pub(crate) const JOBS_PREFIX: &str = "jobs/v2/query?";
