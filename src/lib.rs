@@ -18,6 +18,8 @@ pub use error::{Ambiguity, Error, ErrorKind, ReadBack, Result};
 pub use etag::{Condition, ETag, Versioned};
 pub use options::{ClientOptions, RequestOptions};
 pub use paging::{Continuation, Page, Pager};
+mod proxy;
+pub use proxy::Proxy;
 pub use retry::RetryOptions;
 
 // Shared by both facades: builder setters, the endpoint rule, job polling.

@@ -10,8 +10,9 @@ use crate::retry::RetryOptions;
 ///
 /// Defaults: [`RetryOptions::default`], no overall per-attempt timeout (direct methods may
 /// legitimately take minutes; bound calls with [`RequestOptions::timeout`] or
-/// [`ClientOptions::timeout`]), a 10 s connect timeout, the platform's root certificates, and
-/// `User-Agent: azure-twins/<version>`.
+/// [`ClientOptions::timeout`]), a 10 s connect timeout, the platform's root certificates,
+/// `User-Agent: azure-twins/<version>`, and the proxy from the environment
+/// ([`ClientOptions::system_proxy`]) unless [`ClientOptions::proxy`] sets one.
 ///
 /// ```
 /// use azure_twins::{ClientOptions, RetryOptions};
@@ -31,6 +32,8 @@ pub struct ClientOptions {
     user_agent_suffix: Option<String>,
     api_version: Option<String>,
     rate_limiter: Option<crate::limiter::RateLimiter>,
+    proxies: Vec<crate::Proxy>,
+    system_proxy: bool,
 }
 
 impl Default for ClientOptions {
@@ -43,6 +46,8 @@ impl Default for ClientOptions {
             user_agent_suffix: None,
             api_version: None,
             rate_limiter: None,
+            proxies: Vec::new(),
+            system_proxy: true,
         }
     }
 }
@@ -122,6 +127,47 @@ impl ClientOptions {
         self.rate_limiter.as_ref()
     }
 
+    /// Sends requests through `proxy` ([`Proxy::http`](crate::Proxy::http) /
+    /// [`https`](crate::Proxy::https) / [`all`](crate::Proxy::all)). Several proxies may be
+    /// added; the first whose scope and `no_proxy` list match a request's URL carries it.
+    ///
+    /// An explicit proxy *replaces* the system proxy settings
+    /// ([`ClientOptions::system_proxy`]): with one set, `HTTP(S)_PROXY` / `NO_PROXY` are not
+    /// read, and requests its scope or `no_proxy` list leaves out go direct.
+    ///
+    /// ```
+    /// use azure_twins::{ClientOptions, Proxy};
+    /// let opts = ClientOptions::default().proxy(Proxy::https("http://proxy.corp.example:3128")?);
+    /// assert_eq!(opts.get_proxies()[0].url(), "http://proxy.corp.example:3128");
+    /// # Ok::<(), azure_twins::Error>(())
+    /// ```
+    pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
+        self.proxies.push(proxy);
+        self
+    }
+
+    /// Whether to honour the proxy settings of the environment when no explicit
+    /// [`ClientOptions::proxy`] is set: `HTTPS_PROXY` (for `https://` URLs), `HTTP_PROXY` (for
+    /// `http://`), `ALL_PROXY`, and the bypass list `NO_PROXY` (lower-case names too; the
+    /// variables are read when the client is built). `true` by default, as in the Azure SDKs;
+    /// `false` connects directly. The operating system's own proxy configuration (Windows
+    /// registry, macOS settings) is not read. Loopback is not bypassed unless `NO_PROXY` lists
+    /// it.
+    pub fn system_proxy(mut self, honour: bool) -> Self {
+        self.system_proxy = honour;
+        self
+    }
+
+    /// The proxies set with [`ClientOptions::proxy`].
+    pub fn get_proxies(&self) -> &[crate::Proxy] {
+        &self.proxies
+    }
+
+    /// See [`ClientOptions::system_proxy`].
+    pub fn get_system_proxy(&self) -> bool {
+        self.system_proxy
+    }
+
     /// The pinned api-version ([`ClientOptions::api_version`]); `None` sends the generated one.
     pub fn get_api_version(&self) -> Option<&str> {
         self.api_version.as_deref()
@@ -148,7 +194,7 @@ impl ClientOptions {
 
     /// Builds the HTTP client these options describe: rustls with the *ring* provider (no
     /// process-wide default provider is installed), the platform's roots plus the extra roots,
-    /// the configured timeouts and user agent.
+    /// the configured timeouts, user agent and proxies.
     ///
     /// The facade clients call this for you; it is public for users of [`crate::raw`].
     pub fn build_http_client(&self) -> Result<reqwest::Client> {
@@ -193,6 +239,12 @@ impl ClientOptions {
             .connect_timeout(self.connect_timeout);
         if let Some(t) = self.timeout {
             builder = builder.timeout(t);
+        }
+        if self.proxies.is_empty() && !self.system_proxy {
+            builder = builder.no_proxy();
+        }
+        for proxy in &self.proxies {
+            builder = builder.proxy(proxy.to_reqwest()?);
         }
         builder.build().map_err(|e| {
             Error::new(ErrorKind::Other, "could not build the HTTP client").with_source(e)
