@@ -15,7 +15,7 @@
 //!
 //! In both modes it then tells the compiler what the written client supports:
 //! - `cargo:rustc-cfg=<capability>` for each optional facade part whose generated methods exist
-//!   (`adt_import_jobs`, `adt_delete_jobs`; the table is `codegen/src/capabilities.rs`, included
+//!   (`adt_import_jobs`, `adt_delete_jobs`, `iothub_job_identity`; the table is `codegen/src/capabilities.rs`, included
 //!   here so it needs no codegen build), all declared with `cargo::rustc-check-cfg`;
 //! - `AZURE_TWINS_<SERVICE>_SPEC` (`cargo:rustc-env`): the spec file the client was generated
 //!   from (read from the generated header), so tests check the client against its own spec.

@@ -17,10 +17,13 @@ pub struct Capability {
     pub service: &'static str,
     /// progenitor's snake_case method names, all of which must be generated.
     pub methods: &'static [&'static str],
+    /// Generated type names (`pub struct <name>`), all of which must exist: for parts that
+    /// hang on a schema rather than an operation.
+    pub types: &'static [&'static str],
 }
 
 /// The optional facade parts (absent from some spec versions).
-pub const CAPABILITIES: [Capability; 2] = [
+pub const CAPABILITIES: [Capability; 3] = [
     Capability {
         cfg: "adt_import_jobs",
         service: "digitaltwins",
@@ -31,6 +34,7 @@ pub const CAPABILITIES: [Capability; 2] = [
             "import_jobs_cancel",
             "import_jobs_delete",
         ],
+        types: &[],
     },
     Capability {
         cfg: "adt_delete_jobs",
@@ -40,6 +44,15 @@ pub const CAPABILITIES: [Capability; 2] = [
             "delete_jobs_list",
             "delete_jobs_get_by_id",
         ],
+        types: &[],
+    },
+    // IoT Hub import/export jobs with a user-assigned managed identity (`JobProperties.identity`,
+    // schema `ManagedIdentity`): in 2021-04-12, not in 2020-09-30.
+    Capability {
+        cfg: "iothub_job_identity",
+        service: "iothub",
+        methods: &["jobs_create_import_export_job"],
+        types: &["ManagedIdentity"],
     },
 ];
 
@@ -53,6 +66,9 @@ pub fn capabilities(service: &str, code: &str) -> Vec<&'static str> {
             c.methods
                 .iter()
                 .all(|m| code.contains(&format!("pub async fn {m}<'a>(")))
+                && c.types
+                    .iter()
+                    .all(|t| code.contains(&format!("pub struct {t} {{")))
         })
         .map(|c| c.cfg)
         .collect()

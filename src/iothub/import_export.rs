@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use super::models::{ImportExportJob, JobType, ManagedIdentity};
+#[cfg(iothub_job_identity)]
+use super::models::ManagedIdentity;
+use super::models::{ImportExportJob, JobType};
 use super::{IotHubClient, api_version, validation};
 use crate::auth::Secret;
 use crate::poll::{self, Schedule};
@@ -44,6 +46,7 @@ impl StorageAuthenticationType {
 #[derive(Debug, Clone, Default)]
 struct StorageOptions {
     auth: Option<StorageAuthenticationType>,
+    #[cfg(iothub_job_identity)]
     user_assigned_identity: Option<String>,
     include_configurations: Option<bool>,
     configurations_blob_name: Option<String>,
@@ -52,6 +55,7 @@ struct StorageOptions {
 impl StorageOptions {
     /// Checks the options and writes them into the generated job body.
     fn apply(&self, body: &mut ImportExportJob) -> Result<(), Error> {
+        #[cfg(iothub_job_identity)]
         if let Some(id) = &self.user_assigned_identity {
             if self.auth != Some(StorageAuthenticationType::IdentityBased) {
                 return Err(Error::invalid_input(
@@ -95,7 +99,9 @@ macro_rules! storage_setters {
         }
 
         /// The user-assigned managed identity (its resource id) an identity-based job uses;
-        /// needs [`StorageAuthenticationType::IdentityBased`].
+        /// needs [`StorageAuthenticationType::IdentityBased`]. (Spec versions with
+        /// `JobProperties.identity` only: cfg `iothub_job_identity`.)
+        #[cfg(iothub_job_identity)]
         pub fn user_assigned_identity(mut self, resource_id: impl Into<String>) -> Self {
             self.storage.user_assigned_identity = Some(resource_id.into());
             self

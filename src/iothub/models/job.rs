@@ -27,7 +27,8 @@ pub use crate::raw::iothub::types::{CloudToDeviceMethod, DeviceJobStatistics, Jo
 /// status and type.
 pub use crate::raw::iothub::types::JobProperties as ImportExportJob;
 /// The user-assigned managed identity an identity-based import/export job reaches storage with
-/// (generated `ManagedIdentity`).
+/// (generated `ManagedIdentity`; spec versions that have it, cfg `iothub_job_identity`).
+#[cfg(iothub_job_identity)]
 pub use crate::raw::iothub::types::ManagedIdentity;
 
 impl ImportExportJob {
