@@ -717,6 +717,19 @@ fn normalize_code(code: &str) -> String {
     name.to_owned()
 }
 
+/// What a JSON value is, for "must be …, got …" messages of bad input.
+#[cfg(any(feature = "iothub", feature = "typed"))]
+pub(crate) fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

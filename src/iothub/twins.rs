@@ -234,16 +234,7 @@ impl Section {
     }
 }
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+use crate::error::json_kind as kind_of;
 
 /// Deep merge: objects merge key by key, anything else replaces.
 fn merge_into(target: &mut Map<String, Value>, source: Map<String, Value>) {

@@ -133,16 +133,7 @@ fn declared(contents: &[Value]) -> String {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+use crate::error::json_kind as kind;
 
 fn fail(path: &str, expected: &str, v: &Value) -> Result<(), Error> {
     let got = v.to_string();
