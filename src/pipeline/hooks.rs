@@ -115,15 +115,17 @@ impl Pipeline {
         // one): every attempt waits for its class's slot; a retry is a congestion signal.
         let limiter =
             crate::limiter::scoped().or_else(|| self.inner.options.get_rate_limiter().cloned());
-        let class = crate::limiter::OpClass::of_operation(operation_id);
-        let limiter_ref = limiter.as_ref();
+        // The class is looked up only when pacing is on (not on the plain per-call path).
+        let paced = limiter
+            .as_ref()
+            .map(|l| (l, crate::limiter::OpClass::of_operation(operation_id)));
         let (result, stats) = retry::send_with_retry(
             client,
             request,
             &retry_options,
             allowed,
             |mut req, attempt| async move {
-                if let Some(l) = limiter_ref {
+                if let Some((l, class)) = paced {
                     if attempt > 0 {
                         l.throttled(class, None);
                     }
@@ -139,7 +141,7 @@ impl Pipeline {
         .await;
         span.record("attempts", stats.attempts);
         span.record("duration_ms", started.elapsed().as_millis() as u64);
-        if let (Some(l), Ok(resp)) = (&limiter, &result)
+        if let (Some((l, class)), Ok(resp)) = (paced, &result)
             && resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
         {
             l.throttled(
