@@ -162,6 +162,10 @@ async fn connection<S>(
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        // A client that shuts down its write side after a (possibly truncated) request still
+        // gets its answer: without this, hyper closes the connection as soon as it reads EOF
+        // mid-request, racing the handler's 400 (seen as a rare empty answer under load).
+        .half_close(true)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     tokio::select! {
