@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod limiter;
 pub mod options;
 pub mod paging;
+pub mod response;
 pub mod retry;
 pub use auth::Credential;
 pub use error::{Ambiguity, Error, ErrorKind, ReadBack, Result};
@@ -20,6 +21,7 @@ pub use options::{ClientOptions, RequestOptions};
 pub use paging::{Continuation, Page, Pager};
 mod proxy;
 pub use proxy::Proxy;
+pub use response::Response;
 pub use retry::RetryOptions;
 
 // Shared by both facades: builder setters, the endpoint rule, job polling.

@@ -121,7 +121,10 @@ where
     let scoped = CALL.scope(ctx.clone(), Box::pin(fut));
     async move {
         match scoped.await {
-            Ok(rv) => Ok(rv),
+            Ok(rv) => {
+                crate::response::record(rv.status(), rv.headers(), &ctx.client_request_id);
+                Ok(rv)
+            }
             // Boxed: the error path's state stays out of every caller's future (see `hooks`).
             Err(e) => Err(Box::pin(map_raw_error(&ctx, e)).await),
         }
