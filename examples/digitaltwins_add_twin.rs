@@ -22,13 +22,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let twin = BasicDigitalTwin::new("room-1", "dtmi:com:example:Room;1")
         .with_property("temperature", 20.5);
     let created = dt
-        .add_twin("room-1", &twin)
+        .create_twin("room-1", &twin)
         .condition(Condition::IfNoneMatchAny)
         .send()
         .await?;
     println!("created room-1, etag {}", created.etag);
     match dt
-        .add_twin("room-1", &twin)
+        .create_twin("room-1", &twin)
         .condition(Condition::IfNoneMatchAny)
         .send()
         .await

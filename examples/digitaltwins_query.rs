@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     for i in 0..10 {
         let id = format!("room-{i}");
-        dt.add_twin(
+        dt.create_twin(
             &id,
             BasicDigitalTwin::new(&id, "dtmi:com:example:Room;1")
                 .with_property("temperature", 18.0 + i as f64),

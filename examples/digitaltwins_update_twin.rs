@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .send()
     .await?;
     let created = dt
-        .add_twin(
+        .create_twin(
             "room-1",
             BasicDigitalTwin::new("room-1", "dtmi:com:example:Room;1")
                 .with_property("temperature", 20.0),

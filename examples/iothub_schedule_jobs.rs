@@ -89,7 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("tomorrow: {}", cancelled.status.unwrap());
 
     let finished: Vec<_> = hub
-        .query_jobs()
+        .list_jobs()
         .status(JobStatus::Completed)
         .into_stream()
         .try_collect()

@@ -338,12 +338,12 @@ async fn adt_half(dt: &DigitalTwinsClient, n: &Names, live: bool, out: &mut dyn 
     let s = timed("adt", "add a twin only if absent (twice: 412)", async {
         let twin = BasicDigitalTwin::new(n.room(), &model).with_property("temperature", 20.5);
         let created = dt
-            .add_twin(n.room(), &twin)
+            .create_twin(n.room(), &twin)
             .condition(Condition::IfNoneMatchAny)
             .send()
             .await?;
         let again = dt
-            .add_twin(n.room(), &twin)
+            .create_twin(n.room(), &twin)
             .condition(Condition::IfNoneMatchAny)
             .send()
             .await;

@@ -75,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         occupant: Some("ada".into()),
         thermostat: Thermostat { set_point: 21.0 },
     };
-    let created = dt.add_typed_twin("room-1", &room).send().await?;
+    let created = dt.create_typed_twin("room-1", &room).send().await?;
     println!("created {} ({})", created.value.id, created.etag);
 
     // A typed update whose first attempt meets a conflict: another writer changes the twin

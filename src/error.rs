@@ -18,7 +18,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-pub use reqwest::StatusCode;
+pub use http::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 

@@ -62,7 +62,7 @@ async fn setup() -> (Emulator, DigitalTwinsClient) {
 /// [`setup`] plus the twin `room-1` at 20.0.
 async fn setup_with_room() -> (Emulator, DigitalTwinsClient) {
     let (emu, dt) = setup().await;
-    dt.add_twin("room-1", room("room-1", 20.0))
+    dt.create_twin("room-1", room("room-1", 20.0))
         .send()
         .await
         .unwrap();
@@ -79,7 +79,7 @@ fn room(id: &str, temperature: f64) -> BasicDigitalTwin {
 async fn add_twin_only_if_absent_then_412() {
     let (_emu, dt) = setup().await;
     let created = dt
-        .add_twin("room-1", room("room-1", 20.0))
+        .create_twin("room-1", room("room-1", 20.0))
         .condition(Condition::IfNoneMatchAny)
         .send()
         .await
@@ -93,7 +93,7 @@ async fn add_twin_only_if_absent_then_412() {
     assert_eq!(created.value["$etag"], created.etag.as_header());
 
     let err = dt
-        .add_twin("room-1", room("room-1", 25.0))
+        .create_twin("room-1", room("room-1", 25.0))
         .condition(Condition::IfNoneMatchAny)
         .send()
         .await
@@ -104,7 +104,7 @@ async fn add_twin_only_if_absent_then_412() {
 
     // Unconditional PUT replaces.
     let replaced = dt
-        .add_twin("room-1", room("room-1", 25.0))
+        .create_twin("room-1", room("room-1", 25.0))
         .send()
         .await
         .unwrap();
@@ -132,7 +132,7 @@ struct Meta {
 async fn add_and_get_twin_from_value_basic_and_custom_types() {
     let (_emu, dt) = setup().await;
     // serde_json::Value
-    dt.add_twin(
+    dt.create_twin(
         "v",
         json!({"$metadata": {"$model": ROOM}, "temperature": 1.5, "thermostat": {"$metadata": {}}}),
     )
@@ -141,7 +141,7 @@ async fn add_and_get_twin_from_value_basic_and_custom_types() {
     .unwrap();
     // BasicDigitalTwin, read back typed
     let b = dt
-        .add_twin("b", room("b", 2.5))
+        .create_twin("b", room("b", 2.5))
         .send_as::<BasicDigitalTwin>()
         .await
         .unwrap();
@@ -156,7 +156,7 @@ async fn add_and_get_twin_from_value_basic_and_custom_types() {
         temperature: 3.5,
         thermostat: json!({"$metadata": {}}),
     };
-    dt.add_twin("c", &mine).send().await.unwrap();
+    dt.create_twin("c", &mine).send().await.unwrap();
     let got = dt.get_twin("c").send_as::<Room>().await.unwrap();
     assert_eq!(got.value.temperature, 3.5);
     assert_eq!(got.value.id, "c");
@@ -170,7 +170,7 @@ async fn add_and_get_twin_from_value_basic_and_custom_types() {
 async fn update_twin_with_stale_etag_is_412_then_fresh_etag_succeeds() {
     let (_emu, dt) = setup().await;
     let created = dt
-        .add_twin("room-1", room("room-1", 20.0))
+        .create_twin("room-1", room("room-1", 20.0))
         .send()
         .await
         .unwrap();
@@ -232,7 +232,7 @@ async fn service_errors_are_typed() {
     assert!(e.is_not_found());
     assert_eq!(e.error_code(), Some("DigitalTwinNotFound"));
     // `replace` of an absent property is refused by the service (JsonPatchInvalid)…
-    dt.add_twin("r", room("r", 1.0)).send().await.unwrap();
+    dt.create_twin("r", room("r", 1.0)).send().await.unwrap();
     let e = dt
         .update_twin("r", JsonPatch::new().replace("/name", "x"))
         .send()
@@ -249,7 +249,7 @@ async fn service_errors_are_typed() {
     assert!(e.error_code().is_some(), "{e:?}");
     // Unknown model.
     let e = dt
-        .add_twin(
+        .create_twin(
             "x",
             json!({"$metadata": {"$model": "dtmi:com:example:Nope;1"}}),
         )
@@ -265,18 +265,21 @@ async fn local_validation_names_field_and_rule() {
     let cases = vec![
         (dt.get_twin("").send().await.unwrap_err(), "twin_id"),
         (
-            dt.add_twin("a", json!({"temperature": 1}))
+            dt.create_twin("a", json!({"temperature": 1}))
                 .send()
                 .await
                 .unwrap_err(),
             "twin.$metadata.$model",
         ),
         (
-            dt.add_twin("a", room("b", 1.0)).send().await.unwrap_err(),
+            dt.create_twin("a", room("b", 1.0))
+                .send()
+                .await
+                .unwrap_err(),
             "twin.$dtId",
         ),
         (
-            dt.add_twin("a", room("a", 1.0))
+            dt.create_twin("a", room("a", 1.0))
                 .condition(Condition::IfMatchAny)
                 .send()
                 .await
@@ -335,7 +338,7 @@ async fn local_validation_names_field_and_rule() {
             "payload",
         ),
         (
-            dt.add_relationship("a", "r", json!({"$targetId": "b"}))
+            dt.create_relationship("a", "r", json!({"$targetId": "b"}))
                 .send()
                 .await
                 .unwrap_err(),
@@ -374,7 +377,7 @@ async fn local_validation_names_field_and_rule() {
 #[tokio::test]
 async fn delete_twin_with_condition() {
     let (_emu, dt) = setup().await;
-    let created = dt.add_twin("d", room("d", 1.0)).send().await.unwrap();
+    let created = dt.create_twin("d", room("d", 1.0)).send().await.unwrap();
     let etag2 = dt
         .update_twin("d", JsonPatch::new().add("/temperature", 2.0))
         .send()
@@ -430,17 +433,17 @@ async fn components_get_and_update() {
 #[tokio::test]
 async fn relationships_crud_and_listing_across_pages() {
     let (_emu, dt) = setup().await;
-    dt.add_twin("floor-1", BasicDigitalTwin::new("floor-1", FLOOR))
+    dt.create_twin("floor-1", BasicDigitalTwin::new("floor-1", FLOOR))
         .send()
         .await
         .unwrap();
     for i in 0..7 {
         let id = format!("room-{i}");
-        dt.add_twin(&id, room(&id, 20.0)).send().await.unwrap();
+        dt.create_twin(&id, room(&id, 20.0)).send().await.unwrap();
         let rel = BasicRelationship::new(format!("f1-r{i}"), "floor-1", &id, "contains")
             .with_property("since", "2026");
         let created = dt
-            .add_relationship("floor-1", format!("f1-r{i}"), &rel)
+            .create_relationship("floor-1", format!("f1-r{i}"), &rel)
             .condition(Condition::IfNoneMatchAny)
             .send_as::<BasicRelationship>()
             .await
@@ -449,7 +452,7 @@ async fn relationships_crud_and_listing_across_pages() {
     }
     // create-only-if-absent again: 412
     let again = dt
-        .add_relationship(
+        .create_relationship(
             "floor-1",
             "f1-r0",
             BasicRelationship::new("f1-r0", "floor-1", "room-0", "contains"),
@@ -629,7 +632,7 @@ async fn models_lifecycle() {
     dt.decommission_model(FLOOR).send().await.unwrap();
     assert!(dt.get_model(FLOOR).send().await.unwrap().decommissioned);
     let e = dt
-        .add_twin("f", BasicDigitalTwin::new("f", FLOOR))
+        .create_twin("f", BasicDigitalTwin::new("f", FLOOR))
         .send()
         .await
         .unwrap_err();
@@ -651,7 +654,10 @@ async fn query_across_many_pages_resumed_from_a_saved_token() {
     let (emu, dt) = setup().await;
     for i in 0..23 {
         let id = format!("q{i:02}");
-        dt.add_twin(&id, room(&id, i as f64)).send().await.unwrap();
+        dt.create_twin(&id, room(&id, i as f64))
+            .send()
+            .await
+            .unwrap();
     }
     let q = "SELECT * FROM digitaltwins WHERE IS_OF_MODEL('dtmi:com:example:Room;1')";
     let all: Vec<BasicDigitalTwin> = dt
@@ -768,7 +774,7 @@ async fn query_across_many_pages_resumed_from_a_saved_token() {
 async fn event_routes_crud_and_paging() {
     let (_emu, dt) = setup().await;
     for i in 0..3 {
-        dt.add_event_route(format!("route-{i}"), EventRoute::new("hub", "true"))
+        dt.create_event_route(format!("route-{i}"), EventRoute::new("hub", "true"))
             .send()
             .await
             .unwrap();
@@ -796,7 +802,7 @@ async fn event_routes_crud_and_paging() {
             .is_not_found()
     );
     let e = dt
-        .add_event_route("r", EventRoute::new("hub", " "))
+        .create_event_route("r", EventRoute::new("hub", " "))
         .send()
         .await
         .unwrap_err();
@@ -868,7 +874,7 @@ async fn import_jobs_lifecycle() {
 async fn delete_job_start_and_wait() {
     let (_emu, dt) = setup_with_room().await;
     let job = dt
-        .start_delete_job()
+        .create_delete_job()
         .operation_id("wipe-1")
         .send()
         .await
@@ -1010,8 +1016,8 @@ async fn dedup_by_key_drops_a_row_the_service_repeats_across_a_page_boundary() {
     .unwrap();
     let node = |id: &str| BasicDigitalTwin::new(id, NODE);
     let link = |dt: DigitalTwinsClient, id: String| async move {
-        dt.add_twin(id.clone(), node(&id)).send().await.unwrap();
-        dt.add_relationship(
+        dt.create_twin(id.clone(), node(&id)).send().await.unwrap();
+        dt.create_relationship(
             id.clone(),
             format!("{id}-hub"),
             json!({"$targetId": "hub", "$relationshipName": "next"}),
@@ -1020,7 +1026,7 @@ async fn dedup_by_key_drops_a_row_the_service_repeats_across_a_page_boundary() {
         .await
         .unwrap();
     };
-    dt.add_twin("hub", node("hub")).send().await.unwrap();
+    dt.create_twin("hub", node("hub")).send().await.unwrap();
     for i in 10..20 {
         link(dt.clone(), format!("n-{i}")).await;
     }

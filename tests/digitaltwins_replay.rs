@@ -433,7 +433,7 @@ async fn python_create_digitaltwin_conditionally_if_missing() {
     r.dt.delete_twin(twin_id).send().await.unwrap();
     let body = r.recorded_body(5);
     let created =
-        r.dt.add_twin(twin_id, &body)
+        r.dt.create_twin(twin_id, &body)
             .condition(Condition::IfNoneMatchAny)
             .send_as::<BasicDigitalTwin>()
             .await
@@ -444,7 +444,7 @@ async fn python_create_digitaltwin_conditionally_if_missing() {
         created.value.etag.unwrap().as_header()
     );
     let e =
-        r.dt.add_twin(twin_id, &body)
+        r.dt.create_twin(twin_id, &body)
             .condition(Condition::IfNoneMatchAny)
             .send()
             .await
@@ -467,7 +467,7 @@ async fn python_delete_digitaltwin_conditionally_if_not_modified() {
     assert!(e.is_not_found());
     assert_eq!(e.error_code(), Some("DigitalTwinNotFound"));
     let created =
-        r.dt.add_twin(twin_id, r.recorded_body(5))
+        r.dt.create_twin(twin_id, r.recorded_body(5))
             .send()
             .await
             .unwrap();
@@ -500,7 +500,7 @@ async fn python_update_digitaltwin_conditionally_if_not_match() {
     let twin_id = "digitalTwin-6c533955";
     r.dt.delete_twin(twin_id).send().await.unwrap();
     let created =
-        r.dt.add_twin(twin_id, r.recorded_body(5))
+        r.dt.create_twin(twin_id, r.recorded_body(5))
             .send()
             .await
             .unwrap();
@@ -541,7 +541,7 @@ async fn python_update_digitaltwin_invalid_patch() {
     let r = python_replay("update_digitaltwin_invalid_patch", |i, _| i < 6).await;
     let twin_id = "digitalTwin-973e33e8";
     r.dt.delete_twin(twin_id).send().await.unwrap();
-    r.dt.add_twin(twin_id, r.recorded_body(5))
+    r.dt.create_twin(twin_id, r.recorded_body(5))
         .send()
         .await
         .unwrap();
@@ -553,7 +553,7 @@ async fn python_update_digitaltwin_invalid_patch() {
     let e = JsonPatch::try_from(json!(["AverageTemperature"])).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::InvalidInput { field, .. } if field == "patch[0]"));
     let e =
-        r.dt.add_twin(twin_id, json!([{}]))
+        r.dt.create_twin(twin_id, json!([{}]))
             .send()
             .await
             .unwrap_err();
@@ -586,7 +586,7 @@ async fn python_update_digitaltwin_invalid_patch() {
     assert_eq!(e.status().map(|s| s.as_u16()), Some(400), "{e:?}");
     let e = errors
         .dt
-        .add_twin(
+        .create_twin(
             twin_id,
             json!({"$metadata": {"$model": "dtmi:samples:DTTestBuilding;1"}}),
         )
@@ -736,7 +736,7 @@ async fn dotnet_event_routes_list_pagination() {
             body["endpointName"].as_str().unwrap(),
             body["filter"].as_str().unwrap(),
         );
-        r.dt.add_event_route(e.path.trim_start_matches("/eventroutes/"), route)
+        r.dt.create_event_route(e.path.trim_start_matches("/eventroutes/"), route)
             .send()
             .await
             .unwrap();
@@ -835,7 +835,7 @@ async fn js_query_digital_twin() {
         .path
         .trim_start_matches("/digitaltwins/")
         .to_owned();
-    r.dt.add_twin(&twin_id, r.recorded_body(3))
+    r.dt.create_twin(&twin_id, r.recorded_body(3))
         .send()
         .await
         .unwrap();
@@ -883,7 +883,7 @@ async fn js_list_incoming_relationships() {
     i += 1;
     cleanup(&mut i).await;
     while r.entries[i].method == "PUT" && !r.entries[i].path.contains("/relationships/") {
-        r.dt.add_twin(
+        r.dt.create_twin(
             r.entries[i].path.trim_start_matches("/digitaltwins/"),
             r.recorded_body(i),
         )
@@ -896,7 +896,7 @@ async fn js_list_incoming_relationships() {
     let source = rel_body["$sourceId"].as_str().unwrap().to_owned();
     let rel_id = rel_body["$relationshipId"].as_str().unwrap().to_owned();
     let created =
-        r.dt.add_relationship(&source, &rel_id, &rel_body)
+        r.dt.create_relationship(&source, &rel_id, &rel_body)
             .send_as::<BasicRelationship>()
             .await
             .unwrap();

@@ -193,7 +193,7 @@ async fn query_jobs_by_type_and_status_across_pages() {
     hub.cancel_job("t2").send().await.unwrap();
 
     let all: Vec<Job> = hub
-        .query_jobs()
+        .list_jobs()
         .page_size(1)
         .into_stream()
         .try_collect()
@@ -201,7 +201,7 @@ async fn query_jobs_by_type_and_status_across_pages() {
         .unwrap();
     assert_eq!(all.len(), 4);
     let twin_jobs: Vec<Job> = hub
-        .query_jobs()
+        .list_jobs()
         .job_type(JobType::ScheduleUpdateTwin)
         .page_size(2)
         .into_stream()
@@ -210,7 +210,7 @@ async fn query_jobs_by_type_and_status_across_pages() {
         .unwrap();
     assert_eq!(twin_jobs.len(), 3);
     let cancelled: Vec<Job> = hub
-        .query_jobs()
+        .list_jobs()
         .status(JobStatus::Cancelled)
         .into_stream()
         .try_collect()
@@ -224,7 +224,7 @@ async fn query_jobs_by_type_and_status_across_pages() {
         vec!["t2"]
     );
     let methods: Vec<Job> = hub
-        .query_jobs()
+        .list_jobs()
         .job_type(JobType::ScheduleDeviceMethod)
         .into_stream()
         .try_collect()
@@ -436,7 +436,7 @@ async fn wire_shape_of_job_queries() {
         body: serde_json::to_vec(&json!([job("c")])).unwrap(),
     });
     let jobs: Vec<Job> = hub
-        .query_jobs()
+        .list_jobs()
         .job_type(JobType::ScheduleUpdateTwin)
         .status(JobStatus::Queued)
         .page_size(1)
@@ -472,7 +472,7 @@ async fn wire_shape_of_job_queries() {
         headers: vec![("content-type".into(), "application/json".into())],
         body: b"[]".to_vec(),
     });
-    let none: Vec<Job> = hub.query_jobs().into_stream().try_collect().await.unwrap();
+    let none: Vec<Job> = hub.list_jobs().into_stream().try_collect().await.unwrap();
     assert!(none.is_empty());
     let last = server.captured().pop().unwrap();
     assert_eq!(last.query_param("jobType"), None);

@@ -29,7 +29,7 @@ async fn device_lifecycle_with_conditions() {
     assert_eq!(got.etag.as_ref(), Some(&etag));
 
     let disabled = hub
-        .update_device(got.clone().with_status(false))
+        .replace_device(got.clone().with_status(false))
         .if_unchanged()
         .send()
         .await
@@ -39,7 +39,7 @@ async fn device_lifecycle_with_conditions() {
 
     // The stale document fails with 412, as in the recorded session.
     let err = hub
-        .update_device(got.clone())
+        .replace_device(got.clone())
         .if_unchanged()
         .send()
         .await
@@ -47,7 +47,7 @@ async fn device_lifecycle_with_conditions() {
     assert!(err.is_precondition_failed(), "{err:?}");
     // Unconditional update succeeds.
     let enabled = hub
-        .update_device(got.with_status(true))
+        .replace_device(got.with_status(true))
         .send()
         .await
         .unwrap();
@@ -162,14 +162,14 @@ async fn module_lifecycle() {
 
     let got = hub.get_module("edge", "m1").send().await.unwrap();
     let updated = hub
-        .update_module(got.clone().with_managed_by("other"))
+        .replace_module(got.clone().with_managed_by("other"))
         .if_unchanged()
         .send()
         .await
         .unwrap();
     assert_eq!(updated.managed_by.as_deref(), Some("other"));
     let err = hub
-        .update_module(got)
+        .replace_module(got)
         .if_unchanged()
         .send()
         .await
@@ -209,7 +209,7 @@ async fn configurations_crud_queries_and_edge() {
     assert_eq!(got.etag.as_ref(), Some(&etag1));
     got.priority = Some(20);
     let updated = hub
-        .update_configuration(got.clone())
+        .replace_configuration(got.clone())
         .if_unchanged()
         .send()
         .await
@@ -217,7 +217,7 @@ async fn configurations_crud_queries_and_edge() {
     assert_eq!(updated.priority, Some(20));
     assert_ne!(updated.etag.as_ref(), Some(&etag1));
     let err = hub
-        .update_configuration(got)
+        .replace_configuration(got)
         .if_unchanged()
         .send()
         .await
@@ -360,7 +360,7 @@ async fn registry_inputs_are_checked_locally() {
             "device_id",
         ),
         (
-            hub.update_device(Device::new("d"))
+            hub.replace_device(Device::new("d"))
                 .if_unchanged()
                 .send()
                 .await
@@ -368,7 +368,7 @@ async fn registry_inputs_are_checked_locally() {
             "etag",
         ),
         (
-            hub.update_module(Module::new("d", "m"))
+            hub.replace_module(Module::new("d", "m"))
                 .condition(Condition::IfNoneMatchAny)
                 .send()
                 .await
@@ -500,7 +500,7 @@ async fn registry_wire_forms() {
     let created = hub.create_configuration(cfg.clone()).send().await.unwrap();
     assert_eq!(created.etag, Some(ETag::new("MQ==")));
     server.push(ok(json!({"id": "c1", "etag": "Mw=="})));
-    hub.update_configuration(cfg)
+    hub.replace_configuration(cfg)
         .if_unchanged()
         .send()
         .await
@@ -534,7 +534,7 @@ async fn registry_wire_forms() {
     server.push(ok(json!({"deviceId": "d#1", "etag": "AAA="})));
     let d = hub.get_device("d#1").send().await.unwrap();
     server.push(ok(json!({"deviceId": "d#1", "etag": "AAB="})));
-    hub.update_device(d.with_status(false))
+    hub.replace_device(d.with_status(false))
         .if_unchanged()
         .send()
         .await

@@ -222,7 +222,7 @@ async fn devices_client_update_device_etag_does_not_match() {
     assert_eq!(created.etag.as_ref().unwrap().value(), "MzQzMDYwMzU2");
     // Disable with the fresh etag: succeeds, new etag.
     let disabled = hub
-        .update_device(created.clone().with_status(false))
+        .replace_device(created.clone().with_status(false))
         .if_unchanged()
         .send()
         .await
@@ -231,7 +231,7 @@ async fn devices_client_update_device_etag_does_not_match() {
     assert_eq!(disabled.etag.as_ref().unwrap().value(), "MzQzMDYwMzU3");
     // Re-enable with the stale etag: 412.
     let err = hub
-        .update_device(created.clone().with_status(true))
+        .replace_device(created.clone().with_status(true))
         .if_unchanged()
         .send()
         .await
@@ -250,7 +250,7 @@ async fn devices_client_update_device_etag_does_not_match() {
     );
     // Unconditionally: succeeds.
     let forced = hub
-        .update_device(created.with_status(true))
+        .replace_device(created.with_status(true))
         .condition(Condition::IfMatchAny)
         .send()
         .await
@@ -387,7 +387,7 @@ async fn configurations_client_configurations_lifecycle() {
     );
     got.priority = Some(1500054980);
     let updated = hub
-        .update_configuration(got)
+        .replace_configuration(got)
         .condition(Condition::IfMatchAny)
         .send()
         .await

@@ -358,7 +358,7 @@ async fn digitaltwins_entra_tokens_are_renewed_across_lifetimes_without_401() {
     reliability_support::upload_room_model(&dt, ROOM).await;
     for w in 0..WORKERS {
         let id = format!("long-run-{w}");
-        dt.add_twin(
+        dt.create_twin(
             id.clone(),
             BasicDigitalTwin::new(id.clone(), ROOM).with_property("temperature", -1),
         )

@@ -203,7 +203,7 @@ async fn adt_twin_counter_loses_no_increment() {
     .send()
     .await
     .unwrap();
-    dt.add_twin(
+    dt.create_twin(
         "counter",
         BasicDigitalTwin::new("counter", COUNTER_MODEL)
             .with_property("count", 0)

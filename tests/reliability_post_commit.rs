@@ -215,7 +215,7 @@ async fn adt_create_landed_then_503_is_created() {
         "/digitaltwins/r1",
     ));
     let created = dt
-        .add_twin(
+        .create_twin(
             "r1",
             BasicDigitalTwin::new("r1", ROOM).with_property("temperature", 21),
         )
@@ -234,7 +234,7 @@ async fn adt_create_landed_then_503_is_created() {
 #[tokio::test]
 async fn adt_create_meeting_a_different_twin_is_not_claimed() {
     let (emu, dt) = adt().await;
-    dt.add_twin(
+    dt.create_twin(
         "r2",
         BasicDigitalTwin::new("r2", ROOM).with_property("temperature", 5),
     )
@@ -246,7 +246,7 @@ async fn adt_create_meeting_a_different_twin_is_not_claimed() {
     emu.faults()
         .inject(once(Fault::DropConnection, "PUT", "/digitaltwins/r2"));
     let err = dt
-        .add_twin(
+        .create_twin(
             "r2",
             BasicDigitalTwin::new("r2", ROOM).with_property("temperature", 6),
         )
@@ -269,7 +269,7 @@ async fn adt_create_meeting_a_different_twin_is_not_claimed() {
 async fn adt_if_match_patch_landed_then_504_is_ambiguous_with_a_match() {
     let (emu, dt) = adt().await;
     let created = dt
-        .add_twin(
+        .create_twin(
             "r3",
             BasicDigitalTwin::new("r3", ROOM).with_property("temperature", 1),
         )
@@ -302,7 +302,7 @@ async fn adt_if_match_patch_landed_then_504_is_ambiguous_with_a_match() {
 #[tokio::test]
 async fn adt_delete_landed_then_dropped_is_deleted() {
     let (emu, dt) = adt().await;
-    dt.add_twin(
+    dt.create_twin(
         "r4",
         BasicDigitalTwin::new("r4", ROOM).with_property("temperature", 1),
     )
@@ -324,7 +324,7 @@ async fn adt_delete_landed_then_dropped_is_deleted() {
 async fn adt_relationship_create_landed_then_dropped_is_created() {
     let (emu, dt) = adt().await;
     for id in ["a", "b"] {
-        dt.add_twin(
+        dt.create_twin(
             id,
             BasicDigitalTwin::new(id, ROOM).with_property("temperature", 1),
         )
@@ -338,7 +338,7 @@ async fn adt_relationship_create_landed_then_dropped_is_created() {
         "/digitaltwins/a/relationships/",
     ));
     let rel = dt
-        .add_relationship(
+        .create_relationship(
             "a",
             "a-b",
             json!({"$targetId": "b", "$relationshipName": "next"}),

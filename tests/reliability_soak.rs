@@ -135,7 +135,7 @@ async fn run_op(i: usize, hub: &IotHubClient, dt: &DigitalTwinsClient) -> Result
             Ok(Outcome::Applied)
         }
         Op::AdtPut => outcome(
-            dt.add_twin(
+            dt.create_twin(
                 format!("put-{i}"),
                 BasicDigitalTwin::new(format!("put-{i}"), ROOM).with_property("temperature", i),
             )
@@ -148,7 +148,7 @@ async fn run_op(i: usize, hub: &IotHubClient, dt: &DigitalTwinsClient) -> Result
         Op::AdtPutThenPatch => {
             let id = format!("rmw-{i}");
             let created = match dt
-                .add_twin(
+                .create_twin(
                     id.clone(),
                     BasicDigitalTwin::new(id.clone(), ROOM).with_property("temperature", i),
                 )
@@ -228,7 +228,7 @@ async fn soak_mixed_operations_under_random_faults() {
     for b in 0..BASE_TWINS {
         let id = format!("base-{b}");
         check_dt
-            .add_twin(
+            .create_twin(
                 id.clone(),
                 BasicDigitalTwin::new(id.clone(), ROOM).with_property("temperature", b),
             )

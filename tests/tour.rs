@@ -74,7 +74,7 @@ async fn tour_steps_against_the_emulator() {
     // Facts read back from the services, not from what the tour printed. The job outlives the
     // devices it updated: the hub reports it completed on every tour device with the tour's patch.
     let jobs: Vec<azure_twins::iothub::Job> =
-        hub.query_jobs().into_stream().try_collect().await.unwrap();
+        hub.list_jobs().into_stream().try_collect().await.unwrap();
     let tour_jobs: Vec<&str> = jobs
         .iter()
         .map(|j| j.job_id.as_str())

@@ -567,7 +567,7 @@ async fn derived_models_upload_and_twins_round_trip() {
     assert_eq!(def["id"], ROOM);
 
     let created = dt
-        .add_typed_twin("room-1", &room("room-1"))
+        .create_typed_twin("room-1", &room("room-1"))
         .send()
         .await
         .unwrap();
@@ -600,7 +600,7 @@ async fn derived_models_upload_and_twins_round_trip() {
     bare.label = None;
     bare.location = None;
     bare.temperature = 25.0;
-    dt.add_typed_twin("room-2", &bare).send().await.unwrap();
+    dt.create_typed_twin("room-2", &bare).send().await.unwrap();
     let raw2 = dt.get_twin("room-2").send().await.unwrap();
     assert!(raw2.value.get("location").is_none(), "{}", raw2.value);
 
@@ -627,7 +627,7 @@ async fn derived_models_upload_and_twins_round_trip() {
 async fn typed_update_meets_a_conflict_and_retries_with_the_latest_value() {
     let (_emu, dt) = adt().await;
     dt.create_models_for::<Room>().send().await.unwrap();
-    dt.add_typed_twin("room-1", &room("room-1"))
+    dt.create_typed_twin("room-1", &room("room-1"))
         .send()
         .await
         .unwrap();
@@ -738,7 +738,7 @@ async fn typed_update_meets_a_conflict_and_retries_with_the_latest_value() {
 async fn concurrent_typed_updates_never_lose_an_update() {
     let (_emu, dt) = adt().await;
     dt.create_models_for::<Room>().send().await.unwrap();
-    dt.add_typed_twin("room-1", &room("room-1"))
+    dt.create_typed_twin("room-1", &room("room-1"))
         .send()
         .await
         .unwrap();
@@ -777,11 +777,11 @@ async fn typed_updates_of_components_and_relationships() {
     let (_emu, dt) = adt().await;
     dt.create_models_for::<Room>().send().await.unwrap();
     dt.create_models_for::<Floor>().send().await.unwrap();
-    dt.add_typed_twin("room-1", &room("room-1"))
+    dt.create_typed_twin("room-1", &room("room-1"))
         .send()
         .await
         .unwrap();
-    dt.add_typed_twin("floor-1", &Floor { number: 1 })
+    dt.create_typed_twin("floor-1", &Floor { number: 1 })
         .send()
         .await
         .unwrap();
@@ -812,7 +812,7 @@ async fn typed_updates_of_components_and_relationships() {
     let twin = dt.get_twin("room-1").send_as::<Room>().await.unwrap().value;
     assert_eq!(twin.thermostat.set_point, 19.0);
 
-    dt.add_relationship(
+    dt.create_relationship(
         "floor-1",
         "c1",
         json!({"$targetId": "room-1", "$relationshipName": "contains"}),

@@ -252,7 +252,7 @@ async fn serve_child() {
             .map(|i| {
                 let dt = &dt;
                 async move {
-                    dt.add_twin(
+                    dt.create_twin(
                         format!("peer-{i}"),
                         json!({"$metadata": {"$model": ROOM_MODEL}, "temperature": i as f64}),
                     )

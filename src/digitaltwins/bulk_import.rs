@@ -403,8 +403,7 @@ impl BulkImport {
         })
     }
 }
-
-crate::request::await_with!(BulkImport => BulkImportOutcome, send);
+crate::response::operation!(BulkImport => BulkImportOutcome);
 
 /// The NDJSON being written: one reused line buffer in front of the blob writer.
 struct NdjsonWriter {

@@ -96,6 +96,7 @@ impl GetComponent {
         into_versioned(rv)
     }
 }
+crate::response::operation!(GetComponent => Versioned<Value>);
 
 /// Builder of [`DigitalTwinsClient::update_component`].
 #[derive(Debug)]
@@ -143,3 +144,4 @@ impl UpdateComponent {
         etag_or(resp.headers(), None)
     }
 }
+crate::response::operation!(UpdateComponent => ETag);

@@ -27,12 +27,16 @@ impl DigitalTwinsClient {
     /// ```no_run
     /// # use azure_twins::digitaltwins::{DigitalTwinsClient, EventRoute};
     /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
-    /// dt.add_event_route("all-updates", EventRoute::new("my-eventhub", "type = 'Microsoft.DigitalTwins.Twin.Update'"))
+    /// dt.create_event_route("all-updates", EventRoute::new("my-eventhub", "type = 'Microsoft.DigitalTwins.Twin.Update'"))
     ///     .send().await?;
     /// # Ok(()) }
     /// ```
-    pub fn add_event_route(&self, route_id: impl Into<String>, route: EventRoute) -> AddEventRoute {
-        AddEventRoute {
+    pub fn create_event_route(
+        &self,
+        route_id: impl Into<String>,
+        route: EventRoute,
+    ) -> CreateEventRoute {
+        CreateEventRoute {
             client: self.clone(),
             route_id: route_id.into(),
             route,
@@ -69,17 +73,17 @@ impl DigitalTwinsClient {
     }
 }
 
-/// Builder of [`DigitalTwinsClient::add_event_route`].
+/// Builder of [`DigitalTwinsClient::create_event_route`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
-pub struct AddEventRoute {
+pub struct CreateEventRoute {
     client: DigitalTwinsClient,
     route_id: String,
     route: EventRoute,
     options: RequestOptions,
 }
 
-impl AddEventRoute {
+impl CreateEventRoute {
     setters! { options; }
 
     /// Sends the request.
@@ -117,6 +121,7 @@ impl AddEventRoute {
         Ok(())
     }
 }
+crate::response::operation!(CreateEventRoute => ());
 
 /// Builder of [`DigitalTwinsClient::get_event_route`].
 #[derive(Debug)]
@@ -141,6 +146,7 @@ impl GetEventRoute {
             .await
     }
 }
+crate::response::operation!(GetEventRoute => EventRoute);
 
 /// Builder of [`DigitalTwinsClient::delete_event_route`].
 #[derive(Debug)]
@@ -166,6 +172,7 @@ impl DeleteEventRoute {
         Ok(())
     }
 }
+crate::response::operation!(DeleteEventRoute => ());
 
 /// Builder of [`DigitalTwinsClient::list_event_routes`].
 #[derive(Debug)]

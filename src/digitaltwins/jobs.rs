@@ -196,13 +196,13 @@ impl DigitalTwinsClient {
     /// ```no_run
     /// # use azure_twins::digitaltwins::DigitalTwinsClient;
     /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
-    /// let job = dt.start_delete_job().send().await?;
+    /// let job = dt.create_delete_job().send().await?;
     /// let done = dt.wait_for_delete_job(&job.id).await?;
     /// assert!(done.status.unwrap().is_terminal());
     /// # Ok(()) }
     /// ```
-    pub fn start_delete_job(&self) -> StartDeleteJob {
-        StartDeleteJob {
+    pub fn create_delete_job(&self) -> CreateDeleteJob {
+        CreateDeleteJob {
             client: self.clone(),
             operation_id: None,
             timeout_in_minutes: None,
@@ -284,6 +284,7 @@ impl CreateImportJob {
             .await
     }
 }
+crate::response::operation!(CreateImportJob => ImportJob);
 
 #[cfg(adt_import_jobs)]
 /// Builder of [`DigitalTwinsClient::get_import_job`].
@@ -310,6 +311,7 @@ impl GetImportJob {
             .await
     }
 }
+crate::response::operation!(GetImportJob => ImportJob);
 
 #[cfg(adt_import_jobs)]
 /// Builder of [`DigitalTwinsClient::cancel_import_job`].
@@ -336,6 +338,7 @@ impl CancelImportJob {
             .await
     }
 }
+crate::response::operation!(CancelImportJob => ImportJob);
 
 #[cfg(adt_import_jobs)]
 /// Builder of [`DigitalTwinsClient::delete_import_job`].
@@ -363,6 +366,7 @@ impl DeleteImportJob {
         Ok(())
     }
 }
+crate::response::operation!(DeleteImportJob => ());
 
 #[cfg(adt_import_jobs)]
 /// Builder of [`DigitalTwinsClient::list_import_jobs`].
@@ -404,10 +408,10 @@ impl ListImportJobs {
 }
 
 #[cfg(adt_delete_jobs)]
-/// Builder of [`DigitalTwinsClient::start_delete_job`].
+/// Builder of [`DigitalTwinsClient::create_delete_job`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
-pub struct StartDeleteJob {
+pub struct CreateDeleteJob {
     client: DigitalTwinsClient,
     operation_id: Option<String>,
     timeout_in_minutes: Option<u32>,
@@ -415,7 +419,7 @@ pub struct StartDeleteJob {
 }
 
 #[cfg(adt_delete_jobs)]
-impl StartDeleteJob {
+impl CreateDeleteJob {
     setters! { options; }
 
     /// Your id for the job (`operation-id` header); the service makes one up otherwise.
@@ -476,6 +480,7 @@ impl StartDeleteJob {
         Ok(job)
     }
 }
+crate::response::operation!(CreateDeleteJob => DeleteJob);
 
 #[cfg(adt_delete_jobs)]
 /// The last path segment of an `Operation-Location` URL (`…/jobs/deletions/{id}?api-version=…`).
@@ -532,6 +537,7 @@ impl GetDeleteJob {
             .await
     }
 }
+crate::response::operation!(GetDeleteJob => DeleteJob);
 
 #[cfg(adt_delete_jobs)]
 /// Builder of [`DigitalTwinsClient::list_delete_jobs`].

@@ -21,7 +21,7 @@
 //!
 //! // Create only if absent: a second attempt fails with 412.
 //! let room = dt
-//!     .add_twin("room-1", json!({"$metadata": {"$model": "dtmi:com:example:Room;1"}, "temperature": 20}))
+//!     .create_twin("room-1", json!({"$metadata": {"$model": "dtmi:com:example:Room;1"}, "temperature": 20}))
 //!     .condition(Condition::IfNoneMatchAny)
 //!     .send()
 //!     .await?;
@@ -57,7 +57,7 @@ pub use bulk_import::{
 pub use client::{DigitalTwinsClient, DigitalTwinsClientBuilder, Versioned};
 pub use components::{GetComponent, UpdateComponent};
 pub use event_routes::{
-    AddEventRoute, DeleteEventRoute, EventRoute, GetEventRoute, ListEventRoutes,
+    CreateEventRoute, DeleteEventRoute, EventRoute, GetEventRoute, ListEventRoutes,
 };
 #[cfg(any(adt_import_jobs, adt_delete_jobs))]
 pub use jobs::WaitForJob;
@@ -66,13 +66,13 @@ pub use jobs::{
     CancelImportJob, CreateImportJob, DeleteImportJob, GetImportJob, ImportJob, ListImportJobs,
 };
 #[cfg(adt_delete_jobs)]
-pub use jobs::{DeleteJob, GetDeleteJob, ListDeleteJobs, StartDeleteJob};
+pub use jobs::{CreateDeleteJob, DeleteJob, GetDeleteJob, ListDeleteJobs};
 pub use jobs::{JobError, JobStatus};
 pub use json_patch::{JsonPatch, PatchOperation, Pointer};
 pub use models::{CreateModels, DecommissionModel, DeleteModel, GetModel, ListModels, ModelData};
 pub use query::QueryTwins;
 pub use relationships::{
-    AddRelationship, DeleteRelationship, GetRelationship, IncomingRelationship,
+    CreateRelationship, DeleteRelationship, GetRelationship, IncomingRelationship,
     ListIncomingRelationships, ListRelationships, UpdateRelationship,
 };
 pub use telemetry::SendTelemetry;
@@ -80,4 +80,4 @@ pub use twin::{
     BasicDigitalTwin, BasicDigitalTwinComponent, BasicRelationship, ComponentMetadata,
     DigitalTwinMetadata, PropertyMetadata,
 };
-pub use twins::{AddTwin, DeleteTwin, GetTwin, UpdateTwin};
+pub use twins::{CreateTwin, DeleteTwin, GetTwin, UpdateTwin};

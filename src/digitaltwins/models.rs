@@ -164,6 +164,7 @@ impl CreateModels {
         Ok(created.into())
     }
 }
+crate::response::operation!(CreateModels => Vec<ModelData>);
 
 /// Builder of [`DigitalTwinsClient::get_model`].
 #[derive(Debug)]
@@ -196,6 +197,7 @@ impl GetModel {
             .await
     }
 }
+crate::response::operation!(GetModel => ModelData);
 
 /// Builder of [`DigitalTwinsClient::list_models`].
 #[derive(Debug)]
@@ -306,6 +308,7 @@ impl DecommissionModel {
         Ok(())
     }
 }
+crate::response::operation!(DecommissionModel => ());
 
 /// Builder of [`DigitalTwinsClient::delete_model`].
 #[derive(Debug)]
@@ -331,3 +334,4 @@ impl DeleteModel {
         Ok(())
     }
 }
+crate::response::operation!(DeleteModel => ());

@@ -40,17 +40,17 @@ impl DigitalTwinsClient {
     /// # use azure_twins::Condition;
     /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
     /// let rel = BasicRelationship::new("floor-1-room-1", "floor-1", "room-1", "contains");
-    /// let created = dt.add_relationship("floor-1", "floor-1-room-1", &rel)
+    /// let created = dt.create_relationship("floor-1", "floor-1-room-1", &rel)
     ///     .condition(Condition::IfNoneMatchAny).send().await?;
     /// # let _ = created; Ok(()) }
     /// ```
-    pub fn add_relationship(
+    pub fn create_relationship(
         &self,
         source_id: impl Into<String>,
         relationship_id: impl Into<String>,
         relationship: impl Serialize,
-    ) -> AddRelationship {
-        AddRelationship {
+    ) -> CreateRelationship {
+        CreateRelationship {
             client: self.clone(),
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
@@ -147,10 +147,10 @@ impl DigitalTwinsClient {
     }
 }
 
-/// Builder of [`DigitalTwinsClient::add_relationship`].
+/// Builder of [`DigitalTwinsClient::create_relationship`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
-pub struct AddRelationship {
+pub struct CreateRelationship {
     client: DigitalTwinsClient,
     source_id: String,
     relationship_id: String,
@@ -159,7 +159,7 @@ pub struct AddRelationship {
     options: RequestOptions,
 }
 
-impl AddRelationship {
+impl CreateRelationship {
     setters! {
         /// Only [`Condition::IfNoneMatchAny`] (create only if absent) is supported.
         condition;
@@ -184,7 +184,7 @@ impl AddRelationship {
             }
             Some(_) => {
                 return Err(condition_not_supported(
-                    "add_relationship",
+                    "create_relationship",
                     "IfNoneMatchAny",
                 ));
             }
@@ -218,6 +218,7 @@ impl AddRelationship {
         .await
     }
 }
+crate::response::operation!(CreateRelationship => Versioned<Value>);
 
 /// Builder of [`DigitalTwinsClient::get_relationship`].
 #[derive(Debug)]
@@ -253,6 +254,7 @@ impl GetRelationship {
         into_versioned(rv)
     }
 }
+crate::response::operation!(GetRelationship => Versioned<Value>);
 
 /// Builder of [`DigitalTwinsClient::update_relationship`].
 #[derive(Debug)]
@@ -308,6 +310,7 @@ impl UpdateRelationship {
         .await
     }
 }
+crate::response::operation!(UpdateRelationship => ETag);
 
 /// Builder of [`DigitalTwinsClient::delete_relationship`].
 #[derive(Debug)]
@@ -356,6 +359,7 @@ impl DeleteRelationship {
         .await
     }
 }
+crate::response::operation!(DeleteRelationship => ());
 
 /// The generated relationship GET, for read-backs after a lost answer.
 async fn read_relationship(

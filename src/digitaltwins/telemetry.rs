@@ -157,3 +157,4 @@ impl SendTelemetry {
         Ok(message_id)
     }
 }
+crate::response::operation!(SendTelemetry => String);

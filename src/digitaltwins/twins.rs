@@ -30,16 +30,16 @@ impl DigitalTwinsClient {
     /// # use azure_twins::Condition;
     /// # async fn demo(dt: DigitalTwinsClient) -> Result<(), azure_twins::Error> {
     /// let twin = BasicDigitalTwin::new("room-1", "dtmi:com:example:Room;1").with_property("temperature", 20);
-    /// let created = dt.add_twin("room-1", &twin).condition(Condition::IfNoneMatchAny).send().await?;
+    /// let created = dt.create_twin("room-1", &twin).condition(Condition::IfNoneMatchAny).send().await?;
     /// println!("created with etag {}", created.etag);
-    /// match dt.add_twin("room-1", &twin).condition(Condition::IfNoneMatchAny).send().await {
+    /// match dt.create_twin("room-1", &twin).condition(Condition::IfNoneMatchAny).send().await {
     ///     Err(e) if e.is_precondition_failed() => println!("already there"),
     ///     other => { other?; }
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn add_twin(&self, twin_id: impl Into<String>, twin: impl Serialize) -> AddTwin {
-        AddTwin {
+    pub fn create_twin(&self, twin_id: impl Into<String>, twin: impl Serialize) -> CreateTwin {
+        CreateTwin {
             client: self.clone(),
             twin_id: twin_id.into(),
             body: to_body("twin", twin),
@@ -109,10 +109,10 @@ impl DigitalTwinsClient {
     }
 }
 
-/// Builder of [`DigitalTwinsClient::add_twin`].
+/// Builder of [`DigitalTwinsClient::create_twin`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
-pub struct AddTwin {
+pub struct CreateTwin {
     client: DigitalTwinsClient,
     twin_id: String,
     body: Result<Value, Error>,
@@ -120,7 +120,7 @@ pub struct AddTwin {
     options: RequestOptions,
 }
 
-impl AddTwin {
+impl CreateTwin {
     setters! {
         /// Only [`Condition::IfNoneMatchAny`] (create only if absent) is supported by the service
         /// for this operation; other conditions are rejected before sending.
@@ -141,7 +141,7 @@ impl AddTwin {
         let if_none_match = match &self.condition {
             None => None,
             Some(Condition::IfNoneMatchAny) => Some(star::<types::DigitalTwinsAddIfNoneMatch>()?),
-            Some(_) => return Err(condition_not_supported("add_twin", "IfNoneMatchAny")),
+            Some(_) => return Err(condition_not_supported("create_twin", "IfNoneMatchAny")),
         };
         let create = if_none_match.is_some();
         let map = object(body);
@@ -172,6 +172,7 @@ impl AddTwin {
         .await
     }
 }
+crate::response::operation!(CreateTwin => Versioned<Value>);
 
 /// Builder of [`DigitalTwinsClient::get_twin`].
 #[derive(Debug)]
@@ -205,6 +206,7 @@ impl GetTwin {
         into_versioned(rv)
     }
 }
+crate::response::operation!(GetTwin => Versioned<Value>);
 
 /// Builder of [`DigitalTwinsClient::update_twin`].
 #[derive(Debug)]
@@ -264,6 +266,7 @@ impl UpdateTwin {
         .await
     }
 }
+crate::response::operation!(UpdateTwin => ETag);
 
 /// Builder of [`DigitalTwinsClient::delete_twin`].
 #[derive(Debug)]
@@ -309,6 +312,7 @@ impl DeleteTwin {
         .await
     }
 }
+crate::response::operation!(DeleteTwin => ());
 
 // ---- helpers shared with components and relationships ----
 

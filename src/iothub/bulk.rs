@@ -614,6 +614,7 @@ impl BulkRegistry {
         Ok(report)
     }
 }
+crate::response::operation!(BulkRegistry => BulkOperationResult);
 
 impl IotHubClient {
     /// Creates, updates or deletes device and module identities, and updates their twins, in

@@ -61,6 +61,7 @@ impl CreateConfiguration {
         Ok(document(rv))
     }
 }
+crate::response::operation!(CreateConfiguration => Configuration);
 
 /// Reads a configuration: [`IotHubClient::get_configuration`].
 #[derive(Debug, Clone)]
@@ -86,20 +87,21 @@ impl GetConfiguration {
         Ok(document(rv))
     }
 }
+crate::response::operation!(GetConfiguration => Configuration);
 
 /// Updates a configuration (its labels, priority, metrics; content and target condition are
-/// fixed once created): [`IotHubClient::update_configuration`]. Unconditional unless you set
+/// fixed once created): [`IotHubClient::replace_configuration`]. Unconditional unless you set
 /// a condition.
 #[derive(Debug, Clone)]
 #[must_use = "finish with .send().await"]
-pub struct UpdateConfiguration {
+pub struct ReplaceConfiguration {
     client: IotHubClient,
     configuration: Configuration,
     condition: Option<Condition>,
     options: RequestOptions,
 }
 
-impl UpdateConfiguration {
+impl ReplaceConfiguration {
     setters! {
         /// The write condition (default `If-Match: *`).
         condition;
@@ -148,6 +150,7 @@ impl UpdateConfiguration {
         Ok(document(rv))
     }
 }
+crate::response::operation!(ReplaceConfiguration => Configuration);
 
 /// Deletes a configuration: [`IotHubClient::delete_configuration`].
 #[derive(Debug, Clone)]
@@ -188,6 +191,7 @@ impl DeleteConfiguration {
         Ok(())
     }
 }
+crate::response::operation!(DeleteConfiguration => ());
 
 /// Lists configurations (no paging; the hub holds at most a few hundred):
 /// [`IotHubClient::list_configurations`].
@@ -222,6 +226,7 @@ impl ListConfigurations {
         .into_inner())
     }
 }
+crate::response::operation!(ListConfigurations => Vec<Configuration>);
 
 /// Checks a target condition and custom metric queries without creating anything:
 /// [`IotHubClient::test_configuration_queries`].
@@ -268,6 +273,7 @@ impl TestConfigurationQueries {
         Ok(result)
     }
 }
+crate::response::operation!(TestConfigurationQueries => ConfigurationQueriesTestResult);
 
 /// Applies configuration content (modules and routes) to one IoT Edge device:
 /// [`IotHubClient::apply_configuration_on_edge`].
@@ -301,6 +307,7 @@ impl ApplyConfigurationOnEdge {
         Ok(())
     }
 }
+crate::response::operation!(ApplyConfigurationOnEdge => ());
 
 impl IotHubClient {
     /// Creates a configuration.
@@ -336,8 +343,8 @@ impl IotHubClient {
     }
 
     /// Updates a configuration with `configuration` (typically one you read and modified).
-    pub fn update_configuration(&self, configuration: Configuration) -> UpdateConfiguration {
-        UpdateConfiguration {
+    pub fn replace_configuration(&self, configuration: Configuration) -> ReplaceConfiguration {
+        ReplaceConfiguration {
             client: self.clone(),
             configuration,
             condition: None,

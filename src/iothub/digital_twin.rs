@@ -126,6 +126,7 @@ impl GetDigitalTwin {
         })
     }
 }
+crate::response::operation!(GetDigitalTwin => Versioned<Map<String, Value>>);
 
 /// Updates a device's digital twin with JSON Patch: [`IotHubClient::update_digital_twin`].
 ///
@@ -208,6 +209,7 @@ impl UpdateDigitalTwin {
         Ok(ETag::from_headers(reply.headers()))
     }
 }
+crate::response::operation!(UpdateDigitalTwin => Option<ETag>);
 
 /// The device's answer to a PnP command: the status it chose (`x-ms-command-statuscode`) and
 /// its response payload.
@@ -363,6 +365,7 @@ impl InvokeCommand {
         Ok(CommandResponse::from_reply(reply))
     }
 }
+crate::response::operation!(InvokeCommand => CommandResponse);
 
 impl IotHubClient {
     /// Reads the IoT Plug and Play digital twin of a device.

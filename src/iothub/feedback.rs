@@ -361,6 +361,7 @@ impl ReceiveFeedback {
         Ok(Some(batch))
     }
 }
+crate::response::operation!(ReceiveFeedback => Option<FeedbackBatch>);
 
 /// Completes (deletes) a locked feedback batch: [`IotHubClient::complete_feedback`].
 #[derive(Debug, Clone)]
@@ -388,6 +389,7 @@ impl CompleteFeedback {
         Ok(())
     }
 }
+crate::response::operation!(CompleteFeedback => ());
 
 /// Abandons a locked feedback batch for redelivery: [`IotHubClient::abandon_feedback`].
 #[derive(Debug, Clone)]
@@ -415,6 +417,7 @@ impl AbandonFeedback {
         Ok(())
     }
 }
+crate::response::operation!(AbandonFeedback => ());
 
 /// Receives feedback batch after batch: [`IotHubClient::feedback_stream`].
 ///

@@ -120,6 +120,7 @@ impl CreateDevice {
         Ok(document(rv))
     }
 }
+crate::response::operation!(CreateDevice => Device);
 
 /// Reads a device identity: [`IotHubClient::get_device`].
 #[derive(Debug, Clone)]
@@ -145,20 +146,21 @@ impl GetDevice {
         Ok(document(rv))
     }
 }
+crate::response::operation!(GetDevice => Device);
 
 /// Replaces a device identity (status, authentication, capabilities):
-/// [`IotHubClient::update_device`]. Unconditional (`If-Match: *`) unless you set a condition;
-/// [`UpdateDevice::if_unchanged`] uses the ETag of the document you pass.
+/// [`IotHubClient::replace_device`]. Unconditional (`If-Match: *`) unless you set a condition;
+/// [`ReplaceDevice::if_unchanged`] uses the ETag of the document you pass.
 #[derive(Debug, Clone)]
 #[must_use = "finish with .send().await"]
-pub struct UpdateDevice {
+pub struct ReplaceDevice {
     client: IotHubClient,
     device: Device,
     condition: Option<Condition>,
     options: RequestOptions,
 }
 
-impl UpdateDevice {
+impl ReplaceDevice {
     setters! {
         /// The write condition.
         condition;
@@ -196,6 +198,7 @@ impl UpdateDevice {
         Ok(document(rv))
     }
 }
+crate::response::operation!(ReplaceDevice => Device);
 
 /// The condition of `if_unchanged()`: `If-Match` with the document's ETag, or with an empty one
 /// that [`check_not_empty_etag`] then refuses before sending.
@@ -249,6 +252,7 @@ impl DeleteDevice {
         Ok(())
     }
 }
+crate::response::operation!(DeleteDevice => ());
 
 /// Lists device identities (at most 1000; use [`IotHubClient::query`] for more):
 /// [`IotHubClient::list_devices`].
@@ -283,6 +287,7 @@ impl ListDevices {
         .into_inner())
     }
 }
+crate::response::operation!(ListDevices => Vec<Device>);
 
 /// Creates a module identity on a device: [`IotHubClient::create_module`].
 #[derive(Debug, Clone)]
@@ -327,6 +332,7 @@ impl CreateModule {
         Ok(document(rv))
     }
 }
+crate::response::operation!(CreateModule => Module);
 
 /// Reads a module identity: [`IotHubClient::get_module`].
 #[derive(Debug, Clone)]
@@ -354,19 +360,20 @@ impl GetModule {
         Ok(document(rv))
     }
 }
+crate::response::operation!(GetModule => Module);
 
-/// Replaces a module identity: [`IotHubClient::update_module`]. Unconditional unless you set a
+/// Replaces a module identity: [`IotHubClient::replace_module`]. Unconditional unless you set a
 /// condition.
 #[derive(Debug, Clone)]
 #[must_use = "finish with .send().await"]
-pub struct UpdateModule {
+pub struct ReplaceModule {
     client: IotHubClient,
     module: Module,
     condition: Option<Condition>,
     options: RequestOptions,
 }
 
-impl UpdateModule {
+impl ReplaceModule {
     setters! {
         /// The write condition.
         condition;
@@ -405,6 +412,7 @@ impl UpdateModule {
         Ok(document(rv))
     }
 }
+crate::response::operation!(ReplaceModule => Module);
 
 /// Deletes a module identity: [`IotHubClient::delete_module`].
 #[derive(Debug, Clone)]
@@ -447,6 +455,7 @@ impl DeleteModule {
         Ok(())
     }
 }
+crate::response::operation!(DeleteModule => ());
 
 /// Lists the modules of a device: [`IotHubClient::list_modules`].
 #[derive(Debug, Clone)]
@@ -472,6 +481,7 @@ impl ListModules {
         .into_inner())
     }
 }
+crate::response::operation!(ListModules => Vec<Module>);
 
 impl IotHubClient {
     /// Creates a device identity.
@@ -511,11 +521,11 @@ impl IotHubClient {
     /// ```no_run
     /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
     /// let d = hub.get_device("dev-1").send().await?;
-    /// let d = hub.update_device(d.with_status(false)).if_unchanged().send().await?;
+    /// let d = hub.replace_device(d.with_status(false)).if_unchanged().send().await?;
     /// # Ok(()) }
     /// ```
-    pub fn update_device(&self, device: Device) -> UpdateDevice {
-        UpdateDevice {
+    pub fn replace_device(&self, device: Device) -> ReplaceDevice {
+        ReplaceDevice {
             client: self.clone(),
             device,
             condition: None,
@@ -570,8 +580,8 @@ impl IotHubClient {
     }
 
     /// Replaces a module identity with `module`.
-    pub fn update_module(&self, module: Module) -> UpdateModule {
-        UpdateModule {
+    pub fn replace_module(&self, module: Module) -> ReplaceModule {
+        ReplaceModule {
             client: self.clone(),
             module,
             condition: None,

@@ -176,6 +176,7 @@ impl CreateExportJob {
         create(&self.client, &self.options, &body).await
     }
 }
+crate::response::operation!(CreateExportJob => ImportExportJob);
 
 /// Creates a job importing device identities from a container:
 /// [`IotHubClient::create_import_job`].
@@ -230,6 +231,7 @@ impl CreateImportJob {
         create(&self.client, &self.options, &body).await
     }
 }
+crate::response::operation!(CreateImportJob => ImportExportJob);
 
 /// `jobs_create_import_export_job` with `body`.
 async fn create(
@@ -270,6 +272,7 @@ impl GetImportExportJob {
         .into_inner())
     }
 }
+crate::response::operation!(GetImportExportJob => ImportExportJob);
 
 /// Lists the hub's import and export jobs: [`IotHubClient::list_import_export_jobs`].
 #[derive(Debug, Clone)]
@@ -293,6 +296,7 @@ impl ListImportExportJobs {
         .into_inner())
     }
 }
+crate::response::operation!(ListImportExportJobs => Vec<ImportExportJob>);
 
 /// Cancels an import or export job: [`IotHubClient::cancel_import_export_job`].
 #[derive(Debug, Clone)]
@@ -320,6 +324,7 @@ impl CancelImportExportJob {
         Ok(())
     }
 }
+crate::response::operation!(CancelImportExportJob => ());
 
 /// Waits until an import or export job is `completed`, `failed` or `cancelled`:
 /// [`IotHubClient::wait_for_import_export_job`]. Same polling as

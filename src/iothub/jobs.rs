@@ -282,6 +282,7 @@ impl ScheduleTwinUpdate {
         self.common.create(body).await
     }
 }
+crate::response::operation!(ScheduleTwinUpdate => Job);
 
 /// The generated `updateTwin` of a job from `patch`, after [`TwinPatch::validate`]:
 /// `{"etag": "*", "tags": …, "properties": {"desired": …}}`, empty parts left out.
@@ -318,6 +319,7 @@ impl ScheduleDeviceMethod {
         self.common.create(body).await
     }
 }
+crate::response::operation!(ScheduleDeviceMethod => Job);
 
 /// Reads a job: [`IotHubClient::get_job`].
 #[derive(Debug, Clone)]
@@ -343,6 +345,7 @@ impl GetJob {
         .into_inner())
     }
 }
+crate::response::operation!(GetJob => Job);
 
 /// Cancels a job: [`IotHubClient::cancel_job`].
 #[derive(Debug, Clone)]
@@ -368,11 +371,12 @@ impl CancelJob {
         .into_inner())
     }
 }
+crate::response::operation!(CancelJob => Job);
 
-/// Lists jobs, optionally by type and status: [`IotHubClient::query_jobs`].
+/// Lists jobs, optionally by type and status: [`IotHubClient::list_jobs`].
 #[derive(Debug, Clone)]
 #[must_use = "finish with .into_stream()"]
-pub struct QueryJobs {
+pub struct ListJobs {
     client: IotHubClient,
     job_type: Option<JobType>,
     status: Option<JobStatus>,
@@ -381,7 +385,7 @@ pub struct QueryJobs {
     options: RequestOptions,
 }
 
-impl QueryJobs {
+impl ListJobs {
     /// Only jobs of this type.
     pub fn job_type(mut self, job_type: JobType) -> Self {
         self.job_type = Some(job_type);
@@ -661,7 +665,7 @@ impl IotHubClient {
     /// # async fn demo(hub: azure_twins::IotHubClient) -> Result<(), azure_twins::Error> {
     /// use azure_twins::iothub::{JobStatus, JobType};
     /// use futures::TryStreamExt;
-    /// let running: Vec<_> = hub.query_jobs()
+    /// let running: Vec<_> = hub.list_jobs()
     ///     .job_type(JobType::ScheduleUpdateTwin)
     ///     .status(JobStatus::Running)
     ///     .into_stream()
@@ -669,8 +673,8 @@ impl IotHubClient {
     ///     .await?;
     /// # Ok(()) }
     /// ```
-    pub fn query_jobs(&self) -> QueryJobs {
-        QueryJobs {
+    pub fn list_jobs(&self) -> ListJobs {
+        ListJobs {
             client: self.clone(),
             job_type: None,
             status: None,

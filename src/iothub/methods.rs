@@ -80,6 +80,7 @@ impl InvokeMethod {
             .into_inner())
     }
 }
+crate::response::operation!(InvokeMethod => MethodResponse);
 
 impl IotHubClient {
     /// Invokes direct method `method_name` on a device.

@@ -9,10 +9,10 @@
 //! |---|---|
 //! | Twins | [`get_twin`](IotHubClient::get_twin), [`update_twin`](IotHubClient::update_twin), [`replace_twin`](IotHubClient::replace_twin), and the `*_module_twin` variants |
 //! | Query | [`query`](IotHubClient::query) (twins, projections, aggregates) |
-//! | Jobs | [`schedule_twin_update`](IotHubClient::schedule_twin_update), [`schedule_device_method`](IotHubClient::schedule_device_method), [`get_job`](IotHubClient::get_job), [`cancel_job`](IotHubClient::cancel_job), [`query_jobs`](IotHubClient::query_jobs), [`wait_for_job`](IotHubClient::wait_for_job) |
+//! | Jobs | [`schedule_twin_update`](IotHubClient::schedule_twin_update), [`schedule_device_method`](IotHubClient::schedule_device_method), [`get_job`](IotHubClient::get_job), [`cancel_job`](IotHubClient::cancel_job), [`list_jobs`](IotHubClient::list_jobs), [`wait_for_job`](IotHubClient::wait_for_job) |
 //! | Direct methods | [`invoke_device_method`](IotHubClient::invoke_device_method), [`invoke_module_method`](IotHubClient::invoke_module_method) |
-//! | Identities | [`create_device`](IotHubClient::create_device), [`get_device`](IotHubClient::get_device), [`update_device`](IotHubClient::update_device), [`delete_device`](IotHubClient::delete_device), [`list_devices`](IotHubClient::list_devices), and the module equivalents |
-//! | Configurations | [`create_configuration`](IotHubClient::create_configuration), [`get_configuration`](IotHubClient::get_configuration), [`update_configuration`](IotHubClient::update_configuration), [`delete_configuration`](IotHubClient::delete_configuration), [`list_configurations`](IotHubClient::list_configurations), [`test_configuration_queries`](IotHubClient::test_configuration_queries), [`apply_configuration_on_edge`](IotHubClient::apply_configuration_on_edge) |
+//! | Identities | [`create_device`](IotHubClient::create_device), [`get_device`](IotHubClient::get_device), [`replace_device`](IotHubClient::replace_device), [`delete_device`](IotHubClient::delete_device), [`list_devices`](IotHubClient::list_devices), and the module equivalents |
+//! | Configurations | [`create_configuration`](IotHubClient::create_configuration), [`get_configuration`](IotHubClient::get_configuration), [`replace_configuration`](IotHubClient::replace_configuration), [`delete_configuration`](IotHubClient::delete_configuration), [`list_configurations`](IotHubClient::list_configurations), [`test_configuration_queries`](IotHubClient::test_configuration_queries), [`apply_configuration_on_edge`](IotHubClient::apply_configuration_on_edge) |
 //! | Statistics | [`get_device_statistics`](IotHubClient::get_device_statistics), [`get_service_statistics`](IotHubClient::get_service_statistics) |
 //! | Bulk | [`bulk_registry`](IotHubClient::bulk_registry) |
 //! | Import/export jobs | [`create_export_job`](IotHubClient::create_export_job), [`create_import_job`](IotHubClient::create_import_job), [`get_import_export_job`](IotHubClient::get_import_export_job), [`list_import_export_jobs`](IotHubClient::list_import_export_jobs), [`cancel_import_export_job`](IotHubClient::cancel_import_export_job), [`wait_for_import_export_job`](IotHubClient::wait_for_import_export_job) |
@@ -80,7 +80,7 @@ pub mod builders {
     pub use super::bulk::BulkRegistry;
     pub use super::configurations::{
         ApplyConfigurationOnEdge, CreateConfiguration, DeleteConfiguration, GetConfiguration,
-        ListConfigurations, TestConfigurationQueries, UpdateConfiguration,
+        ListConfigurations, ReplaceConfiguration, TestConfigurationQueries,
     };
     #[cfg(feature = "digitaltwins")]
     pub use super::digital_twin::UpdateDigitalTwin;
@@ -88,13 +88,13 @@ pub mod builders {
     pub use super::feedback::{AbandonFeedback, CompleteFeedback, FeedbackStream, ReceiveFeedback};
     pub use super::identities::{
         CreateDevice, CreateModule, DeleteDevice, DeleteModule, GetDevice, GetModule, ListDevices,
-        ListModules, UpdateDevice, UpdateModule,
+        ListModules, ReplaceDevice, ReplaceModule,
     };
     pub use super::import_export::{
         CancelImportExportJob, CreateExportJob, CreateImportJob, GetImportExportJob,
         ListImportExportJobs,
     };
-    pub use super::jobs::{CancelJob, GetJob, QueryJobs, ScheduleDeviceMethod, ScheduleTwinUpdate};
+    pub use super::jobs::{CancelJob, GetJob, ListJobs, ScheduleDeviceMethod, ScheduleTwinUpdate};
     pub use super::methods::InvokeMethod;
     pub use super::purge::PurgeCloudToDeviceQueue;
     pub use super::query::Query;

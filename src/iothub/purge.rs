@@ -34,6 +34,7 @@ impl PurgeCloudToDeviceQueue {
         .into_inner())
     }
 }
+crate::response::operation!(PurgeCloudToDeviceQueue => PurgeMessageQueueResult);
 
 impl IotHubClient {
     /// Purges the cloud-to-device message queue of a device.

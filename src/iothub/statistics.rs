@@ -27,6 +27,7 @@ impl GetDeviceStatistics {
         Ok(rv.into_inner())
     }
 }
+crate::response::operation!(GetDeviceStatistics => RegistryStatistics);
 
 /// Reads service statistics (connected devices): [`IotHubClient::get_service_statistics`].
 #[derive(Debug, Clone)]
@@ -50,6 +51,7 @@ impl GetServiceStatistics {
         Ok(rv.into_inner())
     }
 }
+crate::response::operation!(GetServiceStatistics => ServiceStatistics);
 
 impl IotHubClient {
     /// Device counts (total, enabled, disabled).

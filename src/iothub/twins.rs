@@ -437,6 +437,7 @@ impl GetTwin {
         twin_as(self.send().await?)
     }
 }
+crate::response::operation!(GetTwin => Versioned<Twin>);
 
 /// Updates (PATCH, merge) a device or module twin: [`IotHubClient::update_twin`],
 /// [`IotHubClient::update_module_twin`].
@@ -528,6 +529,7 @@ impl UpdateTwin {
         twin_as(self.send().await?)
     }
 }
+crate::response::operation!(UpdateTwin => Versioned<Twin>);
 
 /// Replaces (PUT) the tags and desired properties of a device or module twin:
 /// [`IotHubClient::replace_twin`], [`IotHubClient::replace_module_twin`].
@@ -620,6 +622,7 @@ impl ReplaceTwin {
         twin_as(self.send().await?)
     }
 }
+crate::response::operation!(ReplaceTwin => Versioned<Twin>);
 
 /// The PUT body: the complete new tags and desired properties.
 ///

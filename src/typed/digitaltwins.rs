@@ -78,13 +78,13 @@ impl DigitalTwinsClient {
     /// Creates or replaces the twin `twin_id` from `value` (`PUT /digitaltwins/{id}`):
     /// `$metadata.$model` is `T::DTMI`, `None` fields are left out, components get their
     /// `$metadata`. The value is validated against `T`'s model before anything is sent.
-    pub fn add_typed_twin<T: DtdlInterface>(
+    pub fn create_typed_twin<T: DtdlInterface>(
         &self,
         twin_id: impl Into<String>,
         value: &T,
-    ) -> AddTypedTwin<T> {
+    ) -> CreateTypedTwin<T> {
         let body = model_of::<T>().and_then(|m| twin_document(&m, value));
-        AddTypedTwin {
+        CreateTypedTwin {
             client: self.clone(),
             twin_id: twin_id.into(),
             body,
@@ -259,11 +259,12 @@ impl CreateModelsFor {
         Ok(ids)
     }
 }
+crate::response::operation!(CreateModelsFor => Vec<String>);
 
-/// Builder of [`DigitalTwinsClient::add_typed_twin`].
+/// Builder of [`DigitalTwinsClient::create_typed_twin`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
-pub struct AddTypedTwin<T> {
+pub struct CreateTypedTwin<T> {
     client: DigitalTwinsClient,
     twin_id: String,
     body: Result<Value, Error>,
@@ -272,7 +273,7 @@ pub struct AddTypedTwin<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T: DtdlInterface> AddTypedTwin<T> {
+impl<T: DtdlInterface> CreateTypedTwin<T> {
     /// [`Condition::IfNoneMatchAny`]: create only if absent (else 412).
     pub fn condition(mut self, condition: Condition) -> Self {
         self.condition = Some(condition);
@@ -295,7 +296,7 @@ impl<T: DtdlInterface> AddTypedTwin<T> {
         let body = self.body?;
         let mut req = self
             .client
-            .add_twin(self.twin_id, body)
+            .create_twin(self.twin_id, body)
             .options(self.options);
         if let Some(c) = self.condition {
             req = req.condition(c);
@@ -303,6 +304,7 @@ impl<T: DtdlInterface> AddTypedTwin<T> {
         req.send_as::<T>().await
     }
 }
+crate::response::operation!([T: DtdlInterface + Send + Sync + 'static] CreateTypedTwin<T> => Versioned<T>);
 
 /// Builder of [`DigitalTwinsClient::get_typed_twin`].
 #[derive(Debug)]
@@ -360,6 +362,7 @@ impl<T: DtdlInterface> GetTypedTwin<T> {
         })
     }
 }
+crate::response::operation!([T: DtdlInterface + Send + Sync + 'static] GetTypedTwin<T> => Versioned<T>);
 
 /// Builder of [`DigitalTwinsClient::query_typed`].
 #[derive(Debug)]
@@ -567,6 +570,7 @@ where
         }
     }
 }
+crate::response::operation!([T: Serialize + DeserializeOwned + Send + Sync + 'static, F: FnMut(&mut T) + Send + Sync + 'static] TypedUpdate<T, F> => TypedUpdated<T>);
 
 /// Fits a diff of two serialisations of `T` to the stored document: a member `T` fills in
 /// when absent (`#[serde(default)]`) is in the old serialisation but not stored, so a

@@ -301,6 +301,7 @@ where
         }
     }
 }
+crate::response::operation!([T: Serialize + DeserializeOwned + Send + Sync + 'static, D: Serialize + DeserializeOwned + Send + Sync + 'static, R: Serialize + DeserializeOwned + Send + Sync + 'static, F: FnMut(&mut TwinSections<T, D, R>) + Send + Sync + 'static] UpdateTwinSections<T, D, R, F> => UpdatedSections<T, D, R>);
 
 type Sections = (Value, Value, Value, Option<String>);
 

@@ -14,7 +14,7 @@
 //! With the model in hand:
 //!
 //! * Azure Digital Twins: [`DigitalTwinsClient::create_models_for`](crate::DigitalTwinsClient::create_models_for) uploads the interface and
-//!   the ones it references, [`DigitalTwinsClient::add_typed_twin`](crate::DigitalTwinsClient::add_typed_twin) creates or replaces a twin
+//!   the ones it references, [`DigitalTwinsClient::create_typed_twin`](crate::DigitalTwinsClient::create_typed_twin) creates or replaces a twin
 //!   from a value (`$metadata.$model` filled in, components given their `$metadata`),
 //!   [`DigitalTwinsClient::query_typed`](crate::DigitalTwinsClient::query_typed) queries the twins of the model, and
 //!   [`DigitalTwinsClient::update_typed_twin`](crate::DigitalTwinsClient::update_typed_twin) (also `_component`, `_relationship`) reads,
@@ -80,7 +80,7 @@ mod iothub;
 pub use diff::{merge_patch_diff, strip_nulls};
 #[cfg(feature = "digitaltwins")]
 pub use digitaltwins::{
-    AddTypedTwin, CreateModelsFor, GetTypedTwin, TypedQuery, TypedUpdate, TypedUpdated,
+    CreateModelsFor, CreateTypedTwin, GetTypedTwin, TypedQuery, TypedUpdate, TypedUpdated,
 };
 pub use dtdl::{
     CommandDef, ComponentDef, DtdlInterface, DtdlModel, PropertyMeta, RelationshipDef,
