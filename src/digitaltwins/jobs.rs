@@ -284,6 +284,7 @@ impl CreateImportJob {
             .await
     }
 }
+#[cfg(adt_import_jobs)]
 crate::response::operation!(CreateImportJob => ImportJob);
 
 #[cfg(adt_import_jobs)]
@@ -311,6 +312,7 @@ impl GetImportJob {
             .await
     }
 }
+#[cfg(adt_import_jobs)]
 crate::response::operation!(GetImportJob => ImportJob);
 
 #[cfg(adt_import_jobs)]
@@ -338,6 +340,7 @@ impl CancelImportJob {
             .await
     }
 }
+#[cfg(adt_import_jobs)]
 crate::response::operation!(CancelImportJob => ImportJob);
 
 #[cfg(adt_import_jobs)]
@@ -366,6 +369,7 @@ impl DeleteImportJob {
         Ok(())
     }
 }
+#[cfg(adt_import_jobs)]
 crate::response::operation!(DeleteImportJob => ());
 
 #[cfg(adt_import_jobs)]
@@ -480,6 +484,7 @@ impl CreateDeleteJob {
         Ok(job)
     }
 }
+#[cfg(adt_delete_jobs)]
 crate::response::operation!(CreateDeleteJob => DeleteJob);
 
 #[cfg(adt_delete_jobs)]
@@ -537,6 +542,7 @@ impl GetDeleteJob {
             .await
     }
 }
+#[cfg(adt_delete_jobs)]
 crate::response::operation!(GetDeleteJob => DeleteJob);
 
 #[cfg(adt_delete_jobs)]

@@ -209,6 +209,7 @@ impl UpdateDigitalTwin {
         Ok(ETag::from_headers(reply.headers()))
     }
 }
+#[cfg(feature = "digitaltwins")]
 crate::response::operation!(UpdateDigitalTwin => Option<ETag>);
 
 /// The device's answer to a PnP command: the status it chose (`x-ms-command-statuscode`) and
