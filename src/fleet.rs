@@ -300,7 +300,7 @@ impl Fleet {
 #[cfg(feature = "iothub")]
 fn client_limiter(client: &crate::IotHubClient) -> Option<RateLimiter> {
     use crate::raw::iothub::ClientInfo as _;
-    client.raw().inner().options().get_rate_limiter().cloned()
+    client.raw().inner().options().rate_limiter.clone()
 }
 
 struct State {

@@ -263,7 +263,7 @@ impl RateLimit {
     }
 
     /// The known rate of `class` (after [`RateLimit::share`]).
-    pub fn get_rate(&self, class: OpClass) -> Option<f64> {
+    pub fn rate_of(&self, class: OpClass) -> Option<f64> {
         self.rates.get(&class).map(|r| r * self.share)
     }
 }
@@ -363,7 +363,7 @@ impl RateLimiter {
     fn with_class<R>(&self, class: OpClass, f: impl FnOnce(&mut Class) -> R) -> R {
         let mut map = self.inner.classes.lock().unwrap_or_else(|p| p.into_inner());
         let c = map.entry(class).or_insert_with(|| Class {
-            ceiling: self.inner.limit.get_rate(class),
+            ceiling: self.inner.limit.rate_of(class),
             decreased: None,
             next: None,
             paused_until: None,
@@ -572,7 +572,7 @@ mod tests {
         assert_eq!(l.stats(OpClass::AdtPatch).rate, Some(1000.0));
         // Shares and fixed rates.
         let fixed = RateLimit::iothub(Tier::S3, 2).share(0.5).adapt(false);
-        assert_eq!(fixed.get_rate(OpClass::TwinUpdate), Some(250.0));
+        assert_eq!(fixed.rate_of(OpClass::TwinUpdate), Some(250.0));
         let f = RateLimiter::new(fixed);
         f.throttled(OpClass::TwinUpdate, None);
         assert_eq!(f.stats(OpClass::TwinUpdate).rate, Some(250.0));

@@ -21,19 +21,18 @@ use crate::retry::RetryOptions;
 ///     .retry(RetryOptions::default().max_retries(3))
 ///     .timeout(Duration::from_secs(30))
 ///     .user_agent_suffix("my-app/1.0");
-/// assert_eq!(opts.get_retry().get_max_retries(), 3);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    retry: RetryOptions,
-    timeout: Option<Duration>,
+    pub(crate) retry: RetryOptions,
+    pub(crate) timeout: Option<Duration>,
     connect_timeout: Duration,
     root_certificates_pem: Vec<String>,
     user_agent_suffix: Option<String>,
-    api_version: Option<String>,
-    rate_limiter: Option<crate::limiter::RateLimiter>,
-    proxies: Vec<crate::Proxy>,
-    system_proxy: bool,
+    pub(crate) api_version: Option<String>,
+    pub(crate) rate_limiter: Option<crate::limiter::RateLimiter>,
+    pub(crate) proxies: Vec<crate::Proxy>,
+    pub(crate) system_proxy: bool,
 }
 
 impl Default for ClientOptions {
@@ -97,8 +96,6 @@ impl ClientOptions {
     /// ```
     /// use azure_twins::ClientOptions;
     /// let opts = ClientOptions::default().api_version("2020-09-30");
-    /// assert_eq!(opts.get_api_version(), Some("2020-09-30"));
-    /// assert_eq!(ClientOptions::default().get_api_version(), None);
     /// ```
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = Some(version.into());
@@ -122,11 +119,6 @@ impl ClientOptions {
         self
     }
 
-    /// The limiter set by [`ClientOptions::rate_limit`] or [`ClientOptions::rate_limiter`].
-    pub fn get_rate_limiter(&self) -> Option<&crate::limiter::RateLimiter> {
-        self.rate_limiter.as_ref()
-    }
-
     /// Sends requests through `proxy` ([`Proxy::http`](crate::Proxy::http) /
     /// [`https`](crate::Proxy::https) / [`all`](crate::Proxy::all)). Several proxies may be
     /// added; the first whose scope and `no_proxy` list match a request's URL carries it.
@@ -138,7 +130,6 @@ impl ClientOptions {
     /// ```
     /// use azure_twins::{ClientOptions, Proxy};
     /// let opts = ClientOptions::default().proxy(Proxy::https("http://proxy.corp.example:3128")?);
-    /// assert_eq!(opts.get_proxies()[0].url(), "http://proxy.corp.example:3128");
     /// # Ok::<(), azure_twins::Error>(())
     /// ```
     pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
@@ -158,31 +149,6 @@ impl ClientOptions {
         self
     }
 
-    /// The proxies set with [`ClientOptions::proxy`].
-    pub fn get_proxies(&self) -> &[crate::Proxy] {
-        &self.proxies
-    }
-
-    /// See [`ClientOptions::system_proxy`].
-    pub fn get_system_proxy(&self) -> bool {
-        self.system_proxy
-    }
-
-    /// The pinned api-version ([`ClientOptions::api_version`]); `None` sends the generated one.
-    pub fn get_api_version(&self) -> Option<&str> {
-        self.api_version.as_deref()
-    }
-
-    /// See [`ClientOptions::retry`].
-    pub fn get_retry(&self) -> &RetryOptions {
-        &self.retry
-    }
-
-    /// See [`ClientOptions::timeout`].
-    pub fn get_timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
     /// The `User-Agent` header value sent with every request.
     pub fn user_agent(&self) -> String {
         let base = concat!("azure-twins/", env!("CARGO_PKG_VERSION"));
@@ -196,8 +162,9 @@ impl ClientOptions {
     /// process-wide default provider is installed), the platform's roots plus the extra roots,
     /// the configured timeouts, user agent and proxies.
     ///
-    /// The facade clients call this for you; it is public for users of [`crate::raw`].
-    pub fn build_http_client(&self) -> Result<reqwest::Client> {
+    /// The facade clients call this for you; users of [`crate::raw`] call
+    /// [`crate::raw::http_client`].
+    pub(crate) fn build_http_client(&self) -> Result<reqwest::Client> {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
 

@@ -8,9 +8,23 @@
 //!
 //! Each module has a `Client` whose inner type is [`Pipeline`]; the pipeline's `ClientHooks`
 //! strip progenitor's stray `api-version` request header and restore the JSON Patch content
-//! type. Build one with `Client::new_with_client(base_url, reqwest_client, Pipeline::default())`.
+//! type. Build one with `Client::new_with_client(base_url, http_client(&options)?, pipeline)`,
+//! where `pipeline` is a [`Pipeline::new`] for the same endpoint and options.
 
 pub use crate::pipeline::Pipeline;
+
+/// The HTTP client `options` describe (rustls with the *ring* provider, the platform's roots
+/// plus [`ClientOptions::add_root_certificate_pem`](crate::ClientOptions::add_root_certificate_pem), the
+/// timeouts, user agent and proxies), for building a raw client. It lives here rather than on
+/// [`ClientOptions`](crate::ClientOptions) because its type is reqwest's, which only this
+/// semver-exempt module exposes.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for a root certificate that is
+/// not PEM; [`ErrorKind::Other`](crate::ErrorKind::Other) if the client cannot be built.
+pub fn http_client(options: &crate::ClientOptions) -> crate::Result<reqwest::Client> {
+    options.build_http_client()
+}
 
 /// IoT Hub service API 2021-04-12 (`specs/iothub/2021-04-12/iothub.json`).
 ///

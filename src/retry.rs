@@ -53,9 +53,8 @@ use reqwest::{Method, StatusCode};
 /// use azure_twins::RetryOptions;
 /// use std::time::Duration;
 /// let r = RetryOptions::default().max_retries(3).max_total_time(Duration::from_secs(10));
-/// assert_eq!(r.get_max_retries(), 3);
-/// let none = RetryOptions::none();
-/// assert_eq!(none.get_max_retries(), 0);
+/// assert_ne!(r, RetryOptions::default());
+/// assert_eq!(RetryOptions::none(), RetryOptions::default().max_retries(0));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryOptions {
@@ -119,31 +118,6 @@ impl RetryOptions {
             0.0
         };
         self
-    }
-
-    /// See [`RetryOptions::max_retries`].
-    pub fn get_max_retries(&self) -> u32 {
-        self.max_retries
-    }
-
-    /// See [`RetryOptions::initial_delay`].
-    pub fn get_initial_delay(&self) -> Duration {
-        self.initial_delay
-    }
-
-    /// See [`RetryOptions::max_delay`].
-    pub fn get_max_delay(&self) -> Duration {
-        self.max_delay
-    }
-
-    /// See [`RetryOptions::max_total_time`].
-    pub fn get_max_total_time(&self) -> Duration {
-        self.max_total_time
-    }
-
-    /// See [`RetryOptions::jitter`].
-    pub fn get_jitter(&self) -> f64 {
-        self.jitter
     }
 
     /// The computed (no server hint) delay before retry number `retry` (0-based).

@@ -34,7 +34,7 @@ fn sas_client(server: &Server) -> raw::iothub::Client {
         Pipeline::new(Service::IotHub, &server.url(), Some(&cred), options.clone()).unwrap();
     raw::iothub::Client::new_with_client(
         &server.url(),
-        options.build_http_client().unwrap(),
+        raw::http_client(&options).unwrap(),
         pipeline,
     )
 }

@@ -24,7 +24,7 @@ fn client(
         options.clone(),
     )
     .unwrap();
-    let http = options.build_http_client().unwrap();
+    let http = raw::http_client(&options).unwrap();
     (
         raw::iothub::Client::new_with_client(&endpoint, http, pipeline.clone()),
         pipeline,
@@ -91,8 +91,7 @@ async fn sas_tokens_are_accepted_and_signed_once_per_lifetime() {
                 .unwrap()
                 .expect("the emulator accepted the token (no 401)");
         }
-        assert_eq!(pipeline.credential_fetch_count(), wave);
-        assert_eq!(emu.distinct_sas_tokens_seen(), wave);
+        assert_eq!(emu.distinct_sas_tokens_seen(), wave, "one signature per lifetime");
         if wave == 1 {
             // Past the latest renewal point (3 s after signing).
             tokio::time::sleep(Duration::from_millis(3100)).await;

@@ -224,7 +224,7 @@ fn raw_client(emu: &Emulator) -> raw::iothub::Client {
         options.clone(),
     )
     .unwrap();
-    let http = options.build_http_client().unwrap();
+    let http = raw::http_client(&options).unwrap();
     raw::iothub::Client::new_with_client(&endpoint, http, pipeline)
 }
 

@@ -23,7 +23,7 @@ fn options(retry: RetryOptions) -> ClientOptions {
 
 fn iothub(server: &Server, retry: RetryOptions) -> raw::iothub::Client {
     let opts = options(retry);
-    let http = opts.build_http_client().unwrap();
+    let http = raw::http_client(&opts).unwrap();
     let pipeline = Pipeline::new(Service::IotHub, &server.url(), None, opts).unwrap();
     raw::iothub::Client::new_with_client(&server.url(), http, pipeline)
 }
@@ -273,7 +273,7 @@ async fn throttled_direct_method_is_retried_it_was_not_processed() {
 async fn adt_json_patch_retries_only_with_a_concrete_if_match() {
     let adt = |server: &Server| {
         let opts = options(RetryOptions::default());
-        let http = opts.build_http_client().unwrap();
+        let http = raw::http_client(&opts).unwrap();
         let pipeline = Pipeline::new(Service::DigitalTwins, &server.url(), None, opts).unwrap();
         raw::digitaltwins::Client::new_with_client(&server.url(), http, pipeline)
     };

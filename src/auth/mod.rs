@@ -286,6 +286,7 @@ impl Authorizer {
     }
 
     /// How many tokens were signed or fetched so far (SAS signings, Entra ID requests).
+    #[cfg(test)]
     pub(crate) fn fetch_count(&self) -> usize {
         self.fetches.load(Ordering::Relaxed)
     }

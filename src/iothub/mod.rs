@@ -115,7 +115,8 @@ pub(crate) fn api_version(raw: &raw::Client) -> &str {
     use progenitor_client::ClientInfo;
     raw.inner()
         .options()
-        .get_api_version()
+        .api_version
+        .as_deref()
         .unwrap_or(<raw::Client as ClientInfo<crate::pipeline::Pipeline>>::api_version())
 }
 

@@ -70,11 +70,11 @@ impl Pipeline {
                 c.options
                     .retry
                     .clone()
-                    .unwrap_or_else(|| self.inner.options.get_retry().clone()),
+                    .unwrap_or_else(|| self.inner.options.retry.clone()),
                 c.options.retry_non_idempotent,
                 c.options.timeout,
             ),
-            None => (self.inner.options.get_retry().clone(), false, None),
+            None => (self.inner.options.retry.clone(), false, None),
         };
         if let Some(t) = timeout {
             *request.timeout_mut() = Some(t);
@@ -114,7 +114,7 @@ impl Pipeline {
         // Client-side pacing (off unless a limiter is configured or a fleet operation scopes
         // one): every attempt waits for its class's slot; a retry is a congestion signal.
         let limiter =
-            crate::limiter::scoped().or_else(|| self.inner.options.get_rate_limiter().cloned());
+            crate::limiter::scoped().or_else(|| self.inner.options.rate_limiter.clone());
         // The class is looked up only when pacing is on (not on the plain per-call path).
         let paced = limiter
             .as_ref()

@@ -170,9 +170,10 @@ impl Pipeline {
         Ok(())
     }
 
-    /// How many tokens this pipeline has signed (SAS) or fetched (Entra ID) so far; lets
-    /// callers verify that tokens are cached and renewed once per lifetime.
-    pub fn credential_fetch_count(&self) -> usize {
+    /// How many tokens this pipeline has signed (SAS) or fetched (Entra ID) so far (unit tests
+    /// only: integration tests count the tokens that reach the server).
+    #[cfg(test)]
+    pub(crate) fn credential_fetch_count(&self) -> usize {
         self.inner
             .authorizer
             .as_ref()

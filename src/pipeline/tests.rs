@@ -333,3 +333,29 @@ fn idempotency_table_names_real_operations() {
         );
     }
 }
+
+#[tokio::test]
+async fn ensure_credential_signs_ahead_of_the_call() {
+    let server = Server::always(Reply::json(200, r#"{"deviceId":"d1"}"#)).await;
+    let cs = format!(
+        "HostName={};SharedAccessKeyName=iothubowner;SharedAccessKey=c2VjcmV0LWtleQ==",
+        server.addr
+    );
+    let cred = Credential::from_connection_string(&cs).unwrap();
+    let pipeline = Pipeline::new(Service::IotHub, &server.url(), Some(&cred), opts()).unwrap();
+    let client = crate::raw::iothub::Client::new_with_client(
+        &server.url(),
+        opts().build_http_client().unwrap(),
+        pipeline.clone(),
+    );
+    pipeline.ensure_credential().await.unwrap();
+    assert_eq!(pipeline.credential_fetch_count(), 1);
+    assert_eq!(server.count(), 0, "signing sends nothing");
+    client.devices_get_twin("d1", IOTHUB_API).await.unwrap();
+    assert_eq!(
+        pipeline.credential_fetch_count(),
+        1,
+        "the call used the signed token"
+    );
+    assert_eq!(server.count(), 1);
+}
