@@ -1,6 +1,5 @@
 //! Component operations: get and update (JSON Patch) one component of a twin.
 
-use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -33,7 +32,6 @@ impl DigitalTwinsClient {
             twin_id: twin_id.into(),
             component: component.into(),
             options: RequestOptions::default(),
-            _t: PhantomData,
         }
     }
 
@@ -66,12 +64,11 @@ impl DigitalTwinsClient {
 /// Builder of [`DigitalTwinsClient::get_component`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
-pub struct GetComponent<T = Value> {
+pub struct GetComponent {
     client: DigitalTwinsClient,
     twin_id: String,
     component: String,
     options: RequestOptions,
-    _t: PhantomData<fn() -> T>,
 }
 
 impl GetComponent {

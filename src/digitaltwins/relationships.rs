@@ -1,6 +1,5 @@
 //! Relationship operations: add, get, update, delete, list outgoing and incoming.
 
-use std::marker::PhantomData;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -71,7 +70,6 @@ impl DigitalTwinsClient {
             source_id: source_id.into(),
             relationship_id: relationship_id.into(),
             options: RequestOptions::default(),
-            _t: PhantomData,
         }
     }
 
@@ -223,12 +221,11 @@ crate::response::operation!(CreateRelationship => Versioned<Value>);
 /// Builder of [`DigitalTwinsClient::get_relationship`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
-pub struct GetRelationship<T = Value> {
+pub struct GetRelationship {
     client: DigitalTwinsClient,
     source_id: String,
     relationship_id: String,
     options: RequestOptions,
-    _t: PhantomData<fn() -> T>,
 }
 
 impl GetRelationship {

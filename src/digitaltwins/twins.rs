@@ -1,6 +1,5 @@
 //! Twin operations: add (create or replace), get, update (JSON Patch), delete.
 
-use std::marker::PhantomData;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -65,7 +64,6 @@ impl DigitalTwinsClient {
             client: self.clone(),
             twin_id: twin_id.into(),
             options: RequestOptions::default(),
-            _t: PhantomData,
         }
     }
 
@@ -177,11 +175,10 @@ crate::response::operation!(CreateTwin => Versioned<Value>);
 /// Builder of [`DigitalTwinsClient::get_twin`].
 #[derive(Debug)]
 #[must_use = "call .send().await to perform the request"]
-pub struct GetTwin<T = Value> {
+pub struct GetTwin {
     client: DigitalTwinsClient,
     twin_id: String,
     options: RequestOptions,
-    _t: PhantomData<fn() -> T>,
 }
 
 impl GetTwin {
