@@ -1,6 +1,5 @@
 //! Component operations: get and update (JSON Patch) one component of a twin.
 
-
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -1,5 +1,4 @@
-//! Relationship operations: add, get, update, delete, list outgoing and incoming.
-
+//! Relationship operations: create (create or replace), get, update, delete, list outgoing and incoming.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

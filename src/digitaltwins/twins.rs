@@ -1,5 +1,4 @@
-//! Twin operations: add (create or replace), get, update (JSON Patch), delete.
-
+//! Twin operations: create (create or replace), get, update (JSON Patch), delete.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
