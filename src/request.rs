@@ -87,22 +87,3 @@ macro_rules! setters {
     };
 }
 pub(crate) use setters;
-
-/// Lets a builder be awaited directly: `builder.await` is `builder.<method>().await`, for
-/// builders whose `send` is the only way to finish them (the job waiters).
-#[cfg(any(feature = "iothub", adt_import_jobs, adt_delete_jobs))]
-macro_rules! await_with {
-    ($builder:ty => $output:ty, $method:ident) => {
-        impl ::std::future::IntoFuture for $builder {
-            type Output = ::std::result::Result<$output, $crate::Error>;
-            type IntoFuture =
-                ::std::pin::Pin<Box<dyn ::std::future::Future<Output = Self::Output> + Send>>;
-
-            fn into_future(self) -> Self::IntoFuture {
-                Box::pin(self.$method())
-            }
-        }
-    };
-}
-#[cfg(any(feature = "iothub", adt_import_jobs, adt_delete_jobs))]
-pub(crate) use await_with;

@@ -20,7 +20,6 @@ use crate::paging::{Continuation, Pager};
 #[cfg(any(adt_import_jobs, adt_delete_jobs))]
 use crate::poll::{self, Schedule};
 #[cfg(any(adt_import_jobs, adt_delete_jobs))]
-use crate::request::await_with;
 use crate::request::setters;
 use crate::{Error, ErrorKind, RequestOptions};
 
@@ -585,18 +584,21 @@ impl ListDeleteJobs {
 }
 
 #[cfg(any(adt_import_jobs, adt_delete_jobs))]
-/// Waits for an import or delete job to finish; `.await` it directly.
+/// Waits for an import or delete job to finish: the same options and finishing calls as the IoT
+/// Hub job waiters.
 ///
-/// Polls with exponential backoff from [`poll_every`](Self::poll_every) (default 1 s) up
-/// to [`max_poll_every`](Self::max_poll_every) (default 30 s), for at most
-/// [`timeout`](Self::timeout) (default 30 minutes).
+/// Polls from [`poll_every`](Self::poll_every) (default 1 s), ×2 per poll, up to
+/// [`max_poll_interval`](Self::max_poll_interval) (default 30 s), for at most
+/// [`timeout`](Self::timeout) (default 30 minutes), then [`ErrorKind::Timeout`] naming the
+/// job's last status. Await it directly, or call [`send`](Self::send) /
+/// `send_with_response` (the metadata of the last poll).
 #[derive(Debug)]
 #[must_use = "await it to wait for the job"]
 pub struct WaitForJob<J> {
     client: DigitalTwinsClient,
     job_id: String,
     poll_every: Duration,
-    max_poll_every: Duration,
+    max_poll_interval: Duration,
     timeout: Duration,
     options: RequestOptions,
     _j: std::marker::PhantomData<fn() -> J>,
@@ -609,7 +611,7 @@ impl<J> WaitForJob<J> {
             client,
             job_id,
             poll_every: Duration::from_secs(1),
-            max_poll_every: Duration::from_secs(30),
+            max_poll_interval: Duration::from_secs(30),
             timeout: Duration::from_secs(30 * 60),
             options: RequestOptions::default(),
             _j: std::marker::PhantomData,
@@ -623,8 +625,8 @@ impl<J> WaitForJob<J> {
     }
 
     /// Longest delay between polls.
-    pub fn max_poll_every(mut self, d: Duration) -> Self {
-        self.max_poll_every = d;
+    pub fn max_poll_interval(mut self, d: Duration) -> Self {
+        self.max_poll_interval = d;
         self
     }
 
@@ -713,7 +715,7 @@ impl<J> WaitForJob<J> {
         let (client, options, id) = (&self.client, &self.options, self.job_id.as_str());
         let schedule = Schedule {
             first: self.poll_every.max(Duration::from_millis(1)),
-            max: self.max_poll_every.max(self.poll_every),
+            max: self.max_poll_interval.max(self.poll_every),
             grow: |d| d * 2,
             timeout: self.timeout,
         };
@@ -741,9 +743,9 @@ impl<J> WaitForJob<J> {
 }
 
 #[cfg(adt_import_jobs)]
-await_with!(WaitForJob<ImportJob> => ImportJob, run);
+crate::response::operation!(WaitForJob<ImportJob> => ImportJob);
 #[cfg(adt_delete_jobs)]
-await_with!(WaitForJob<DeleteJob> => DeleteJob, run);
+crate::response::operation!(WaitForJob<DeleteJob> => DeleteJob);
 
 #[cfg(test)]
 mod tests {

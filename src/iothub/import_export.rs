@@ -15,7 +15,7 @@ use super::models::{ImportExportJob, JobType};
 use super::{IotHubClient, api_version, validation};
 use crate::auth::Secret;
 use crate::poll::{self, Schedule};
-use crate::request::{await_with, setters};
+use crate::request::setters;
 use crate::storage::{check_blob_name, check_storage_url};
 use crate::{Error, ErrorKind, RequestOptions};
 
@@ -331,7 +331,8 @@ crate::response::operation!(CancelImportExportJob => ());
 /// [`WaitForJob`](super::WaitForJob): from [`poll_every`](Self::poll_every) (default 1 s),
 /// ×1.5 per poll, up to [`max_poll_interval`](Self::max_poll_interval) (default 30 s), for at
 /// most [`timeout`](Self::timeout) (default 30 minutes), then [`ErrorKind::Timeout`] naming
-/// the job's last status. Await it directly or call [`send`](Self::send).
+/// the job's last status. Await it directly, or call [`send`](Self::send) / `send_with_response`
+/// (the metadata of the last poll).
 #[derive(Debug, Clone)]
 #[must_use = "await it"]
 pub struct WaitForImportExportJob {
@@ -408,7 +409,7 @@ impl WaitForImportExportJob {
     }
 }
 
-await_with!(WaitForImportExportJob => ImportExportJob, send);
+crate::response::operation!(WaitForImportExportJob => ImportExportJob);
 
 impl IotHubClient {
     /// Starts exporting every device identity of the hub (and with

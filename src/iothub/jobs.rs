@@ -15,7 +15,7 @@ use super::{IotHubClient, Timestamp, api_version, validation};
 use crate::paging::{Continuation, ContinuationKind, Page, Pager};
 use crate::poll::{self, Schedule};
 use crate::raw::iothub::types::{JobRequest, TwinProperties};
-use crate::request::{await_with, setters};
+use crate::request::setters;
 use crate::{Error, ErrorKind, RequestOptions};
 
 /// A direct method to invoke: its name, payload and timeouts. Used by scheduled method jobs
@@ -498,7 +498,8 @@ async fn query_page(
 /// [`WaitForJob::poll_every`], ×1.5 per poll, capped at [`WaitForJob::max_poll_interval`])
 /// until the job is `completed`, `failed` or `cancelled`, and returns that final job. If the
 /// [`WaitForJob::timeout`] passes first, it fails with [`ErrorKind::Timeout`] and a message
-/// naming the job and its last status. Await it directly or call [`WaitForJob::send`].
+/// naming the job and its last status. Await it directly, or call [`WaitForJob::send`] /
+/// `send_with_response` (the metadata of the last poll).
 #[derive(Debug, Clone)]
 #[must_use = "await it"]
 pub struct WaitForJob {
@@ -576,7 +577,7 @@ impl WaitForJob {
     }
 }
 
-await_with!(WaitForJob => Job, send);
+crate::response::operation!(WaitForJob => Job);
 
 impl IotHubClient {
     /// Schedules a twin update (tags and/or desired properties) on every device matching
