@@ -11,7 +11,7 @@ use std::time::Duration;
 use azure_twins::IotHubClient;
 use azure_twins::iothub::{Device, FeedbackRecord, FeedbackStatus};
 use azure_twins_emulator::Emulator;
-use azure_twins_emulator::iothub::c2d::{C2dAck, MAX_BATCH_RECORDS};
+use azure_twins_emulator::{C2dAck, FEEDBACK_MAX_BATCH_RECORDS as MAX_BATCH_RECORDS};
 use futures::TryStreamExt;
 use iothub_support::{CaptureServer, Scripted, invalid_field, start};
 use serde_json::json;
@@ -140,7 +140,7 @@ fn send_and_settle(
     emu: &Emulator,
     device: &str,
     ids: &[&str],
-    settle: fn(&azure_twins_emulator::iothub::IotHubService, &str, &str) -> Result<(), String>,
+    settle: fn(&azure_twins_emulator::IotHubService, &str, &str) -> Result<(), String>,
 ) {
     let c2d = emu.iothub();
     for id in ids {

@@ -7,7 +7,7 @@ mod iothub_support;
 
 use std::sync::{Arc, Mutex};
 
-use azure_twins_emulator::iothub::c2d::C2dAck;
+use azure_twins_emulator::C2dAck;
 use iothub_support::start;
 use serde_json::json;
 

@@ -93,6 +93,14 @@ pub const DIGITAL_TWINS: &[AdtVersion] = &[
     },
 ];
 
+/// The Digital Twins data-plane api-versions the emulator serves, oldest first.
+///
+/// `2020-10-31` and `2022-05-31` have models, twins, components, relationships, telemetry,
+/// query and event routes; `2023-06-30` adds import jobs (`/jobs/imports`), `2023-10-31` delete
+/// jobs (`/jobs/deletions`); an operation a version lacks is refused on that version. Every
+/// version gets the 2023-10-31 wire shapes.
+pub const DIGITAL_TWINS_NAMES: &[&str] = &["2020-10-31", "2022-05-31", "2023-06-30", "2023-10-31"];
+
 /// The newest Digital Twins version: the one links are built with outside a request.
 pub const DIGITAL_TWINS_LATEST: &str = "2023-10-31";
 
@@ -169,6 +177,12 @@ fn status_ok(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_list_every_version() {
+        let names: Vec<&str> = DIGITAL_TWINS.iter().map(|v| v.name).collect();
+        assert_eq!(names, DIGITAL_TWINS_NAMES);
+    }
 
     #[test]
     fn surfaces_follow_the_specs() {

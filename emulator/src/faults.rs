@@ -59,14 +59,15 @@ pub enum Fault {
     ApplyThenDrop,
     /// Post-commit: the request is applied, then its answer is sent after `delay_ms`.
     ApplyThenDelay {
-        /// Milliseconds between the commit and the answer (at most [`MAX_DELAY_MS`]).
+        /// Milliseconds between the commit and the answer (at most 600,000: 10 minutes).
         #[serde(rename = "delayMs")]
         delay_ms: u64,
     },
     /// Post-commit: the request is applied, then its answer is replaced by `status` (500, 503
     /// or 504) in the service's error shape.
     ApplyThenError {
-        /// HTTP status of the replacement answer (one of [`POST_COMMIT_STATUSES`]).
+        /// HTTP status of the replacement answer (500 IoT Hub `ServerError` / ADT
+        /// `InternalServerError`, 503 `ServiceUnavailable` or 504 `GatewayTimeout`).
         status: u16,
     },
 }
@@ -87,8 +88,8 @@ impl Fault {
         )
     }
 
-    /// Checks the fault's parameters: an `applyThenError` status from [`POST_COMMIT_STATUSES`]
-    /// and an `applyThenDelay` of at most [`MAX_DELAY_MS`]. The admin routes refuse a fault
+    /// Checks the fault's parameters: an `applyThenError` status of 500, 503 or 504
+    /// and an `applyThenDelay` of at most 600,000 ms. The admin routes refuse a fault
     /// that fails this with 400; in-process, an unknown status is answered as 500.
     pub fn validate(&self) -> Result<(), String> {
         match *self {
@@ -108,6 +109,7 @@ impl Fault {
 /// Ready-made fault sets for [`Faults::random_mix`] (and `"mix"` on `/_emulator/faults/random`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub enum FaultMix {
     /// Faults that stop the request before its handler: 429 (no retry hint), 503, dropped connection.
     PreCommit,
@@ -194,7 +196,18 @@ struct State_ {
     by_kind: Vec<(Fault, usize)>,
 }
 
-/// Fault-injection controls shared by both listeners.
+/// Fault-injection controls shared by both listeners ([`Emulator::faults`](crate::Emulator::faults)).
+///
+/// The next N matching requests ([`Faults::inject`] a [`FaultRule`]), or a seeded random share
+/// of all requests ([`Faults::random`], [`Faults::random_mix`]), get a 429 with `Retry-After` /
+/// `x-ms-retry-after-ms`, a 503, or a connection dropped without any response (pre-commit: the
+/// request never reaches its handler), or are applied and then lose their answer (post-commit:
+/// the handler runs and commits, then the connection is dropped, the answer delayed, or
+/// replaced by a 5xx).
+///
+/// The same controls are served over HTTP on either listener: `POST /_emulator/faults` (a
+/// [`FaultRule`] as JSON), `POST /_emulator/faults/random`, `DELETE /_emulator/faults` (clear),
+/// `GET /_emulator/faults` (`{"injected":n,"pending":m}`).
 #[derive(Debug, Default)]
 pub struct Faults {
     state: Mutex<State_>,

@@ -11,19 +11,32 @@
 //! IoT Hub and Azure Digital Twins are served on two listeners (their paths overlap), each behind
 //! the same fault-injection layer and, optionally, HTTPS with one self-signed certificate.
 
-pub mod api_versions;
-pub mod digitaltwins;
-pub mod faults;
-pub mod iothub;
-pub mod query;
+mod api_versions;
+mod digitaltwins;
+mod faults;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+mod iothub;
+mod query;
 mod screen;
 mod server;
 mod storage;
-pub mod throttle;
+mod throttle;
 mod tls;
 
+pub use api_versions::{
+    DIGITAL_TWINS_NAMES as DIGITAL_TWINS_API_VERSIONS, IOTHUB as IOTHUB_API_VERSIONS,
+};
+pub use digitaltwins::TelemetryEvent;
 pub use faults::{Fault, FaultMix, FaultRule, Faults, RetryAfter, Service};
-pub use throttle::{OpClass, Throttle, ThrottleConfig, Tier};
+pub use iothub::IotHubService;
+pub use iothub::c2d::{
+    C2dAck, C2dMessage, DEFAULT_LOCK_TIMEOUT as FEEDBACK_DEFAULT_LOCK_TIMEOUT,
+    MAX_BATCH_RECORDS as FEEDBACK_MAX_BATCH_RECORDS,
+    MAX_DELIVERY_COUNT as FEEDBACK_MAX_DELIVERY_COUNT, MAX_QUEUE_DEPTH as C2D_MAX_QUEUE_DEPTH,
+};
+pub use throttle::{ClassStats, OpClass, Throttle, ThrottleConfig, Tier};
 
 use serde_json::Value;
 use std::future::Future;
@@ -114,7 +127,7 @@ impl EmulatorBuilder {
     /// Throttles the IoT Hub listener at the documented rates of `tier` × `units` (identity
     /// registry, twin reads and updates, queries, jobs, direct methods by payload bytes,
     /// configurations): bursts are served, then queued at the rate, then refused with 429
-    /// `ThrottlingException` (see [`throttle`]). Off by default. `units` below 1 count as 1.
+    /// `ThrottlingException` (see [`Throttle`]). Off by default. `units` below 1 count as 1.
     pub fn iothub_tier(mut self, tier: Tier, units: u32) -> Self {
         self.throttle.iothub = Some((tier, units.max(1)));
         self

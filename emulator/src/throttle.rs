@@ -72,6 +72,7 @@ impl std::str::FromStr for Tier {
 
 /// What a request is metered as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum OpClass {
     /// IoT Hub identity registry operations (devices, modules, bulk, statistics).
     IdentityRegistry,
@@ -195,6 +196,7 @@ impl Default for ThrottleConfig {
 
 /// Counts of what the throttle did with the requests of one class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClassStats {
     /// Served at once (within the rate or the burst).
     pub immediate: u64,
@@ -254,7 +256,29 @@ struct State {
     stats: HashMap<OpClass, ClassStats>,
 }
 
-/// The throttles of both listeners (shared by them, like [`crate::Faults`]).
+/// The throttles of both listeners (shared by them, like [`crate::Faults`]): off by default, on
+/// with [`EmulatorBuilder::iothub_tier`](crate::EmulatorBuilder::iothub_tier) and
+/// [`EmulatorBuilder::adt_throttle`](crate::EmulatorBuilder::adt_throttle).
+///
+/// They apply the documented per-operation rates of an IoT Hub tier × units and of an Azure
+/// Digital Twins instance, with the documented traffic shaping: a burst above the rate is
+/// served, then requests are queued (answered late, at the limit rate), and when the queue is
+/// full they are refused with 429.
+///
+/// Requests are classified by method and path into [`OpClass`]es. Each class is metered by a
+/// generic cell-rate algorithm (a token bucket): a class with rate `r` per second serves
+/// one second's worth, `r` (at least one request), at once, queues up to five seconds' worth,
+/// `5 × r` (at least two), more, and refuses the rest:
+///
+/// * IoT Hub: 429 `iothub-errorcode: ThrottlingException` in the service's legacy error shape
+///   plus the numeric `"ErrorCode":429001`; no `Retry-After` (the service documents none).
+/// * Azure Digital Twins: 429 `{"error":{"statusCode":429,"message":"Maximum request rate limit
+///   reached. …"}}` with `Retry-After: <seconds>` (as recorded: no `code`, no `x-ms-error-code`).
+///
+/// Burst and queue sizes are not documented; the values here are this emulator's choice.
+/// [`ThrottleConfig::speed`] multiplies every rate (for short tests); burst and queue sizes stay
+/// those of the documented rates, so a test can count outcomes independently of the speed.
+/// [`Throttle::class_stats`] counts what happened to each class's requests.
 #[derive(Debug, Default)]
 pub struct Throttle {
     config: ThrottleConfig,
@@ -394,7 +418,7 @@ pub fn throttled_response(service: Service, retry_after: Duration) -> Response {
 
 impl Throttle {
     /// Throttles configured by `config`.
-    pub fn new(config: ThrottleConfig) -> Self {
+    pub(crate) fn new(config: ThrottleConfig) -> Self {
         Self {
             config,
             state: Mutex::default(),

@@ -4,7 +4,10 @@
 
 mod iothub_support;
 
-use azure_twins_emulator::iothub::c2d::{C2dAck, MAX_BATCH_RECORDS, MAX_DELIVERY_COUNT};
+use azure_twins_emulator::{
+    C2D_MAX_QUEUE_DEPTH, C2dAck, FEEDBACK_MAX_BATCH_RECORDS as MAX_BATCH_RECORDS,
+    FEEDBACK_MAX_DELIVERY_COUNT as MAX_DELIVERY_COUNT,
+};
 use iothub_support::{Hub, expect_error, in_an_hour, parse_cs, sign};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -216,7 +219,7 @@ async fn device_side_api_checks_devices_and_messages() {
         c2d.enqueue_c2d_message_with_ack("nobody", "m", json!(1), C2dAck::Full)
             .is_err()
     );
-    for i in 0..azure_twins_emulator::iothub::c2d::MAX_QUEUE_DEPTH {
+    for i in 0..C2D_MAX_QUEUE_DEPTH {
         c2d.enqueue_c2d_message("fb-api", &format!("m{i}"), json!(i))
             .unwrap();
     }

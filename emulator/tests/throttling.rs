@@ -5,7 +5,7 @@
 
 mod iothub_support;
 
-use azure_twins_emulator::throttle::ClassStats;
+use azure_twins_emulator::ClassStats;
 use azure_twins_emulator::{Emulator, OpClass, Tier};
 use iothub_support::{Hub, crypto, in_an_hour, parse_cs, sign};
 use reqwest::Method;

@@ -12,8 +12,7 @@
 
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Uri};
-use azure_twins_emulator::digitaltwins::{DigitalTwinsOptions, DigitalTwinsService};
-use azure_twins_emulator::iothub::{IotHubService, auth};
+use azure_twins_emulator::fuzzing;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -108,11 +107,9 @@ fn build(chunk: &[u8], token: &str) -> Option<(bool, Request<Body>)> {
 
 fuzz_target!(|data: &[u8]| {
     runtime().block_on(async {
-        let hub = IotHubService::new(vec![HOST.to_string()]);
-        let key = hub.policy_key("iothubowner").expect("owner policy");
-        let token = auth::sign(HOST, "iothubowner", &key, 4_000_000_000).expect("token");
-        let adt = DigitalTwinsService::new(DigitalTwinsOptions::default());
-        let (hub_router, adt_router) = (hub.router(), adt.router());
+        let hub = fuzzing::Hub::new(HOST);
+        let token = hub.owner_token(HOST, 4_000_000_000).expect("token");
+        let (hub_router, adt_router) = (hub.router(), fuzzing::adt_router());
         for chunk in requests(data) {
             let Some((is_adt, req)) = build(chunk, &token) else {
                 continue;

@@ -2,7 +2,7 @@
 //! evaluates (bind, WHERE, projection, aggregate row) against sample documents without panicking.
 #![no_main]
 
-use azure_twins_emulator::query::{Dialect, NoModels, parse};
+use azure_twins_emulator::fuzzing;
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
 
@@ -17,14 +17,5 @@ fuzz_target!(|data: &[u8]| {
                "$metadata": {"$model": "dtmi:ex:Room;1"}, "big": 18446744073709551615u64}),
         json!({}),
     ];
-    for dialect in [Dialect::IotHub, Dialect::DigitalTwins] {
-        if let Ok(q) = parse(s, dialect) {
-            for d in &docs {
-                let b = q.bind(d);
-                let _ = q.matches(&b, &NoModels);
-                let _ = q.project(&b);
-                let _ = q.aggregate_row(Some(&b), 1);
-            }
-        }
-    }
+    fuzzing::query(s, &docs);
 });

@@ -270,6 +270,7 @@ fn lower_hex_escapes(s: &str) -> String {
 }
 
 /// Builds a token (used by the emulator's own tests and docs examples).
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn sign(resource: &str, policy: &str, key_b64: &str, expiry: u64) -> Option<String> {
     let key = B64.decode(key_b64).ok()?;
     let sr = utf8_percent_encode(resource, ENCODE).to_string();

@@ -58,6 +58,7 @@ impl C2dAck {
 
 /// A cloud-to-device message waiting for its device.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct C2dMessage {
     /// `message-id`.
     pub message_id: String,

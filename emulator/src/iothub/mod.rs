@@ -32,7 +32,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use methods::MethodHandler;
-pub use pnp::COMMAND_NOT_IMPLEMENTED;
 
 /// Everything the hub stores, behind one lock so conditional writes are atomic.
 #[derive(Debug, Default)]
@@ -118,7 +117,7 @@ impl std::fmt::Debug for IotHubService {
 
 impl IotHubService {
     /// A new, empty hub that accepts SAS tokens whose resource names one of `hosts` (e.g. `127.0.0.1:4242`).
-    pub fn new(hosts: Vec<String>) -> Self {
+    pub(crate) fn new(hosts: Vec<String>) -> Self {
         let (shutdown, _) = tokio::sync::watch::channel(false);
         Self {
             inner: Arc::new(HubInner {
@@ -133,17 +132,17 @@ impl IotHubService {
     }
 
     /// The base64 key of a shared access policy (`iothubowner`, `service`, `registryRead`, `registryReadWrite`).
-    pub fn policy_key(&self, policy: &str) -> Option<String> {
+    pub(crate) fn policy_key(&self, policy: &str) -> Option<String> {
         self.inner.auth.policy_key(policy).map(str::to_string)
     }
 
     /// How many distinct SAS tokens were accepted so far.
-    pub fn distinct_sas_tokens_seen(&self) -> usize {
+    pub(crate) fn distinct_sas_tokens_seen(&self) -> usize {
         self.inner.auth.distinct_tokens()
     }
 
     /// Registers the handler answering `method_name` on a device (or one of its modules).
-    pub fn register_method_handler(
+    pub(crate) fn register_method_handler(
         &self,
         device_id: &str,
         module_id: Option<&str>,
@@ -163,12 +162,12 @@ impl IotHubService {
     }
 
     /// Stops background job tasks.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
     }
 
     /// Every IoT Hub route, with SAS verification and api-version checking.
-    pub fn router(&self) -> Router {
+    pub(crate) fn router(&self) -> Router {
         Router::new()
             .route(
                 "/devices",

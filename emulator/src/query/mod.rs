@@ -85,10 +85,9 @@ mod parser;
 #[cfg(test)]
 mod tests;
 
-pub use ast::{
-    ArithOp, CompareOp, Expr, Function, Join, Path, Projection, ProjectionItem, ProjectionKind,
-    Segment, Source,
-};
+#[cfg(test)]
+pub use ast::{ArithOp, CompareOp, Function};
+pub use ast::{Expr, Join, Path, Projection, ProjectionKind, Segment, Source};
 
 use serde_json::Value;
 use std::borrow::Cow;
@@ -200,6 +199,7 @@ pub struct Query {
 }
 
 impl Query {
+    #[cfg(test)]
     /// Dialect the query was parsed with.
     pub fn dialect(&self) -> Dialect {
         self.dialect
@@ -225,11 +225,13 @@ impl Query {
         self.top
     }
 
+    #[cfg(test)]
     /// The `SELECT` clause.
     pub fn projection(&self) -> &Projection {
         &self.projection
     }
 
+    #[cfg(test)]
     /// The `WHERE` condition, if any (for executors that want to pre-filter, e.g. by id).
     pub fn filter(&self) -> Option<&Expr> {
         self.filter.as_ref()
@@ -292,6 +294,7 @@ impl Query {
         }
     }
 
+    #[cfg(test)]
     /// Evaluates any expression of this query's dialect in a row (`None`: undefined).
     pub fn evaluate(
         &self,
