@@ -76,7 +76,7 @@ fn room(id: &str, temperature: f64) -> BasicDigitalTwin {
 }
 
 #[tokio::test]
-async fn add_twin_only_if_absent_then_412() {
+async fn create_twin_only_if_absent_then_412() {
     let (_emu, dt) = setup().await;
     let created = dt
         .create_twin("room-1", room("room-1", 20.0))

@@ -94,8 +94,8 @@ async fn modules_create_update_and_delete_with_and_without_etag() {
     let m1 = hub.get_module("host", "m1").send().await.unwrap();
     let report = hub
         .bulk_registry(vec![
-            BulkOperation::update_module_if_match(m1.clone()),
-            BulkOperation::update_module(Module::new("host", "m2")),
+            BulkOperation::replace_module_if_match(m1.clone()),
+            BulkOperation::replace_module(Module::new("host", "m2")),
             BulkOperation::delete_module_if_match("host", "m3", ETag::new("bm90LXRoZS1ldGFn")),
         ])
         .send_all()
@@ -111,7 +111,7 @@ async fn modules_create_update_and_delete_with_and_without_etag() {
     let m3 = hub.get_module("host", "m3").send().await.unwrap();
     let report = hub
         .bulk_registry(vec![
-            BulkOperation::update_module_if_match(m1),
+            BulkOperation::replace_module_if_match(m1),
             BulkOperation::delete_module_if_match("host", "m3", m3.etag.unwrap()),
             BulkOperation::delete_module("host", "m2"),
         ])
@@ -331,7 +331,7 @@ async fn bad_entries_are_rejected_locally() {
             "twin_etag",
         ),
         (
-            hub.bulk_registry(vec![BulkOperation::update_module_if_match(Module::new(
+            hub.bulk_registry(vec![BulkOperation::replace_module_if_match(Module::new(
                 "d", "m",
             ))])
             .send_all()

@@ -309,7 +309,7 @@ async fn bulk_registry_operations() {
     let b0 = hub.get_device("b0").send().await.unwrap();
     let r = hub
         .bulk_registry(vec![
-            BulkOperation::update_if_match(b0.clone().with_status(false)),
+            BulkOperation::replace_if_match(b0.clone().with_status(false)),
             BulkOperation::delete("b1"),
             BulkOperation::delete_if_match("b2", ETag::new("bm90LXRoZS1ldGFn")),
             BulkOperation::create(Device::new("b3")),

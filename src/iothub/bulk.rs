@@ -1,4 +1,4 @@
-//! Bulk registry operations (`POST /devices`): create, update or delete device and module
+//! Bulk registry operations (`POST /devices`): create, replace or delete device and module
 //! identities, and update their twins, up to 100 entries per call; [`BulkRegistry::send_all`]
 //! takes any number and chunks them.
 
@@ -125,13 +125,13 @@ impl BulkOperation {
         Self::device(BulkOperationMode::Create, device)
     }
 
-    /// Replaces `device` unconditionally.
-    pub fn update(device: Device) -> Self {
+    /// Replaces `device` unconditionally (`importMode` `update`; creates it if missing).
+    pub fn replace(device: Device) -> Self {
         Self::device(BulkOperationMode::Update, device)
     }
 
     /// Replaces `device` only if the identity still has the document's ETag.
-    pub fn update_if_match(device: Device) -> Self {
+    pub fn replace_if_match(device: Device) -> Self {
         Self::device(BulkOperationMode::UpdateIfMatchETag, device)
     }
 
@@ -153,12 +153,12 @@ impl BulkOperation {
     }
 
     /// Replaces `module` unconditionally.
-    pub fn update_module(module: Module) -> Self {
+    pub fn replace_module(module: Module) -> Self {
         Self::module(BulkOperationMode::Update, module)
     }
 
     /// Replaces `module` only if its identity still has the document's ETag.
-    pub fn update_module_if_match(module: Module) -> Self {
+    pub fn replace_module_if_match(module: Module) -> Self {
         Self::module(BulkOperationMode::UpdateIfMatchETag, module)
     }
 
@@ -235,8 +235,8 @@ impl BulkOperation {
         op
     }
 
-    /// Writes a twin (tags, desired properties) along with a create or update of the identity
-    /// (create-with-twin). Only identity creates and updates take one; on a delete the entry is
+    /// Writes a twin (tags, desired properties) along with a create or replace of the identity
+    /// (create-with-twin). Only identity creates and replaces take one; on a delete the entry is
     /// rejected locally.
     pub fn with_twin(mut self, patch: TwinPatch) -> Self {
         self.twin = Some(match self.twin.take() {
@@ -656,7 +656,7 @@ mod tests {
             b,
             json!({"id": "d1", "importMode": "create", "authentication": {"type": "sas"}})
         );
-        let b = wire(&BulkOperation::update(
+        let b = wire(&BulkOperation::replace(
             Device::new("d4").with_status(false).with_iot_edge(true),
         ))
         .unwrap();
@@ -672,7 +672,7 @@ mod tests {
             b,
             json!({"id": "d2", "importMode": "deleteIfMatchETag", "eTag": "MQ=="})
         );
-        let e = wire(&BulkOperation::update_if_match(Device::new("d3"))).unwrap_err();
+        let e = wire(&BulkOperation::replace_if_match(Device::new("d3"))).unwrap_err();
         assert!(e.to_string().contains("etag"));
         assert!(wire(&BulkOperation::delete("bad id")).is_err());
     }

@@ -1,6 +1,6 @@
-//! Add a digital twin only if it does not exist yet; the second attempt fails with 412.
+//! Create a digital twin only if it does not exist yet; the second attempt fails with 412.
 //!
-//! `cargo run --example digitaltwins_add_twin` (runs against the in-process emulator).
+//! `cargo run --example digitaltwins_create_twin` (runs against the in-process emulator).
 
 use azure_twins::digitaltwins::{BasicDigitalTwin, DigitalTwinsClient};
 use azure_twins::{Condition, Credential};
