@@ -17,8 +17,15 @@
 //! anyway (the quota is shared with other clients, or ADT scales internally). A `Retry-After`
 //! pauses the class until it has passed.
 //!
-//! A throttling signal is a 429 answer, and every retry of the pipeline's retry loop (the loop
-//! retries 429, 5xx and lost connections; each is treated as congestion, as TCP treats loss).
+//! The pipeline reports every attempt of a call (not only its final outcome) as it happens. A
+//! throttling signal is an attempt refused for load: a 429 (IoT Hub `ThrottlingException`
+//! 429001 and its kin; ADT's 429 with `Retry-After`), an answer carrying an IoT Hub throttling
+//! error code, or a 503 with a retry hint. A dropped connection, a timeout, a connect error, a
+//! 408 or a 5xx without a retry hint is retried by the retry loop but is *not* a throttling
+//! signal: it is counted ([`ClassStats::failed`]) and leaves the rate alone, since a broken
+//! connection says nothing about the quota. IoT Hub's 429004
+//! (`ThrottlingMaxActiveJobCountExceeded`, too many jobs at once) counts as failed too: a
+//! slower pace does not end it.
 //!
 //! # On or off by default
 //!
@@ -290,8 +297,12 @@ const ALL_CLASSES: [OpClass; 14] = [
 pub struct ClassStats {
     /// Requests let through (every attempt counts).
     pub requests: u64,
-    /// Throttling signals (429 answers and retries).
+    /// Throttling signals: attempts refused for load (429, IoT Hub throttling codes, 503 with
+    /// a retry hint; see the [module docs](self)).
     pub throttled: u64,
+    /// Attempts that failed without throttling meaning (dropped connections, timeouts, 5xx
+    /// without a retry hint): counted, the rate is left alone.
+    pub failed: u64,
     /// The pacing rate now, per second (`None`: unpaced).
     pub rate: Option<f64>,
 }
@@ -317,6 +328,7 @@ struct Class {
     recent: VecDeque<Instant>,
     requests: u64,
     throttled: u64,
+    failed: u64,
 }
 
 impl Class {
@@ -370,6 +382,7 @@ impl RateLimiter {
             recent: VecDeque::new(),
             requests: 0,
             throttled: 0,
+            failed: 0,
         });
         f(c)
     }
@@ -435,11 +448,26 @@ impl RateLimiter {
         });
     }
 
+    /// Feeds one attempt's outcome (classified by the retry loop): a throttling signal slows
+    /// the class (and pauses it for the hint), a failure is only counted, an answer changes
+    /// nothing.
+    pub(crate) fn record(&self, class: OpClass, signal: crate::retry::Signal) {
+        if class == OpClass::Other {
+            return;
+        }
+        match signal {
+            crate::retry::Signal::Answered => {}
+            crate::retry::Signal::Throttled(retry_after) => self.throttled(class, retry_after),
+            crate::retry::Signal::Failed => self.with_class(class, |c| c.failed += 1),
+        }
+    }
+
     /// The counters of `class`.
     pub fn stats(&self, class: OpClass) -> ClassStats {
         self.with_class(class, |c| ClassStats {
             requests: c.requests,
             throttled: c.throttled,
+            failed: c.failed,
             rate: c.rate(Instant::now()),
         })
     }
@@ -576,5 +604,42 @@ mod tests {
         let f = RateLimiter::new(fixed);
         f.throttled(OpClass::TwinUpdate, None);
         assert_eq!(f.stats(OpClass::TwinUpdate).rate, Some(250.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_throttling_signals_slow_a_class() {
+        use crate::retry::Signal;
+        let l = RateLimiter::new(RateLimit::iothub(Tier::S1, 1));
+        let c = OpClass::TwinUpdate;
+        for _ in 0..20 {
+            l.acquire(c).await;
+        }
+        // Dropped connections, timeouts and plain 5xx: counted, the rate stays at 50/s, and the
+        // class is not paused.
+        for _ in 0..5 {
+            l.record(c, Signal::Failed);
+            l.record(c, Signal::Answered);
+        }
+        let st = l.stats(c);
+        assert_eq!((st.throttled, st.failed, st.rate), (0, 5, Some(50.0)));
+        let before = Instant::now();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let t = Instant::now();
+        l.acquire(c).await;
+        assert_eq!(Instant::now(), t, "{:?}", Instant::now() - before);
+        // A 429 halves it (20 starts in the last second, observed 20/s → 10/s).
+        l.record(c, Signal::Throttled(None));
+        let r = l.stats(c).rate.unwrap();
+        assert!(r < 25.0, "{r}");
+        // A 503 with a hint pauses the class for the hint.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        l.record(c, Signal::Throttled(Some(Duration::from_secs(4))));
+        let t = Instant::now();
+        l.acquire(c).await;
+        assert!(Instant::now() - t >= Duration::from_secs(4));
+        assert_eq!(l.stats(c).throttled, 2);
+        // Other is never metered.
+        l.record(OpClass::Other, Signal::Throttled(None));
+        assert_eq!(l.throttled_total(), 2);
     }
 }

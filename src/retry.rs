@@ -376,6 +376,81 @@ pub(crate) fn is_refusal(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
 }
 
+/// IoT Hub error codes (header `iothub-errorcode`) that mean "slow down", whatever the status:
+/// `ThrottlingException` 429001, `ThrottleBacklogLimitExceeded` 429002,
+/// `ThrottlingBacklogTimeout` 429003, `DeviceThrottlingLimitExceeded` 429005.
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "429001",
+    "ThrottleBacklogLimitExceeded",
+    "429002",
+    "ThrottlingBacklogTimeout",
+    "429003",
+    "DeviceThrottlingLimitExceeded",
+    "429005",
+];
+
+/// 429 codes that are not about the request rate: `ThrottlingMaxActiveJobCountExceeded`
+/// 429004 (too many jobs running at once; pacing requests slower does not end it).
+const NOT_RATE_429_CODES: &[&str] = &["ThrottlingMaxActiveJobCountExceeded", "429004"];
+
+fn error_code(headers: &HeaderMap) -> Option<&str> {
+    ["iothub-errorcode", "x-ms-error-code"]
+        .iter()
+        .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+}
+
+/// What one attempt's outcome tells a client-side rate limiter
+/// ([`RateLimiter::record`](crate::limiter::RateLimiter::record)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// The service answered the request itself (2xx, or a 4xx about the request): not a sign
+    /// of load.
+    Answered,
+    /// The service refused for load: a 429 (IoT Hub `ThrottlingException` 429001 and its
+    /// kin, ADT's 429 with `Retry-After`), a response carrying an IoT Hub throttling code, or a
+    /// 503 with a retry hint (the service says when it will take requests again). The hint, if
+    /// any, pauses the class.
+    Throttled(Option<Duration>),
+    /// No usable answer without throttling meaning: a connect error, a dropped connection, a
+    /// timeout, a 408 or a 5xx without a retry hint. The retry loop may retry it; the limiter
+    /// does not slow down for it (a broken connection says nothing about the quota).
+    Failed,
+}
+
+/// Classifies one attempt's outcome for the rate limiter (`now` resolves HTTP-date hints).
+pub(crate) fn attempt_signal(
+    result: &reqwest::Result<reqwest::Response>,
+    now: SystemTime,
+) -> Signal {
+    let resp = match result {
+        Ok(r) => r,
+        Err(_) => return Signal::Failed,
+    };
+    let status = resp.status();
+    let headers = resp.headers();
+    let code = error_code(headers);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        if code.is_some_and(|c| NOT_RATE_429_CODES.contains(&c)) {
+            return Signal::Failed;
+        }
+        return Signal::Throttled(retry_after_from_headers(headers, now));
+    }
+    if code.is_some_and(|c| THROTTLING_CODES.contains(&c)) {
+        return Signal::Throttled(retry_after_from_headers(headers, now));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE
+        && let Some(hint) = retry_after_from_headers(headers, now)
+    {
+        return Signal::Throttled(Some(hint));
+    }
+    if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+        return Signal::Failed;
+    }
+    Signal::Answered
+}
+
 /// Outcome of one run of the retry loop, for tracing and errors.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct LoopStats {
@@ -389,20 +464,24 @@ pub(crate) struct LoopStats {
 }
 
 /// Sends `request` with retries. `prepare` runs before each attempt on that attempt's copy of
-/// the request (to refresh the auth header and the attempt number).
+/// the request (to refresh the auth header and the attempt number); `observe` sees each
+/// attempt's outcome (its response with the body read, or its transport error) as soon as it
+/// is known, before the loop decides whether to retry (the rate limiter is fed there).
 ///
 /// `retry_allowed`: whether responses and maybe-sent transport errors may be retried (the
 /// idempotency decision, or the caller's opt-in).
-pub(crate) async fn send_with_retry<F, Fut>(
+pub(crate) async fn send_with_retry<F, Fut, O>(
     client: &reqwest::Client,
     request: reqwest::Request,
     options: &RetryOptions,
     retry_allowed: bool,
     mut prepare: F,
+    mut observe: O,
 ) -> (reqwest::Result<reqwest::Response>, LoopStats)
 where
     F: FnMut(reqwest::Request, u32) -> Fut,
     Fut: std::future::Future<Output = reqwest::Request>,
+    O: FnMut(&reqwest::Result<reqwest::Response>),
 {
     let start = tokio::time::Instant::now();
     let mut stats = LoopStats::default();
@@ -427,6 +506,7 @@ where
             Ok(resp) => buffered(resp).await,
             Err(e) => Err(e),
         };
+        observe(&result);
         let retries_left = attempt < options.max_retries && template.is_some();
         let lost = match &result {
             Ok(resp) => is_lost_answer_status(resp.status()),
@@ -486,6 +566,16 @@ async fn buffered(mut resp: reqwest::Response) -> reqwest::Result<reqwest::Respo
     *rebuilt.headers_mut() = headers;
     Ok(reqwest::Response::from(rebuilt))
 }
+
+/// The loopback test server shared with the integration tests (for the limiter-feeding tests).
+/// (`pipeline` loads the same file as its private `test_support`.)
+#[cfg(test)]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "pipeline's copy is private to it; a second copy keeps pipeline untouched"
+)]
+#[path = "../tests/pipeline_support/mod.rs"]
+mod loopback;
 
 #[cfg(test)]
 mod tests {
@@ -648,5 +738,194 @@ mod tests {
         assert!(!is_retryable_response(StatusCode::TOO_MANY_REQUESTS, &h));
         h.insert("iothub-errorcode", HeaderValue::from_static("403004"));
         assert!(!is_retryable_response(StatusCode::SERVICE_UNAVAILABLE, &h));
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)]) -> reqwest::Result<reqwest::Response> {
+        let mut r = http::Response::new(bytes::Bytes::new());
+        *r.status_mut() = StatusCode::from_u16(status).unwrap();
+        for (k, v) in headers {
+            r.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        Ok(reqwest::Response::from(r))
+    }
+
+    #[tokio::test]
+    async fn attempt_signals_for_the_limiter() {
+        let now = SystemTime::now();
+        let s = |status, h: &[(&str, &str)]| attempt_signal(&answer(status, h), now);
+        assert_eq!(s(200, &[]), Signal::Answered);
+        assert_eq!(
+            s(404, &[("iothub-errorcode", "DeviceNotFound")]),
+            Signal::Answered
+        );
+        assert_eq!(s(412, &[]), Signal::Answered);
+        // IoT Hub 429 (no hint) and ADT 429 with Retry-After.
+        assert_eq!(
+            s(429, &[("iothub-errorcode", "ThrottlingException")]),
+            Signal::Throttled(None)
+        );
+        assert_eq!(
+            s(429, &[("retry-after", "7")]),
+            Signal::Throttled(Some(Duration::from_secs(7)))
+        );
+        assert_eq!(
+            s(429, &[("x-ms-retry-after-ms", "250")]),
+            Signal::Throttled(Some(Duration::from_millis(250)))
+        );
+        // A throttling code is throttling whatever the status; 429004 is not about the rate.
+        assert_eq!(
+            s(503, &[("iothub-errorcode", "429001")]),
+            Signal::Throttled(None)
+        );
+        assert_eq!(
+            s(
+                429,
+                &[("iothub-errorcode", "ThrottlingMaxActiveJobCountExceeded")]
+            ),
+            Signal::Failed
+        );
+        // 503 with a hint: the service says when; without one it is a failure like a 500.
+        assert_eq!(
+            s(503, &[("retry-after", "3")]),
+            Signal::Throttled(Some(Duration::from_secs(3)))
+        );
+        assert_eq!(
+            s(503, &[("iothub-errorcode", "ServiceUnavailable")]),
+            Signal::Failed
+        );
+        assert_eq!(s(500, &[]), Signal::Failed);
+        assert_eq!(s(504, &[]), Signal::Failed);
+        assert_eq!(s(408, &[]), Signal::Failed);
+        // A transport error (nothing listens on the port): failed, never throttled.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let err = crate::raw::http_client(&crate::ClientOptions::default())
+            .unwrap()
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await;
+        assert!(err.is_err());
+        assert_eq!(attempt_signal(&err, now), Signal::Failed);
+    }
+
+    /// The retry loop reports every attempt as it happens, before it sleeps: a dropped
+    /// connection and a hint-less 503 are counted as failures (rate untouched), the 429 halves
+    /// the rate and its Retry-After pauses the class (virtual time).
+    #[tokio::test(start_paused = true)]
+    async fn retry_loop_feeds_each_attempt_to_the_limiter() {
+        use super::loopback::{Reply, Server};
+        use crate::limiter::{OpClass, RateLimit, RateLimiter, Tier};
+        let server = Server::scripted(
+            vec![
+                Reply::Drop,
+                Reply::json(503, "{}"),
+                Reply::json(429, "{}").with_header("retry-after", "2"),
+            ],
+            Reply::json(200, "{}"),
+        )
+        .await;
+        let limiter = RateLimiter::new(RateLimit::iothub(Tier::S1, 1));
+        let class = OpClass::TwinRead;
+        let client = crate::raw::http_client(
+            &crate::ClientOptions::default().connect_timeout(Duration::from_secs(3600)),
+        )
+        .unwrap();
+        let request = client.get(server.url()).build().unwrap();
+        let mut seen = Vec::new();
+        let mut rates = Vec::new();
+        let t0 = tokio::time::Instant::now();
+        let (result, stats) = send_with_retry(
+            &client,
+            request,
+            &RetryOptions::default().jitter(0.0),
+            true,
+            |req, _| {
+                let l = limiter.clone();
+                async move {
+                    l.acquire(class).await;
+                    req
+                }
+            },
+            |outcome| {
+                let s = attempt_signal(outcome, SystemTime::now());
+                seen.push(s);
+                limiter.record(class, s);
+                rates.push(limiter.stats(class).rate.unwrap());
+            },
+        )
+        .await;
+        assert_eq!(result.unwrap().status(), StatusCode::OK);
+        assert_eq!(stats.attempts, 4);
+        assert_eq!(
+            seen,
+            [
+                Signal::Failed,
+                Signal::Failed,
+                Signal::Throttled(Some(Duration::from_secs(2))),
+                Signal::Answered
+            ]
+        );
+        // The drop and the 503 left the documented 100/s alone; the 429 halved it.
+        assert_eq!(rates[0], 100.0);
+        assert_eq!(rates[1], 100.0);
+        assert!(rates[2] < 50.0, "{rates:?}");
+        let st = limiter.stats(class);
+        assert_eq!((st.requests, st.throttled, st.failed), (4, 1, 2));
+        // 200 ms + 400 ms of backoff, then the 2 s hint.
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_millis(2600), "{took:?}");
+    }
+
+    /// Through the pipeline of a raw client with a limiter in its options: dropped connections
+    /// do not slow the class, a 429 does, and the limiter sees every attempt (not only the
+    /// call's final outcome).
+    #[cfg(feature = "iothub")]
+    #[tokio::test(start_paused = true)]
+    async fn pipeline_reports_each_attempt_to_the_clients_limiter() {
+        use super::loopback::{Reply, Server};
+        use crate::limiter::{OpClass, RateLimit, RateLimiter, Tier};
+        let twin = Reply::json(
+            200,
+            r#"{"deviceId":"d1","etag":"AAAAAAAAAAE=","version":2}"#,
+        );
+        let server = Server::scripted(vec![Reply::Drop, Reply::Drop], twin.clone()).await;
+        let limiter = RateLimiter::new(RateLimit::iothub(Tier::S1, 1));
+        let opts = crate::ClientOptions::default()
+            .retry(RetryOptions::default().jitter(0.0))
+            .connect_timeout(Duration::from_secs(3600))
+            .rate_limiter(limiter.clone());
+        let http = crate::raw::http_client(&opts).unwrap();
+        let pipeline =
+            crate::raw::Pipeline::new(crate::auth::Service::IotHub, &server.url(), None, opts)
+                .unwrap();
+        let client = crate::raw::iothub::Client::new_with_client(&server.url(), http, pipeline);
+        client.devices_get_twin("d1", "2021-04-12").await.unwrap();
+        let st = limiter.stats(OpClass::TwinRead);
+        assert_eq!((st.requests, st.throttled, st.failed), (3, 0, 2));
+        assert_eq!(st.rate, Some(100.0));
+        // A 429 on one attempt of a call that then succeeds still slows the class.
+        let server = Server::scripted(
+            vec![Reply::json(429, "{}").with_header("iothub-errorcode", "ThrottlingException")],
+            twin,
+        )
+        .await;
+        let opts = crate::ClientOptions::default()
+            .retry(RetryOptions::default().jitter(0.0))
+            .connect_timeout(Duration::from_secs(3600))
+            .rate_limiter(limiter.clone());
+        let http = crate::raw::http_client(&opts).unwrap();
+        let pipeline =
+            crate::raw::Pipeline::new(crate::auth::Service::IotHub, &server.url(), None, opts)
+                .unwrap();
+        let client = crate::raw::iothub::Client::new_with_client(&server.url(), http, pipeline);
+        client.devices_get_twin("d1", "2021-04-12").await.unwrap();
+        let st = limiter.stats(OpClass::TwinRead);
+        assert_eq!((st.requests, st.throttled, st.failed), (5, 1, 2));
+        assert!(st.rate.unwrap() < 50.0, "{st:?}");
     }
 }

@@ -112,9 +112,9 @@ impl Pipeline {
         );
         let started = tokio::time::Instant::now();
         // Client-side pacing (off unless a limiter is configured or a fleet operation scopes
-        // one): every attempt waits for its class's slot; a retry is a congestion signal.
-        let limiter =
-            crate::limiter::scoped().or_else(|| self.inner.options.rate_limiter.clone());
+        // one): every attempt waits for its class's slot, and every attempt's outcome is
+        // reported as it arrives (a 429 slows the class, a dropped connection does not).
+        let limiter = crate::limiter::scoped().or_else(|| self.inner.options.rate_limiter.clone());
         // The class is looked up only when pacing is on (not on the plain per-call path).
         let paced = limiter
             .as_ref()
@@ -126,9 +126,6 @@ impl Pipeline {
             allowed,
             |mut req, attempt| async move {
                 if let Some((l, class)) = paced {
-                    if attempt > 0 {
-                        l.throttled(class, None);
-                    }
                     l.acquire(class).await;
                 }
                 if attempt > 0 {
@@ -136,19 +133,19 @@ impl Pipeline {
                 }
                 req
             },
+            |outcome| {
+                if let Some((l, class)) = paced {
+                    l.record(
+                        class,
+                        retry::attempt_signal(outcome, std::time::SystemTime::now()),
+                    );
+                }
+            },
         )
         .instrument(span.clone())
         .await;
         span.record("attempts", stats.attempts);
         span.record("duration_ms", started.elapsed().as_millis() as u64);
-        if let (Some((l, class)), Ok(resp)) = (paced, &result)
-            && resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
-        {
-            l.throttled(
-                class,
-                retry::retry_after_from_headers(resp.headers(), std::time::SystemTime::now()),
-            );
-        }
         match &result {
             Ok(resp) => {
                 span.record("status", resp.status().as_u16());
