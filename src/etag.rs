@@ -215,6 +215,7 @@ mod tests {
 /// etags unquoted in bodies and [`ETag`] quotes them for `If-Match`; ADT etags are weak (`W/"…"`),
 /// taken from the `ETag` header or, failing that, the body's `$etag`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Versioned<T> {
     /// The document.
     pub value: T,

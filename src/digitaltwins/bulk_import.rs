@@ -41,6 +41,7 @@ pub const DEFAULT_MAX_LOG_ERRORS: usize = 1000;
 
 /// One `"logType": "Error"` line of an import job's log blob.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ImportLogError {
     /// The line's `timestamp`.
     pub timestamp: Option<String>,

@@ -30,6 +30,7 @@ use crate::{Error, ErrorKind, RequestOptions};
 /// [`DeleteJob`] carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
+#[non_exhaustive]
 pub enum JobStatus {
     /// `notstarted`.
     NotStarted,

@@ -40,6 +40,7 @@ use crate::{ETag, Error};
 /// A digital twin with the service's members named and the user properties (and components)
 /// in [`contents`](Self::contents). Mirrors the `BasicDigitalTwin` of the other Azure SDKs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BasicDigitalTwin {
     /// `$dtId`: the twin id. The id in the request path wins on writes; leave empty or equal.
     #[serde(rename = "$dtId", default, skip_serializing_if = "String::is_empty")]
@@ -101,6 +102,7 @@ impl BasicDigitalTwin {
 
 /// The `$metadata` member of a twin.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DigitalTwinMetadata {
     /// `$model`: the DTMI of the twin's model.
     #[serde(rename = "$model", default)]
@@ -119,6 +121,7 @@ pub struct DigitalTwinMetadata {
 
 /// Metadata of one property.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PropertyMetadata {
     /// `lastUpdateTime`: when the service last wrote the property (service-maintained).
     #[serde(
@@ -142,6 +145,7 @@ pub struct PropertyMetadata {
 /// Serialises to `{"$metadata": {}}` when empty, which is what the service needs to create a
 /// twin whose model declares the component.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BasicDigitalTwinComponent {
     /// `$metadata`: per-property metadata of the component.
     #[serde(rename = "$metadata", default)]
@@ -166,6 +170,7 @@ impl BasicDigitalTwinComponent {
 
 /// The `$metadata` member of a component.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ComponentMetadata {
     /// `$lastUpdateTime` of the component, when the service reports it.
     #[serde(
@@ -192,6 +197,7 @@ pub struct ComponentMetadata {
 /// }));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BasicRelationship {
     /// `$relationshipId`: unique per source twin.
     #[serde(

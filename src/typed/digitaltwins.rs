@@ -449,6 +449,7 @@ impl<T, F> std::fmt::Debug for TypedUpdate<T, F> {
 
 /// The outcome of a typed update.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TypedUpdated<T> {
     /// The value as written (the latest read with `change` applied).
     pub value: T,

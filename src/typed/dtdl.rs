@@ -30,6 +30,7 @@ const MAX_TEXT: usize = 512;
 /// assert_eq!(m.unit, Some("degreeCelsius"));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PropertyMeta {
     /// DTDL `writable`: the property may be set by the service side (for IoT Plug and Play:
     /// a desired property). DTDL's default is `false`.

@@ -21,6 +21,7 @@ use crate::{ETag, Error, IotHubClient, RequestOptions, Versioned};
 /// and a section the twin does not have decodes from `{}` (so use `Option` or
 /// `#[serde(default)]` fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TwinSections<T = Value, D = Value, R = Value> {
     /// The twin's tags.
     pub tags: T,
@@ -171,6 +172,7 @@ impl<T, D, R, F> std::fmt::Debug for UpdateTwinSections<T, D, R, F> {
 
 /// The outcome of a typed IoT Hub twin update.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct UpdatedSections<T, D, R> {
     /// The sections as the service returned them after the write (as read when nothing had
     /// to be sent).
