@@ -74,7 +74,7 @@ pub enum OpClass {
     TwinUpdate,
     /// IoT Hub queries.
     Query,
-    /// IoT Hub job operations.
+    /// IoT Hub job operations (jobs v2 and import/export jobs).
     Jobs,
     /// IoT Hub direct methods and PnP commands (the service meters payload bytes; paced here
     /// per call at [`RateLimit::iothub`]'s rate for 1 KB payloads).
@@ -93,12 +93,15 @@ pub enum OpClass {
     AdtModels,
     /// ADT event routes.
     AdtEventRoutes,
-    /// Anything else (telemetry, import jobs, cloud-to-device feedback): never paced.
+    /// Anything the services do not meter in a documented class (ADT telemetry, ADT import
+    /// and delete jobs, IoT Hub cloud-to-device queue purge and feedback): never paced.
     Other,
 }
 
 impl OpClass {
     /// The class of a generated operation id (e.g. `devices_update_twin` → [`OpClass::TwinUpdate`]).
+    /// Every operation of the vendored specs is checked against an explicit table in
+    /// `tests/limiter_classes.rs`.
     pub fn of_operation(operation_id: &str) -> OpClass {
         match operation_id {
             "devices_get_twin" | "modules_get_twin" | "digital_twin_get_digital_twin" => {
