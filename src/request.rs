@@ -16,8 +16,10 @@
 /// | `if_match` | `if_match(impl Into<ETag>)` | `self.condition = Some(Condition::IfMatch(…))` |
 /// | `page_size` | `page_size(u32)` | `self.page_size = Some(…)` |
 /// | `top` | `top(u32)` | `self.top = Some(…)` |
-/// | `continuation` | `continuation(Continuation)` | `self.continuation = Some(…)` (a default doc) |
+/// | `continuation` | `continue_from(Continuation)` | `self.continuation = Some(…)` (a default doc) |
 /// | `continue_from` | `continue_from(Continuation)` | `self.start = Some(…)` |
+///
+/// Both resume setters are named `continue_from`, the one resume verb of both clients.
 ///
 /// ```text
 /// impl DeleteTwin {
@@ -40,7 +42,10 @@ macro_rules! setters {
     };
     (continuation; $($rest:tt)*) => {
         $crate::request::setters! {
-            /// Resumes from a continuation saved from an earlier listing.
+            /// Resumes from a continuation saved from [`Pager::continuation`](crate::Pager::continuation)
+            /// of the same listing; a continuation of another operation is an
+            /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error on the field
+            /// `continuation` before anything is sent.
             continuation; $($rest)*
         }
     };
@@ -67,7 +72,7 @@ macro_rules! setters {
     };
     ($(#[$doc:meta])+ continuation; $($rest:tt)*) => {
         $crate::request::setters! { @one [$(#[$doc])+]
-            continuation(continuation: $crate::Continuation) =>
+            continue_from(continuation: $crate::Continuation) =>
                 continuation = Some(continuation); $($rest)* }
     };
     ($(#[$doc:meta])+ continue_from; $($rest:tt)*) => {

@@ -475,12 +475,12 @@ async fn the_stream_yields_batch_handles_of_at_most_64_records() {
     // A zero poll interval is refused before anything is sent.
     let e = hub
         .feedback_stream()
-        .poll_interval(Duration::ZERO)
+        .poll_every(Duration::ZERO)
         .into_stream()
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();
-    assert_eq!(invalid_field(&e), "poll_interval");
+    assert_eq!(invalid_field(&e), "poll_every");
 }
 
 #[tokio::test]

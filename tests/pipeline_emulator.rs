@@ -76,7 +76,7 @@ async fn sas_tokens_are_accepted_and_signed_once_per_lifetime() {
     let cred = Credential::from_connection_string(&emu.iothub_connection_string())
         .unwrap()
         .with_sas_lifetime(Duration::from_secs(4));
-    let (client, pipeline) = client(&emu, &cred, ClientOptions::default());
+    let (client, _pipeline) = client(&emu, &cred, ClientOptions::default());
     let client = Arc::new(client);
     for wave in 1..=2usize {
         let mut tasks = Vec::new();

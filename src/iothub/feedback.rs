@@ -422,7 +422,7 @@ crate::response::operation!(AbandonFeedback => ());
 /// Receives feedback batch after batch: [`IotHubClient::feedback_stream`].
 ///
 /// By default it ends at the first receive that finds nothing pending (drains the queue); with
-/// [`FeedbackStream::poll_interval`] it waits and asks again instead, without end.
+/// [`FeedbackStream::poll_every`] it waits and asks again instead, without end.
 #[derive(Debug, Clone)]
 #[must_use = "finish with .into_stream() or .handle(…)"]
 pub struct FeedbackStream {
@@ -439,7 +439,7 @@ impl FeedbackStream {
 
     /// Keeps polling: when nothing is pending, waits `interval` and receives again (the stream
     /// then never ends by itself). Zero is refused when the stream starts.
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
+    pub fn poll_every(mut self, interval: Duration) -> Self {
         self.poll_interval = Some(interval);
         self
     }
@@ -447,7 +447,7 @@ impl FeedbackStream {
     fn check(&self) -> Result<(), Error> {
         if self.poll_interval == Some(Duration::ZERO) {
             return Err(Error::invalid_input(
-                "poll_interval",
+                "poll_every",
                 "must be more than zero (it is the wait between receives that found nothing)",
             ));
         }
