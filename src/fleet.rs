@@ -581,8 +581,8 @@ impl Fleet {
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "iothub")]
-pub fn device_ids<T>(
-    query: crate::iothub::builders::Query<T>,
+pub fn device_ids(
+    query: crate::iothub::builders::Query,
 ) -> impl Stream<Item = Result<String, Error>> + Send + 'static {
     #[derive(Deserialize)]
     struct Row {

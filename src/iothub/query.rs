@@ -1,6 +1,5 @@
 //! The IoT Hub query language over twins (`POST /devices/query`), as a resumable stream.
 
-use std::marker::PhantomData;
 
 use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
@@ -27,16 +26,15 @@ use crate::{Error, RequestOptions};
 /// yet. Read a twin by id ([`IotHubClient::get_twin`]) when you need the current state.
 #[derive(Debug, Clone)]
 #[must_use = "finish with .into_stream()"]
-pub struct Query<T = Twin> {
+pub struct Query {
     client: IotHubClient,
     query: String,
     page_size: Option<u32>,
     start: Option<Continuation>,
     options: RequestOptions,
-    _item: PhantomData<fn() -> T>,
 }
 
-impl<T> Query<T> {
+impl Query {
     setters! {
         /// The most items per page (`x-ms-max-item-count`); the service may return fewer.
         page_size;
@@ -65,14 +63,12 @@ impl<T> Query<T> {
     }
 }
 
-impl Query<Twin> {
+impl Query {
     /// A stream of twins across all pages.
     pub fn into_stream(self) -> Pager<Twin> {
         self.into_stream_as()
     }
-}
 
-impl<T> Query<T> {
     /// A stream of rows decoded as `U`: a projection struct, `serde_json::Value`, or an
     /// aggregate row such as `{"n": 3}`.
     pub fn into_stream_as<U: DeserializeOwned + Send + 'static>(self) -> Pager<U> {
@@ -212,14 +208,13 @@ impl IotHubClient {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn query(&self, query: impl Into<String>) -> Query<Twin> {
+    pub fn query(&self, query: impl Into<String>) -> Query {
         Query {
             client: self.clone(),
             query: query.into(),
             page_size: None,
             start: None,
             options: RequestOptions::default(),
-            _item: PhantomData,
         }
     }
 }
