@@ -1,6 +1,5 @@
 //! The IoT Hub query language over twins (`POST /devices/query`), as a resumable stream.
 
-
 use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
