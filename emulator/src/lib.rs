@@ -19,6 +19,7 @@ mod faults;
 pub mod fuzzing;
 mod iothub;
 mod query;
+mod requests;
 mod screen;
 mod server;
 mod storage;
@@ -36,6 +37,7 @@ pub use iothub::c2d::{
     MAX_BATCH_RECORDS as FEEDBACK_MAX_BATCH_RECORDS,
     MAX_DELIVERY_COUNT as FEEDBACK_MAX_DELIVERY_COUNT, MAX_QUEUE_DEPTH as C2D_MAX_QUEUE_DEPTH,
 };
+pub use requests::{DEFAULT_REQUEST_LOG_CAPACITY, RecordedRequest};
 pub use throttle::{ClassStats, OpClass, Throttle, ThrottleConfig, Tier};
 
 use serde_json::Value;
@@ -56,6 +58,7 @@ pub struct EmulatorBuilder {
     iothub_addr: SocketAddr,
     adt_addr: SocketAddr,
     throttle: ThrottleConfig,
+    request_log_capacity: usize,
 }
 
 impl Default for EmulatorBuilder {
@@ -69,6 +72,7 @@ impl Default for EmulatorBuilder {
             iothub_addr: any,
             adt_addr: any,
             throttle: ThrottleConfig::default(),
+            request_log_capacity: requests::DEFAULT_REQUEST_LOG_CAPACITY,
         }
     }
 }
@@ -149,6 +153,14 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How many requests [`Emulator::requests`] keeps (default
+    /// [`DEFAULT_REQUEST_LOG_CAPACITY`], 10,000): when full, the oldest entry is dropped for
+    /// each new one ([`Emulator::request_count`] still counts it). `0` turns the log off.
+    pub fn request_log_capacity(mut self, entries: usize) -> Self {
+        self.request_log_capacity = entries;
+        self
+    }
+
     /// Binds both listeners and starts serving.
     pub async fn start(self) -> std::io::Result<Emulator> {
         if !(self.throttle.speed.is_finite() && self.throttle.speed > 0.0) {
@@ -216,6 +228,7 @@ impl EmulatorBuilder {
         });
         let faults = Arc::new(Faults::default());
         let throttle = Arc::new(Throttle::new(self.throttle.clone()));
+        let log = Arc::new(requests::RequestLog::new(self.request_log_capacity));
         let (shutdown, rx) = watch::channel(false);
         let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
         let hub_router = iothub.router().merge(faults::admin_router(faults.clone()));
@@ -229,6 +242,7 @@ impl EmulatorBuilder {
                 throttle.clone(),
                 Service::IotHub,
                 self.log_requests,
+                log.clone(),
                 rx.clone(),
             )),
             tokio::spawn(server::serve(
@@ -239,6 +253,7 @@ impl EmulatorBuilder {
                 throttle.clone(),
                 Service::DigitalTwins,
                 self.log_requests,
+                log.clone(),
                 rx,
             )),
         ];
@@ -259,6 +274,7 @@ impl EmulatorBuilder {
             adt,
             faults,
             throttle,
+            log,
             shutdown,
             tasks,
         })
@@ -328,6 +344,7 @@ pub struct Emulator {
     adt: digitaltwins::DigitalTwinsService,
     faults: Arc<Faults>,
     throttle: Arc<Throttle>,
+    log: Arc<requests::RequestLog>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -419,6 +436,27 @@ impl Emulator {
     /// once, queued or refused).
     pub fn throttle(&self) -> &Throttle {
         &self.throttle
+    }
+
+    /// The requests both listeners answered or dropped, oldest first: the newest
+    /// [`EmulatorBuilder::request_log_capacity`] (10,000 by default) since the start or the last
+    /// [`Emulator::clear_requests`]. A request is recorded when its answer's headers are ready
+    /// (or its connection is dropped by a fault), so a test that awaited a response sees it; a
+    /// request whose client gave up before the answer is not recorded. No header values are
+    /// kept, and credential-like query values are redacted (see [`RecordedRequest`]).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.log.entries()
+    }
+
+    /// How many requests were recorded since the start or the last [`Emulator::clear_requests`],
+    /// including those the log no longer holds because it was full.
+    pub fn request_count(&self) -> u64 {
+        self.log.total()
+    }
+
+    /// Empties the request log and resets [`Emulator::request_count`].
+    pub fn clear_requests(&self) {
+        self.log.clear();
     }
 
     /// Answers direct method `method_name` on a device (or module) with `handler(payload) -> (status, payload)`.

@@ -4,13 +4,14 @@
 //! answer), and graceful shutdown.
 
 use crate::faults::{Fault, Faults, Service, fault_response};
+use crate::requests::{RecordedRequest, RequestLog, redact_query};
 use crate::throttle::Throttle;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -20,8 +21,9 @@ use tower::ServiceExt as _;
 /// How long shutdown waits for in-flight requests before closing connections.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Serves `router` on `listener` until `shutdown` flips (or its sender is dropped); with
-/// `log_requests`, writes one line per request to stderr (see [`log_line`]).
+/// Serves `router` on `listener` until `shutdown` flips (or its sender is dropped), recording
+/// every answered or dropped request in `log`; with `log_requests`, also writes one line per
+/// request to stderr (see [`log_line`]).
 #[allow(clippy::too_many_arguments)] // one value per listener setting
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -31,6 +33,7 @@ pub(crate) async fn serve(
     throttle: Arc<Throttle>,
     service: Service,
     log_requests: bool,
+    log: Arc<RequestLog>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
@@ -45,15 +48,15 @@ pub(crate) async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let (router, faults, tls, shutdown) = (router.clone(), faults.clone(), tls.clone(), shutdown.clone());
-                let throttle = throttle.clone();
+                let (throttle, log) = (throttle.clone(), log.clone());
                 conns.spawn(async move {
                     match tls {
                         Some(acceptor) => {
                             if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                                connection(s, router, faults, throttle, service, log_requests, shutdown).await;
+                                connection(s, router, faults, throttle, service, log_requests, log, shutdown).await;
                             }
                         }
-                        None => connection(stream, router, faults, throttle, service, log_requests, shutdown).await,
+                        None => connection(stream, router, faults, throttle, service, log_requests, log, shutdown).await,
                     }
                 });
             }
@@ -72,7 +75,8 @@ pub(crate) async fn serve(
 }
 
 /// `request iothub GET /twins/d1?api-version=2021-04-12 user-agent="…"`: what a client sent,
-/// without headers that carry credentials (paths and query strings of both services carry none).
+/// without headers that carry credentials, credential-like query values redacted (the
+/// services' own query strings carry none).
 pub(crate) fn log_line<B>(service: Service, req: &hyper::Request<B>) -> String {
     let name = match service {
         Service::IotHub => "iothub",
@@ -83,17 +87,19 @@ pub(crate) fn log_line<B>(service: Service, req: &hyper::Request<B>) -> String {
         .get(hyper::header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
-    let target = req
+    let path = req.uri().path();
+    let query = req
         .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+        .query()
+        .map(|q| format!("?{}", redact_query(q)))
+        .unwrap_or_default();
     format!(
-        "request {name} {} {target} user-agent={agent:?}",
+        "request {name} {} {path}{query} user-agent={agent:?}",
         req.method()
     )
 }
 
+#[allow(clippy::too_many_arguments)] // the listener settings, passed on
 async fn connection<S>(
     io: S,
     router: Router,
@@ -101,6 +107,7 @@ async fn connection<S>(
     throttle: Arc<Throttle>,
     service: Service,
     log_requests: bool,
+    log: Arc<RequestLog>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -112,11 +119,38 @@ async fn connection<S>(
         let faults = faults.clone();
         let throttle = throttle.clone();
         let kill = kill2.clone();
+        let log = log.clone();
         async move {
             if log_requests {
                 eprintln!("{}", log_line(service, &req));
             }
-            let drop_connection = || {
+            // What the request log keeps of the request (no headers; credential-like query
+            // values redacted); `record` adds the outcome.
+            let asked = log.is_on().then(|| {
+                (
+                    req.method().to_string(),
+                    req.uri().path().to_owned(),
+                    req.uri().query().map(redact_query),
+                    SystemTime::now(),
+                    Instant::now(),
+                )
+            });
+            let record = |status: Option<u16>, fault: Option<Fault>| {
+                if let Some((method, path, query, received_at, started)) = &asked {
+                    log.push(RecordedRequest {
+                        service,
+                        method: method.clone(),
+                        path: path.clone(),
+                        query: query.clone(),
+                        status,
+                        fault,
+                        received_at: *received_at,
+                        duration: started.elapsed(),
+                    });
+                }
+            };
+            let drop_connection = |fault: Fault| {
+                record(None, Some(fault));
                 kill.notify_one();
                 std::future::pending::<Result<axum::response::Response, Infallible>>()
             };
@@ -126,12 +160,14 @@ async fn connection<S>(
                 .admit(service, req.method(), req.uri().path(), req.headers())
                 .await
             {
+                record(Some(refused.status().as_u16()), None);
                 return Ok(refused);
             }
             let query_path = (service == Service::DigitalTwins && throttle.is_on(service))
                 .then(|| req.uri().path().to_owned());
-            let answer = match faults.pick(service, req.method(), req.uri().path()) {
-                Some(Fault::DropConnection) => drop_connection().await,
+            let fault = faults.pick(service, req.method(), req.uri().path());
+            let answer = match fault {
+                Some(Fault::DropConnection) => drop_connection(Fault::DropConnection).await,
                 Some(f) if f.is_post_commit() => {
                     // The handler runs to completion (its write is committed; every handler
                     // builds its whole body before returning), then only the answer changes.
@@ -139,7 +175,7 @@ async fn connection<S>(
                     match f {
                         Fault::ApplyThenDrop => {
                             drop(answer);
-                            drop_connection().await
+                            drop_connection(f).await
                         }
                         Fault::ApplyThenDelay { delay_ms } => {
                             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
@@ -156,6 +192,9 @@ async fn connection<S>(
             };
             if let (Some(path), Ok(resp)) = (&query_path, &answer) {
                 throttle.debit_query_units(service, path, resp.headers());
+            }
+            if let Ok(resp) = &answer {
+                record(Some(resp.status().as_u16()), fault);
             }
             answer
         }
