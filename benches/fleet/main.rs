@@ -1,20 +1,27 @@
 //! Issue 15: twin updates over many devices against the emulator throttled at documented
-//! rates (S1×1: 50 updates/s, S3×1: 250 updates/s; speed factor 1), three ways:
+//! rates (S1×1: 50 updates/s, S3×1: 250 updates/s; speed factor 1), over HTTPS, four ways:
 //!
 //! * `fleet`: `Fleet::update_twins` with `RateLimit::iothub(tier, 1)`, 16 in flight;
 //! * `facade-64`: plain `update_twin` calls, no limiter, 64 in flight (the pipeline's default
 //!   retries absorb 429s);
-//! * `facade-512`: the same with 512 in flight (more than the hub's burst + queue).
+//! * `facade-512`: the same with 512 in flight (more than the hub's burst + queue);
+//! * `python-64`: the official Python SDK (azure-iot-hub `IoTHubRegistryManager.update_twin`)
+//!   from a `ThreadPoolExecutor(64)` (`benches/fleet/python_sdk.py`, run with the venv of
+//!   `benches/peers/setup.sh`: `$PEERS_VENV` or `<repo>/target/peers-venv`; skipped with the
+//!   reason when it is missing). The SDK does not retry 429: a refused call is a failed item.
 //!
-//! Reports the achieved rate as a share of the quota (goal ≥ 0.95 for `fleet`) and the share
-//! of requests the hub's throttle refused (goal ≤ 0.5 %). `cargo bench --bench fleet`.
+//! Reports the achieved rate as a share of the quota (goal ≥ 0.95 for `fleet`), the hub's 429s
+//! (the emulator throttle's refusals) and their share of the requests it metered (goal ≤ 0.5 %),
+//! failed items and wall time. `cargo bench --bench fleet`.
 
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use azure_twins::fleet::Fleet;
 use azure_twins::iothub::{BulkOperation, Device, TwinPatch};
 use azure_twins::limiter::{RateLimit, RateLimiter, Tier};
-use azure_twins::{ClientOptions, IotHubClient};
+use azure_twins::{ClientOptions, Credential, IotHubClient};
 use azure_twins_emulator::{Emulator, OpClass};
 use futures::StreamExt as _;
 
@@ -25,7 +32,66 @@ struct Row {
     secs: f64,
     share: f64,
     throttled: f64,
+    refused: u64,
     failed: usize,
+}
+
+fn venv() -> PathBuf {
+    std::env::var_os("PEERS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers-venv"))
+}
+
+/// The Python interpreter of the peers venv, if it has the SDK; else why not.
+fn python_sdk() -> Result<PathBuf, String> {
+    let python = venv().join("bin/python");
+    if !python.exists() {
+        return Err(format!(
+            "no venv at {} (create it with `sh benches/peers/setup.sh`, or set PEERS_VENV)",
+            venv().display()
+        ));
+    }
+    let ok = Command::new(&python)
+        .args(["-c", "import azure.iot.hub"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !ok.success() {
+        return Err(format!("{} cannot import azure.iot.hub", python.display()));
+    }
+    Ok(python)
+}
+
+/// Runs `benches/fleet/python_sdk.py` over `devices` devices with 64 threads; its failed items.
+fn python_run(
+    python: &PathBuf,
+    cs: &str,
+    ca_path: &PathBuf,
+    devices: usize,
+) -> Result<usize, String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/fleet/python_sdk.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .env("IOTHUB_CONNECTION_STRING", cs)
+        .env("REQUESTS_CA_BUNDLE", ca_path)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("FLEET_DEVICES", devices.to_string())
+        .env("FLEET_THREADS", "64")
+        .env("FLEET_VALUE", "python-64")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} exited with {}", script.display(), out.status));
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("python_sdk.py printed no JSON ({e})"))?;
+    eprintln!(
+        "python: {} with {}; failed by status {}; first errors {}",
+        doc["python"], doc["sdk"], doc["failed_by_status"], doc["first_errors"]
+    );
+    Ok(doc["failed"].as_u64().unwrap_or(0) as usize)
 }
 
 async fn tier_run(
@@ -36,9 +102,25 @@ async fn tier_run(
     devices: usize,
     rows: &mut Vec<Row>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let emu = Emulator::builder().iothub_tier(emu_tier, 1).start().await?;
+    let emu = Emulator::builder()
+        .iothub_tier(emu_tier, 1)
+        .tls(true)
+        .start()
+        .await?;
     let cs = emu.iothub_connection_string();
-    let hub = IotHubClient::from_connection_string(&cs)?;
+    let ca = emu
+        .ca_certificate_pem()
+        .ok_or("TLS emulator without a certificate")?;
+    let ca_path = std::env::temp_dir().join(format!("fleet-bench-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_path, &ca)?;
+    let client = || {
+        IotHubClient::builder(emu.iothub_endpoint())
+            .credential(Credential::from_connection_string(&cs)?)
+            .options(ClientOptions::default().add_root_certificate_pem(ca.clone()))
+            .build()
+    };
+    let hub = client()?;
+    let python = python_sdk();
     let ids: Vec<String> = (0..devices).map(|i| format!("d{i:05}")).collect();
     for chunk in ids.chunks(100) {
         let ops = chunk
@@ -47,7 +129,14 @@ async fn tier_run(
             .collect();
         hub.bulk_registry(ops).send().await?;
     }
-    for mode in ["fleet", "facade-64", "facade-512"] {
+    for mode in ["fleet", "facade-64", "facade-512", "python-64"] {
+        let python = match (mode, &python) {
+            ("python-64", Err(why)) => {
+                println!("{name} python-64 skipped: {why}");
+                continue;
+            }
+            (_, p) => p.clone().ok(),
+        };
         // Let the hub's queue drain between runs (at most 5 s of the rate).
         tokio::time::sleep(Duration::from_secs(6)).await;
         let before = emu.throttle().class_stats(OpClass::TwinUpdate);
@@ -65,12 +154,25 @@ async fn tier_run(
                     .filter(|r| r.result.is_err())
                     .count()
             }
+            "python-64" => {
+                let python = python.expect("checked above");
+                let (cs, ca_path) = (cs.clone(), ca_path.clone());
+                // Blocking in its own thread: the in-process emulator keeps serving.
+                let r = tokio::task::spawn_blocking(move || {
+                    python_run(&python, &cs, &ca_path, devices)
+                })
+                .await?;
+                match r {
+                    Ok(failed) => failed,
+                    Err(why) => {
+                        println!("{name} python-64 skipped: {why}");
+                        continue;
+                    }
+                }
+            }
             _ => {
                 let n = if mode == "facade-64" { 64 } else { 512 };
-                let plain = IotHubClient::from_connection_string_with_options(
-                    &cs,
-                    ClientOptions::default(),
-                )?;
+                let plain = client()?;
                 futures::stream::iter(ids.clone())
                     .map(|id| {
                         let req = plain.update_twin(id).patch(patch.clone());
@@ -94,20 +196,23 @@ async fn tier_run(
             secs,
             share: devices as f64 / secs / quota,
             throttled: rejected as f64 / total.max(1) as f64,
+            refused: rejected,
             failed,
         });
         let r = rows.last().unwrap();
         eprintln!(
-            "{} {:<10} {} devices {:.1}s rate/quota {:.3} throttled {:.2}% failed {}",
+            "{} {:<10} {} devices {:.1}s rate/quota {:.3} 429s {} ({:.2}%) failed {}",
             r.tier,
             r.mode,
             r.devices,
             r.secs,
             r.share,
+            r.refused,
             r.throttled * 100.0,
             r.failed
         );
     }
+    let _ = std::fs::remove_file(&ca_path);
     emu.shutdown().await;
     Ok(())
 }
@@ -134,17 +239,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     println!(
-        "| hub | client | devices | seconds | rate / quota | refused by the hub | items failed |"
+        "| hub | client | devices | seconds | rate / quota | 429s (refused by the hub) | items failed |"
     );
     println!("|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {:.1} | {:.3} | {:.2} % | {} |",
+            "| {} | {} | {} | {:.1} | {:.3} | {} ({:.2} %) | {} |",
             r.tier,
             r.mode,
             r.devices,
             r.secs,
             r.share,
+            r.refused,
             r.throttled * 100.0,
             r.failed
         );
