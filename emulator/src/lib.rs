@@ -31,12 +31,12 @@ pub use api_versions::{
 };
 pub use digitaltwins::TelemetryEvent;
 pub use faults::{Fault, FaultMix, FaultRule, Faults, RetryAfter, Service};
-pub use iothub::IotHubService;
 pub use iothub::c2d::{
     C2dAck, C2dMessage, DEFAULT_LOCK_TIMEOUT as FEEDBACK_DEFAULT_LOCK_TIMEOUT,
     MAX_BATCH_RECORDS as FEEDBACK_MAX_BATCH_RECORDS,
     MAX_DELIVERY_COUNT as FEEDBACK_MAX_DELIVERY_COUNT, MAX_QUEUE_DEPTH as C2D_MAX_QUEUE_DEPTH,
 };
+pub use iothub::{IotHubService, MethodInvocation};
 pub use requests::{DEFAULT_REQUEST_LOG_CAPACITY, RecordedRequest};
 pub use throttle::{ClassStats, OpClass, Throttle, ThrottleConfig, Tier};
 
@@ -460,6 +460,13 @@ impl Emulator {
     }
 
     /// Answers direct method `method_name` on a device (or module) with `handler(payload) -> (status, payload)`.
+    ///
+    /// `"*"` as the device id, the module id or the method name matches any (see
+    /// [`Emulator::register_invocation_handler`], whose handler also learns which device,
+    /// module and method were called). A call without a matching handler gets 404
+    /// `DeviceNotOnline` (a PnP command on a device that has a handler for some other method:
+    /// status 501, as a connected device that does not implement it answers); a call on an
+    /// unknown device 404 `DeviceNotFound`.
     pub fn register_method_handler<F>(
         &self,
         device_id: &str,
@@ -469,16 +476,9 @@ impl Emulator {
     ) where
         F: Fn(Value) -> (i32, Value) + Send + Sync + 'static,
     {
-        let handler = Arc::new(handler);
-        self.iothub.register_method_handler(
-            device_id,
-            module_id,
-            method_name,
-            Arc::new(move |payload| {
-                let r = handler(payload);
-                Box::pin(async move { r })
-            }),
-        );
+        self.register_invocation_handler(device_id, module_id, method_name, move |call| {
+            handler(call.payload)
+        });
     }
 
     /// Like [`Emulator::register_method_handler`] with an async handler (e.g. one that sleeps to test timeouts).
@@ -492,11 +492,72 @@ impl Emulator {
         F: Fn(Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = (i32, Value)> + Send + 'static,
     {
+        self.register_async_invocation_handler(device_id, module_id, method_name, move |call| {
+            handler(call.payload)
+        });
+    }
+
+    /// Answers direct method `method_name` on a device (or module) with
+    /// `handler(call) -> (status, payload)`, where the [`MethodInvocation`] names the device,
+    /// module and method called and carries the payload.
+    ///
+    /// `"*"` is a wildcard: as `device_id` it matches any registered device, as `module_id`
+    /// (`Some("*")`) any module of the device (not the device itself: `None` means the device),
+    /// as `method_name` any method. A call is answered by the most specific registration: the
+    /// exact device id before `"*"`, then the exact module id before `"*"`, then the exact method
+    /// name before `"*"`. So one handler registered for `("*", None, "*")` answers every method
+    /// on every device, and an exact registration still wins over it. Registering the same key
+    /// again replaces the handler. The device (and module) must exist: an unknown one still gets
+    /// 404 `DeviceNotFound` (`ModuleNotFound`).
+    ///
+    /// ```no_run
+    /// # async fn demo(emu: &azure_twins_emulator::Emulator) {
+    /// use serde_json::json;
+    /// // Every device answers every method with the name of what was called.
+    /// emu.register_invocation_handler("*", None, "*", |call| {
+    ///     (200, json!({"device": call.device_id, "method": call.method_name}))
+    /// });
+    /// // …except reboot on d1.
+    /// emu.register_method_handler("d1", None, "reboot", |_| (500, json!("busy")));
+    /// # }
+    /// ```
+    pub fn register_invocation_handler<F>(
+        &self,
+        device_id: &str,
+        module_id: Option<&str>,
+        method_name: &str,
+        handler: F,
+    ) where
+        F: Fn(MethodInvocation) -> (i32, Value) + Send + Sync + 'static,
+    {
+        let handler = Arc::new(handler);
         self.iothub.register_method_handler(
             device_id,
             module_id,
             method_name,
-            Arc::new(move |payload| Box::pin(handler(payload))),
+            Arc::new(move |call| {
+                let r = handler(call);
+                Box::pin(async move { r })
+            }),
+        );
+    }
+
+    /// Like [`Emulator::register_invocation_handler`] with an async handler.
+    pub fn register_async_invocation_handler<F, Fut>(
+        &self,
+        device_id: &str,
+        module_id: Option<&str>,
+        method_name: &str,
+        handler: F,
+    ) where
+        F: Fn(MethodInvocation) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = (i32, Value)> + Send + 'static,
+    {
+        self.iothub.register_method_handler(
+            device_id,
+            module_id,
+            method_name,
+            Arc::new(move |call| Box::pin(handler(call))),
         );
     }
 

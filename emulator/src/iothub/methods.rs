@@ -7,11 +7,69 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A registered direct-method handler: request payload → (status, response payload).
-pub type MethodHandler = Arc<dyn Fn(Value) -> MethodFuture + Send + Sync>;
+/// A registered direct-method handler: the invocation → (status, response payload).
+pub(crate) type MethodHandler = Arc<dyn Fn(MethodInvocation) -> MethodFuture + Send + Sync>;
+
+/// The key of a registered handler that matches any device, module or method name.
+pub(crate) const WILDCARD: &str = "*";
+
+/// One direct-method call, as a registered handler receives it (see
+/// [`Emulator::register_invocation_handler`](crate::Emulator::register_invocation_handler)):
+/// which device (and module) and method were called, so that a wildcard handler can tell calls
+/// apart.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct MethodInvocation {
+    /// The device called.
+    pub device_id: String,
+    /// The module called; `None` for a call on the device itself.
+    pub module_id: Option<String>,
+    /// The method name (`component*command` for a PnP component command).
+    pub method_name: String,
+    /// The request payload (`null` when none was sent).
+    pub payload: Value,
+    /// How long the caller waits for the answer (`responseTimeoutInSeconds`, default 30 s): a
+    /// handler slower than this gets the caller a 504 `GatewayTimeout`.
+    pub response_timeout: Duration,
+}
+
+/// The handler answering `method` on device `id` (module `mid`): an exact registration first,
+/// then wildcards, trying the device id, then the module id, then the method name, each exact
+/// before `*`. A module wildcard matches any module of the device, not the device itself.
+pub(crate) fn find_handler(
+    handlers: &HashMap<super::MethodKey, MethodHandler>,
+    id: &str,
+    mid: Option<&str>,
+    method: &str,
+) -> Option<MethodHandler> {
+    let modules: &[Option<&str>] = match mid {
+        Some(m) => &[Some(m), Some(WILDCARD)],
+        None => &[None],
+    };
+    for d in [id, WILDCARD] {
+        for m in modules {
+            for name in [method, WILDCARD] {
+                let key = (d.to_string(), m.map(str::to_string), name.to_string());
+                if let Some(h) = handlers.get(&key) {
+                    return Some(h.clone());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether a handler for any method of device `id` itself is registered (exactly or by a device
+/// wildcard): the device counts as connected.
+pub(crate) fn device_online(handlers: &HashMap<super::MethodKey, MethodHandler>, id: &str) -> bool {
+    handlers
+        .keys()
+        .any(|(d, m, _)| (d == id || d == WILDCARD) && m.is_none())
+}
 
 /// Default `responseTimeoutInSeconds`.
 const DEFAULT_RESPONSE_TIMEOUT: u64 = 30;
@@ -103,13 +161,12 @@ pub(crate) async fn invoke(
             return Err(HubError::module_not_found(id, m));
         }
     }
-    let key = (id.to_string(), mid.map(str::to_string), call.name.clone());
-    let handler = hub
-        .methods
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        .cloned();
+    let handler = find_handler(
+        &hub.methods.read().unwrap_or_else(|e| e.into_inner()),
+        id,
+        mid,
+        &call.name,
+    );
     let Some(handler) = handler else {
         let target = match mid {
             Some(m) => format!("module '{m}' of device '{id}'"),
@@ -124,7 +181,14 @@ pub(crate) async fn invoke(
             ),
         ));
     };
-    match tokio::time::timeout(call.response_timeout, handler(call.payload.clone())).await {
+    let invocation = MethodInvocation {
+        device_id: id.to_string(),
+        module_id: mid.map(str::to_string),
+        method_name: call.name.clone(),
+        payload: call.payload.clone(),
+        response_timeout: call.response_timeout,
+    };
+    match tokio::time::timeout(call.response_timeout, handler(invocation)).await {
         Ok(r) => Ok(r),
         Err(_) => Err(HubError::new(
             StatusCode::GATEWAY_TIMEOUT,

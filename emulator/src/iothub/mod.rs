@@ -31,7 +31,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-pub use methods::MethodHandler;
+pub(crate) use methods::MethodHandler;
+pub use methods::MethodInvocation;
 
 /// Everything the hub stores, behind one lock so conditional writes are atomic.
 #[derive(Debug, Default)]
@@ -73,7 +74,8 @@ impl HubState {
     }
 }
 
-/// Registered direct-method handlers are keyed by (device id, module id, method name).
+/// Registered direct-method handlers are keyed by (device id, module id, method name); `*` in
+/// any part matches anything (see [`methods::find_handler`]).
 type MethodKey = (String, Option<String>, String);
 
 /// Shared hub internals.
@@ -422,4 +424,4 @@ pub(crate) fn if_match(headers: &HeaderMap) -> IfMatch {
 }
 
 /// Future type of asynchronous method handlers.
-pub type MethodFuture = Pin<Box<dyn Future<Output = (i32, Value)> + Send>>;
+pub(crate) type MethodFuture = Pin<Box<dyn Future<Output = (i32, Value)> + Send>>;

@@ -279,8 +279,8 @@ async fn command(
     hub.read().device(&id)?;
     let (online, handled) = {
         let handlers = hub.methods.read().unwrap_or_else(|e| e.into_inner());
-        let online = handlers.keys().any(|(d, m, _)| *d == id && m.is_none());
-        let handled = handlers.contains_key(&(id.clone(), None, call.name.clone()));
+        let online = super::methods::device_online(&handlers, &id);
+        let handled = super::methods::find_handler(&handlers, &id, None, &call.name).is_some();
         (online, handled)
     };
     let (status, payload) = if online && !handled {
