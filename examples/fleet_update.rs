@@ -68,8 +68,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .throttle()
         .class_stats(azure_twins_emulator::OpClass::TwinUpdate);
     println!(
-        "{} updated, {} failed in {:.1?} ({:.1}/s of a 50/s quota); hub throttle: {} served at once, {} queued, {} refused; client rate now {:?}/s",
+        "{} updated ({} lost answers resolved by read-back, {} resent with If-Match), {} failed in {:.1?} ({:.1}/s of a 50/s quota); hub throttle: {} served at once, {} queued, {} refused; client rate now {:?}/s",
         p.done,
+        p.read_back,
+        p.resent,
         p.failed,
         p.elapsed,
         p.rate(),

@@ -412,3 +412,105 @@ async fn digital_twin_patches_respect_the_per_twin_write_limit() {
     assert!(refused > 0, "naive: some patches refused");
     assert_eq!(stats.rejected as usize, refused, "{stats:?}");
 }
+
+const CANARIES: &str = "SELECT deviceId FROM devices WHERE tags.ring = 'canary'";
+
+/// The ids of a query: 10 of 30 devices tagged, only those patched; a run stopped after 4
+/// items and resumed from its checkpoint re-runs the query and patches the other 6, each twin
+/// exactly once.
+#[tokio::test]
+async fn update_twins_matching_a_query_patches_only_those_and_resumes() {
+    let (_emu, hub, limiter) = start().await;
+    let ids: Vec<String> = (0..30).map(|i| format!("q-{i:02}")).collect();
+    create_all(&hub, &limiter, &ids).await;
+    let canaries: Vec<String> = ids.iter().step_by(3).cloned().collect();
+    let tagged = Fleet::new()
+        .limiter(limiter.clone())
+        .update_twins(
+            &hub,
+            canaries.clone(),
+            TwinPatch::new().set_tag("ring", "canary"),
+        )
+        .collect_all()
+        .await;
+    assert!(tagged.iter().all(|r| r.result.is_ok()));
+    let before = versions(&hub, &ids).await;
+
+    let patch = TwinPatch::new().set_desired("fw", "4.0");
+    let mut run = Fleet::new()
+        .limiter(limiter.clone())
+        .concurrency(1)
+        .update_twins_matching(&hub, CANARIES, patch.clone());
+    for _ in 0..4 {
+        let item = run.next().await.unwrap();
+        assert!(item.result.is_ok(), "{}: {:?}", item.id, item.result);
+        assert!(canaries.contains(&item.id), "{}", item.id);
+    }
+    assert_eq!(run.progress().total, None, "a query's length is not known");
+    let cp = run.checkpoint();
+    drop(run);
+    assert_eq!(cp.completed.len(), 4);
+
+    let run = Fleet::new()
+        .limiter(limiter.clone())
+        .concurrency(4)
+        .resume_from(cp.clone())
+        .update_twins_matching(&hub, CANARIES, patch);
+    let mut run = run;
+    let mut second = Vec::new();
+    while let Some(item) = run.next().await {
+        assert!(item.result.is_ok(), "{}: {:?}", item.id, item.result);
+        assert!(!cp.is_done(&item.id), "{} was done already", item.id);
+        second.push(item.id);
+    }
+    let p = run.progress();
+    assert_eq!((p.done, p.failed, p.skipped), (6, 0, 4), "{p:?}");
+    assert_eq!(run.checkpoint().completed.len(), 10);
+    second.extend(cp.completed);
+    second.sort();
+    assert_eq!(second, canaries);
+
+    for ((id, v0), v1) in ids.iter().zip(before).zip(versions(&hub, &ids).await) {
+        let t = twin_json(&hub, id).await;
+        if canaries.contains(id) {
+            assert_eq!(t["properties"]["desired"]["fw"], "4.0", "{id}");
+            assert_eq!(v1, v0 + 1, "{id}: patched exactly once");
+        } else {
+            assert!(t["properties"]["desired"].get("fw").is_none(), "{id}: {t}");
+            assert_eq!(v1, v0, "{id}: untouched");
+        }
+    }
+}
+
+/// A query page that keeps failing ends the run with one item of empty id carrying the error.
+#[tokio::test]
+async fn a_failing_query_ends_the_run_with_an_item_of_empty_id() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let hub = IotHubClient::from_connection_string_with_options(
+        &emu.iothub_connection_string(),
+        ClientOptions::default().retry(
+            RetryOptions::default()
+                .max_retries(1)
+                .initial_delay(std::time::Duration::from_millis(1)),
+        ),
+    )
+    .unwrap();
+    hub.create_device("a").send().await.unwrap();
+    emu.faults().inject(FaultRule {
+        path_prefix: Some("/devices/query".into()),
+        ..FaultRule::new(Fault::ServiceUnavailable, 10)
+    });
+    let mut run = Fleet::new().update_twins_matching(
+        &hub,
+        "SELECT deviceId FROM devices",
+        TwinPatch::new().set_desired("fw", "1"),
+    );
+    let item = run.next().await.expect("one item");
+    assert_eq!(item.id, "");
+    let e = item.result.unwrap_err();
+    assert_eq!(e.status().map(|s| s.as_u16()), Some(503), "{e}");
+    assert!(run.next().await.is_none());
+    let p = run.progress();
+    assert_eq!((p.done, p.failed), (0, 1));
+    assert!(run.checkpoint().completed.is_empty());
+}
