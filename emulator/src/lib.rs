@@ -11,6 +11,11 @@
 //! IoT Hub and Azure Digital Twins are served on two listeners (their paths overlap), each behind
 //! the same fault-injection layer and, optionally, HTTPS with one self-signed certificate.
 
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod api_versions;
 mod digitaltwins;
 mod faults;

@@ -12,10 +12,10 @@
 //! three-valued as in Cosmos DB SQL: `NOT (x = 1)` does not match rows without `x`.
 //! Only a boolean `true` passes `WHERE`.
 //!
-//! IoT Hub executor:
+//! IoT Hub executor (the unit test `module_doc_iothub_executor`):
 //!
-//! ```
-//! use azure_twins_emulator::query::{parse, Dialect, NoModels, Source};
+//! ```text
+//! use crate::query::{parse, Dialect, NoModels, Source};
 //! use serde_json::json;
 //!
 //! let twins = vec![
@@ -33,13 +33,13 @@
 //!     matching.take(limit).map(|t| q.project(&q.bind(t))).collect()
 //! };
 //! assert_eq!(rows, vec![json!({"deviceId": "d1"})]);
-//! # Ok::<(), String>(())
 //! ```
 //!
-//! ADT executor, with a JOIN and `IS_OF_MODEL` answered by a closure:
+//! ADT executor, with a JOIN and `IS_OF_MODEL` answered by a closure (the unit test
+//! `module_doc_adt_executor`):
 //!
-//! ```
-//! use azure_twins_emulator::query::{parse, Bindings, Dialect};
+//! ```text
+//! use crate::query::{parse, Bindings, Dialect};
 //! use serde_json::{json, Value};
 //!
 //! let floor = json!({"$dtId": "f1", "$metadata": {"$model": "dtmi:ex:Floor;1"}});
@@ -75,7 +75,6 @@
 //!     }
 //! }
 //! assert_eq!(rows, vec![json!({"$dtId": "f1", "CT": room})]);
-//! # Ok::<(), String>(())
 //! ```
 
 mod ast;
