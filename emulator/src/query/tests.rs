@@ -1319,7 +1319,7 @@ fn random_token_soup_never_panics_and_accepted_queries_round_trip() {
 /// The example of the module docs (kept compiled here: the module is private).
 #[test]
 fn module_doc_iothub_executor() -> Result<(), String> {
-    let twins = vec![
+    let twins = [
         json!({"deviceId": "d1", "tags": {"site": "a"}}),
         json!({"deviceId": "d2", "tags": {"site": "b"}}),
     ];
