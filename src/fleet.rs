@@ -105,6 +105,7 @@ use crate::limiter::{RateLimit, RateLimiter};
 
 /// Ids that succeeded in an earlier run (see [`Fleet::resume_from`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Checkpoint {
     /// The ids whose change succeeded (for [`Fleet::update_digital_twins`], `"{twin id}#{n}"`:
     /// the twin's `n`-th patch in the run's order, from 0).
@@ -139,6 +140,7 @@ pub enum Resolution {
 
 /// The result of one item.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ItemResult<T> {
     /// The device (or twin) id; empty for a failure of the id source itself (a query page,
     /// see [`Fleet::update_twins_matching`]), after which the run takes no more ids.
@@ -152,6 +154,7 @@ pub struct ItemResult<T> {
 
 /// Progress of a run so far.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Items that succeeded in this run.
     pub done: u64,
