@@ -10,6 +10,18 @@
 //!
 //! IoT Hub and Azure Digital Twins are served on two listeners (their paths overlap), each behind
 //! the same fault-injection layer and, optionally, HTTPS with one self-signed certificate.
+//!
+//! The whole API is at the crate root:
+//! - [`EmulatorBuilder`] (from [`Emulator::builder`]) configures TLS, the hub's host name,
+//!   addresses, throttling and the request log, and starts an [`Emulator`], the handle;
+//! - [`Emulator::faults`] injects faults ([`Faults`], [`FaultRule`], [`Fault`]) and
+//!   [`Emulator::throttle`] reports what the throttles did ([`Throttle`], [`ClassStats`]);
+//! - [`Emulator::register_method_handler`] and [`Emulator::register_invocation_handler`] answer
+//!   direct methods, with `"*"` wildcards ([`MethodInvocation`]);
+//! - [`Emulator::requests`] lists what both listeners were asked and answered
+//!   ([`RecordedRequest`]), [`Emulator::telemetry`] the ADT telemetry received;
+//! - [`Emulator::iothub`] plays the device side ([`IotHubService`]: cloud-to-device messages and
+//!   their feedback, PnP model ids and reported properties).
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
