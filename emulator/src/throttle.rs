@@ -337,6 +337,9 @@ pub fn classify(
             ["devices", _, "applyConfigurationContent"] | ["configurations", ..] => {
                 one(OpClass::Configurations)
             }
+            // Purging a device's cloud-to-device queue is not an identity registry operation
+            // and §6.3 lists no throttle for it (the client does not meter it either).
+            ["devices", _, "commands"] => None,
             ["devices", ..] | ["statistics", ..] => one(OpClass::IdentityRegistry),
             ["jobs", ..] => one(OpClass::Jobs),
             _ => None,
@@ -639,6 +642,7 @@ mod tests {
             Some(OpClass::Configurations)
         );
         assert_eq!(c(IotHub, Method::GET, "/_emulator/faults"), None);
+        assert_eq!(c(IotHub, Method::DELETE, "/devices/d1/commands"), None);
         assert_eq!(
             c(DigitalTwins, Method::PATCH, "/digitaltwins/t"),
             Some(OpClass::AdtPatch)
