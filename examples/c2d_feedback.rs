@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use azure_twins::IotHubClient;
 use azure_twins::iothub::FeedbackStatus;
-use azure_twins_emulator::Emulator;
 use azure_twins_emulator::C2dAck;
+use azure_twins_emulator::Emulator;
 use serde_json::json;
 
 #[tokio::main]

@@ -91,7 +91,11 @@ async fn sas_tokens_are_accepted_and_signed_once_per_lifetime() {
                 .unwrap()
                 .expect("the emulator accepted the token (no 401)");
         }
-        assert_eq!(emu.distinct_sas_tokens_seen(), wave, "one signature per lifetime");
+        assert_eq!(
+            emu.distinct_sas_tokens_seen(),
+            wave,
+            "one signature per lifetime"
+        );
         if wave == 1 {
             // Past the latest renewal point (3 s after signing).
             tokio::time::sleep(Duration::from_millis(3100)).await;

@@ -140,7 +140,11 @@ async fn tier_run(
         };
         // Let the hub's bucket refill between runs: 1 s of burst, plus the queue (at most 5 s of
         // the rate) after the 512-in-flight run, the only one that fills it.
-        let drain = if previous == Some("facade-512") { 6.0 } else { 1.5 };
+        let drain = if previous == Some("facade-512") {
+            6.0
+        } else {
+            1.5
+        };
         tokio::time::sleep(Duration::from_secs_f64(drain)).await;
         previous = Some(mode);
         let before = emu.throttle().class_stats(OpClass::TwinUpdate);
