@@ -233,7 +233,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         azure_twins_emulator::Tier::S1,
         "S1x1",
         50.0,
-        1000,
+        750,
         &mut rows,
     )
     .await?;
@@ -242,7 +242,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         azure_twins_emulator::Tier::S3,
         "S3x1",
         250.0,
-        3000,
+        2250,
         &mut rows,
     )
     .await?;
