@@ -8,7 +8,8 @@
 //! * `python-64`: the official Python SDK (azure-iot-hub `IoTHubRegistryManager.update_twin`)
 //!   from a `ThreadPoolExecutor(64)` (`benches/fleet/python_sdk.py`, run with the venv of
 //!   `benches/peers/setup.sh`: `$PEERS_VENV` or `<repo>/target/peers-venv`; skipped with the
-//!   reason when it is missing). The SDK does not retry 429: a refused call is a failed item.
+//!   reason when it is missing). The SDK does not retry 429: a refused call is a failed item;
+//! * `python-512` (S1 only): the same with 512 threads, more than the hub's burst + queue.
 //!
 //! Reports the achieved rate as a share of the quota (goal ≥ 0.95 for `fleet`), the hub's 429s
 //! (the emulator throttle's refusals) and their share of the requests it metered (goal ≤ 0.5 %),
@@ -63,12 +64,14 @@ fn python_sdk() -> Result<PathBuf, String> {
     Ok(python)
 }
 
-/// Runs `benches/fleet/python_sdk.py` over `devices` devices with 64 threads; its failed items.
+/// Runs `benches/fleet/python_sdk.py` over `devices` devices with `threads` threads; its failed
+/// items.
 fn python_run(
     python: &PathBuf,
     cs: &str,
     ca_path: &PathBuf,
     devices: usize,
+    threads: usize,
 ) -> Result<usize, String> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/fleet/python_sdk.py");
     let out = Command::new(python)
@@ -77,8 +80,8 @@ fn python_run(
         .env("REQUESTS_CA_BUNDLE", ca_path)
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("FLEET_DEVICES", devices.to_string())
-        .env("FLEET_THREADS", "64")
-        .env("FLEET_VALUE", "python-64")
+        .env("FLEET_THREADS", threads.to_string())
+        .env("FLEET_VALUE", format!("python-{threads}"))
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
@@ -130,17 +133,28 @@ async fn tier_run(
         hub.bulk_registry(ops).send().await?;
     }
     let mut previous: Option<&str> = None;
-    for mode in ["fleet", "facade-64", "facade-512", "python-64"] {
+    let modes: &[&'static str] = if name == "S1x1" {
+        &[
+            "fleet",
+            "facade-64",
+            "facade-512",
+            "python-64",
+            "python-512",
+        ]
+    } else {
+        &["fleet", "facade-64", "facade-512", "python-64"]
+    };
+    for &mode in modes {
         let python = match (mode, &python) {
-            ("python-64", Err(why)) => {
-                println!("{name} python-64 skipped: {why}");
+            (m, Err(why)) if m.starts_with("python") => {
+                println!("{name} {m} skipped: {why}");
                 continue;
             }
             (_, p) => p.clone().ok(),
         };
         // Let the hub's bucket refill between runs: 1 s of burst, plus the queue (at most 5 s of
-        // the rate) after the 512-in-flight run, the only one that fills it.
-        let drain = if previous == Some("facade-512") {
+        // the rate) after a 512-in-flight run, the ones that fill it.
+        let drain = if matches!(previous, Some("facade-512" | "python-512")) {
             6.0
         } else {
             1.5
@@ -162,18 +176,19 @@ async fn tier_run(
                     .filter(|r| r.result.is_err())
                     .count()
             }
-            "python-64" => {
+            "python-64" | "python-512" => {
                 let python = python.expect("checked above");
                 let (cs, ca_path) = (cs.clone(), ca_path.clone());
+                let threads = if mode == "python-64" { 64 } else { 512 };
                 // Blocking in its own thread: the in-process emulator keeps serving.
                 let r = tokio::task::spawn_blocking(move || {
-                    python_run(&python, &cs, &ca_path, devices)
+                    python_run(&python, &cs, &ca_path, devices, threads)
                 })
                 .await?;
                 match r {
                     Ok(failed) => failed,
                     Err(why) => {
-                        println!("{name} python-64 skipped: {why}");
+                        println!("{name} {mode} skipped: {why}");
                         continue;
                     }
                 }
