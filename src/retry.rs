@@ -893,18 +893,23 @@ mod tests {
             200,
             r#"{"deviceId":"d1","etag":"AAAAAAAAAAE=","version":2}"#,
         );
-        let server = Server::scripted(vec![Reply::Drop, Reply::Drop], twin.clone()).await;
         let limiter = RateLimiter::new(RateLimit::iothub(Tier::S1, 1));
-        let opts = crate::ClientOptions::default()
-            .retry(RetryOptions::default().jitter(0.0))
-            .connect_timeout(Duration::from_secs(3600))
-            .rate_limiter(limiter.clone());
-        let http = crate::raw::http_client(&opts).unwrap();
-        let pipeline =
-            crate::raw::Pipeline::new(crate::auth::Service::IotHub, &server.url(), None, opts)
-                .unwrap();
-        let client = crate::raw::iothub::Client::new_with_client(&server.url(), http, pipeline);
-        client.devices_get_twin("d1", "2021-04-12").await.unwrap();
+        let client = |server: &Server| {
+            let opts = crate::ClientOptions::default()
+                .retry(RetryOptions::default().jitter(0.0))
+                .connect_timeout(Duration::from_secs(3600))
+                .rate_limiter(limiter.clone());
+            let http = crate::raw::http_client(&opts).unwrap();
+            let pipeline =
+                crate::raw::Pipeline::new(crate::auth::Service::IotHub, &server.url(), None, opts)
+                    .unwrap();
+            crate::raw::iothub::Client::new_with_client(&server.url(), http, pipeline)
+        };
+        let server = Server::scripted(vec![Reply::Drop, Reply::Drop], twin.clone()).await;
+        client(&server)
+            .devices_get_twin("d1", "2021-04-12")
+            .await
+            .unwrap();
         let st = limiter.stats(OpClass::TwinRead);
         assert_eq!((st.requests, st.throttled, st.failed), (3, 0, 2));
         assert_eq!(st.rate, Some(100.0));
@@ -914,16 +919,10 @@ mod tests {
             twin,
         )
         .await;
-        let opts = crate::ClientOptions::default()
-            .retry(RetryOptions::default().jitter(0.0))
-            .connect_timeout(Duration::from_secs(3600))
-            .rate_limiter(limiter.clone());
-        let http = crate::raw::http_client(&opts).unwrap();
-        let pipeline =
-            crate::raw::Pipeline::new(crate::auth::Service::IotHub, &server.url(), None, opts)
-                .unwrap();
-        let client = crate::raw::iothub::Client::new_with_client(&server.url(), http, pipeline);
-        client.devices_get_twin("d1", "2021-04-12").await.unwrap();
+        client(&server)
+            .devices_get_twin("d1", "2021-04-12")
+            .await
+            .unwrap();
         let st = limiter.stats(OpClass::TwinRead);
         assert_eq!((st.requests, st.throttled, st.failed), (5, 1, 2));
         assert!(st.rate.unwrap() < 50.0, "{st:?}");

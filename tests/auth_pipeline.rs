@@ -1,8 +1,10 @@
 //! Credentials in the pipeline: SAS signing once per lifetime under concurrency, static tokens,
 //! secrets kept out of Debug and tracing output, and the HTTPS/loopback rule.
 
+mod log_capture;
 mod pipeline_support;
 
+use log_capture::Capture;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -115,24 +117,7 @@ fn sas_client(server: &Server, lifetime: Duration) -> raw::iothub::Client {
 /// event (the wire cannot tell: under a paused clock a renewal in the same wall-clock second
 /// signs the same bytes).
 #[derive(Clone, Default)]
-struct DebugLog(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for DebugLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for DebugLog {
-    type Writer = DebugLog;
-    fn make_writer(&'a self) -> DebugLog {
-        self.clone()
-    }
-}
+struct DebugLog(Capture);
 
 impl DebugLog {
     /// Captures this thread's events (the paused-clock test runtime is single-threaded).
@@ -140,15 +125,13 @@ impl DebugLog {
         tracing::subscriber::set_default(
             tracing_subscriber::fmt()
                 .with_max_level(tracing::Level::DEBUG)
-                .with_writer(self.clone())
+                .with_writer(self.0.clone())
                 .finish(),
         )
     }
 
     fn signings(&self) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .matches("signed a new SAS token")
-            .count()
+        self.0.text().matches("signed a new SAS token").count()
     }
 }
 

@@ -1,9 +1,10 @@
 //! Tracing output of the pipeline: one span per operation with its fields, and no secrets.
 //! Its own test binary so that the global subscriber sees every callsite.
 
+mod log_capture;
 mod pipeline_support;
 
-use std::sync::{Arc, Mutex};
+use log_capture::Capture;
 use std::time::Duration;
 
 use azure_twins::auth::Service;
@@ -39,27 +40,6 @@ fn sas_client(server: &Server) -> raw::iothub::Client {
     )
 }
 
-/// A `tracing` writer that keeps everything in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn tracing_output_has_spans_but_no_secrets() {
     let capture = Capture::default();
@@ -91,7 +71,7 @@ async fn tracing_output_has_spans_but_no_secrets() {
         .unwrap()
         .to_owned();
 
-    let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let out = capture.text();
     assert!(out.contains("azure_twins.request"), "{out}");
     assert!(
         out.contains("operation=\"devices_get_twin\"")

@@ -4,33 +4,13 @@
 //! registration).
 
 mod iothub_support;
+mod log_capture;
 
-use std::sync::{Arc, Mutex};
+use log_capture::Capture;
 
 use azure_twins_emulator::C2dAck;
 use iothub_support::start;
 use serde_json::json;
-
-/// A `tracing` writer that keeps everything in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
 
 /// The lock token is in the complete and abandon paths; the request spans (and errors) show
 /// `{lockToken}` instead.
@@ -60,7 +40,7 @@ async fn lock_tokens_stay_out_of_the_trace() {
     let completed = second.lock_token().as_str().to_owned();
     second.complete().await.unwrap();
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     assert!(
         log.contains("/messages/serviceBound/feedback/{lockToken}/abandon"),
         "{log}"
